@@ -1,0 +1,98 @@
+"""conductor_nb: build, view, run and step through workflow blueprints in Jupyter.
+
+Layers (each imports only those below it)::
+
+    widgets | headless      views in JupyterLab; CLI, papermill, export, reports
+    storage                 blueprint stores, run history (SQLite), result cache
+    engine                  plan, scheduler, runner, node execution, events, executors
+    nodes                   @node, the built-in node library, plugins
+    model                   Blueprint, Node, Edge, Port, validation, file format
+
+``import conductor_nb`` loads only the core: no Jupyter, papermill or Dask.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conductor_nb.engine import (
+    Event,
+    NodeRun,
+    NodeState,
+    Run,
+    RunState,
+)
+from conductor_nb.engine.executors import Executor, LocalExecutor, ProcessExecutor
+from conductor_nb.errors import (
+    BlueprintError,
+    ConductorError,
+    MissingExtraError,
+    NodeExecutionError,
+    NodeTypeError,
+    Problem,
+    RunCancelled,
+    RunStateError,
+    StoreError,
+)
+from conductor_nb.model import (
+    Blueprint,
+    Edge,
+    Node,
+    NodeContext,
+    NodeType,
+    ParamField,
+    Port,
+    Registry,
+    registry,
+)
+from conductor_nb.model.types import SKIP
+from conductor_nb.nodes import node
+
+__version__ = "0.1.0"
+
+
+def load(path: Any, *, registry: Registry | None = None) -> Blueprint:
+    """Load a blueprint from a ``.yaml``/``.yml``/``.json`` file."""
+    return Blueprint.load(path, registry=registry)
+
+
+_LAZY = {
+    "BlueprintStore": ("conductor_nb.storage", "BlueprintStore"),
+    "runs": ("conductor_nb.storage", "runs"),
+    "load_run": ("conductor_nb.storage", "load_run"),
+    "resume": ("conductor_nb.storage", "resume"),
+    "RunHistory": ("conductor_nb.storage", "RunHistory"),
+    "DaskExecutor": ("conductor_nb.engine.dask_executor", "DaskExecutor"),
+    "run_notebook": ("conductor_nb.headless.papermill", "run_notebook"),
+    "record": ("conductor_nb.headless.record", "record"),
+    "BlueprintView": ("conductor_nb.widgets", "BlueprintView"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'conductor_nb' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext conductor_nb``: the ``%%blueprint`` cell magic."""
+    from conductor_nb.widgets.magic import register
+
+    register(ipython)
+
+
+__all__ = [
+    "SKIP", "Blueprint", "BlueprintError", "BlueprintStore", "BlueprintView", "ConductorError",
+    "DaskExecutor", "Edge", "Event", "Executor", "LocalExecutor", "MissingExtraError", "Node",
+    "NodeContext", "NodeExecutionError", "NodeRun", "NodeState", "NodeType", "NodeTypeError",
+    "ParamField", "Port", "Problem", "ProcessExecutor", "Registry", "Run", "RunCancelled",
+    "RunHistory", "RunState", "RunStateError", "StoreError", "__version__", "load",
+    "load_ipython_extension", "load_run", "node", "record", "registry", "resume", "run_notebook",
+    "runs",
+]

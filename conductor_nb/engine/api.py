@@ -1,0 +1,98 @@
+"""Starting runs: synchronously, asynchronously, or in the background.
+
+``start``/``debug``/``run`` execute on the engine's own event loop in a daemon
+thread, so the caller (a notebook cell, a script, the CLI) stays free: widget
+buttons keep working while a background run goes on, and a blocking ``run()``
+waits in short slices that Ctrl-C and Kernel -> Interrupt can break (the run is
+then cancelled cleanly). ``arun`` runs on the caller's own loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from conductor_nb.engine import hooks
+from conductor_nb.engine.plan import compile_plan
+from conductor_nb.engine.run import Run, RunOptions, resolve_params
+
+if TYPE_CHECKING:
+    from conductor_nb.model.blueprint import Blueprint
+
+
+class EngineLoop:
+    """One background event loop per process, started on first use."""
+
+    _lock = threading.Lock()
+    _loop: asyncio.AbstractEventLoop | None = None
+    _thread: threading.Thread | None = None
+
+    @classmethod
+    def get(cls) -> asyncio.AbstractEventLoop:
+        with cls._lock:
+            if cls._loop is None or cls._thread is None or not cls._thread.is_alive():
+                ready = threading.Event()
+                loop = asyncio.new_event_loop()
+
+                def serve() -> None:
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(ready.set)
+                    loop.run_forever()
+
+                cls._thread = threading.Thread(target=serve, name="conductor-engine", daemon=True)
+                cls._thread.start()
+                ready.wait()
+                cls._loop = loop
+            return cls._loop
+
+
+def prepare(bp: Blueprint, params: Mapping[str, Any] | None, options: Mapping[str, Any]) -> Run:
+    """Validate, compile and create a run handle (not started)."""
+    run_options = RunOptions.from_kwargs(options)
+    snapshot = bp.copy()  # edits made while the run goes on do not change it
+    plan = compile_plan(snapshot)
+    run = Run(snapshot, plan, resolve_params(bp, params), run_options)
+    unknown = [b for b in run.breakpoints if b not in plan.nodes]
+    if unknown:
+        raise KeyError(f"breakpoint on unknown node {', '.join(map(repr, unknown))}; "
+                       f"nodes: {', '.join(plan.order)}")
+    if run_options.history is not False:
+        for hook in list(hooks.run_created):
+            hook(run)
+    return run
+
+
+def start(bp: Blueprint, params: Mapping[str, Any] | None = None, **options: Any) -> Run:
+    """Start on the engine loop and return the handle at once."""
+    run = prepare(bp, params, options)
+    loop = EngineLoop.get()
+    started = asyncio.run_coroutine_threadsafe(_start_on_loop(run), loop)
+    started.result()
+    return run
+
+
+async def _start_on_loop(run: Run) -> None:
+    run._ensure_driver()
+
+
+def run_sync(bp: Blueprint, params: Mapping[str, Any] | None = None, **options: Any) -> Run:
+    """Run to the end (or to a pause); Ctrl-C cancels the run and re-raises."""
+    run = start(bp, params, **options)
+    return run.wait()
+
+
+async def run_async(bp: Blueprint, params: Mapping[str, Any] | None = None,
+                    **options: Any) -> Run:
+    run = prepare(bp, params, options)
+    run._ensure_driver()
+    try:
+        return await run
+    except BaseException:
+        # KeyboardInterrupt (Kernel -> Interrupt) or the awaiting task was cancelled:
+        # cancel the run and let it finish cleanly before the error goes on.
+        run.cancel()
+        if run._driver is not None and not run._driver.done():
+            await asyncio.wait([run._driver], timeout=5)
+        raise

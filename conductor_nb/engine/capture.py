@@ -1,0 +1,73 @@
+"""Capturing what a node prints and logs into that node's record.
+
+While a node runs, a context variable names its log sink. ``sys.stdout`` and
+``sys.stderr`` are wrapped once by a tee that copies writes made inside a
+node's context to its sink and passes everything on to the original stream (so
+output stays visible where a user expects it: the cell, the terminal). A
+logging handler on the root logger does the same for log records.
+Context variables follow ``asyncio`` tasks and the worker threads the engine
+starts with a copied context, so concurrent nodes never mix their logs.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any, TextIO
+
+Sink = Callable[[str, str, str], None]   # (stream, text, level)
+
+current_sink: contextvars.ContextVar[Sink | None] = contextvars.ContextVar(
+    "conductor_nb_log_sink", default=None)
+
+_lock = threading.Lock()
+_installed = False
+
+
+class _Tee:
+    def __init__(self, stream: TextIO, name: str) -> None:
+        self._stream = stream
+        self._name = name
+
+    def write(self, text: str) -> int:
+        sink = current_sink.get()
+        if sink is not None and text:
+            try:
+                sink(self._name, text, "")
+            except Exception:
+                pass
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class _SinkHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        sink = current_sink.get()
+        if sink is None or record.name.startswith("conductor_nb.engine"):
+            return
+        try:
+            sink("log", self.format(record) + "\n", record.levelname)
+        except Exception:
+            pass
+
+
+def install() -> None:
+    """Wrap stdout/stderr and attach the log handler (idempotent, cheap after the first)."""
+    global _installed
+    if _installed and isinstance(sys.stdout, _Tee) and isinstance(sys.stderr, _Tee):
+        return
+    with _lock:
+        if not isinstance(sys.stdout, _Tee) and sys.stdout is not None:
+            sys.stdout = _Tee(sys.stdout, "stdout")  # type: ignore[assignment]
+        if not isinstance(sys.stderr, _Tee) and sys.stderr is not None:
+            sys.stderr = _Tee(sys.stderr, "stderr")  # type: ignore[assignment]
+        if not _installed:
+            handler = _SinkHandler(level=logging.DEBUG)
+            handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+            logging.getLogger().addHandler(handler)
+            _installed = True

@@ -1,0 +1,159 @@
+"""Executors: where a node's function actually runs.
+
+The node runner hands an executor a :class:`Call` (function, keyword arguments
+and the node it belongs to) and awaits the result. Executors differ only in
+*where*: :class:`LocalExecutor` runs async functions on the run's event loop
+and sync ones in a thread pool (so a notebook kernel stays responsive);
+:class:`ProcessExecutor` runs them in worker processes; the Dask executor sends
+them to a cluster. Events, retries, timeouts and debugging are the same on all.
+
+Cancelling a sync function running in a thread cannot stop the thread: the
+node is marked cancelled at once and the thread's result, when it comes, is
+dropped. Functions that must stop (shell commands) watch ``ctx.cancelled``
+or run in a subprocess that is killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import os
+import pickle
+from collections.abc import Callable
+from concurrent.futures import Executor as _PoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass
+class Call:
+    fn: Callable[..., Any]
+    kwargs: dict[str, Any]
+    node_id: str
+    type_name: str
+    resources: dict[str, float] = field(default_factory=dict)
+    key: str = ""
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs node functions. ``start``/``close`` bracket a run; ``submit`` runs one call."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def submit(self, call: Call) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """Async functions on the event loop; sync functions in a thread pool."""
+
+    name = "local"
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        self.max_workers = max_workers
+        self._pool: ThreadPoolExecutor | None = None
+
+    async def start(self) -> None:
+        if self._pool is None:
+            workers = self.max_workers or min(32, (os.cpu_count() or 1) + 4)
+            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="conductor-node")
+
+    async def submit(self, call: Call) -> Any:
+        if inspect.iscoroutinefunction(call.fn):
+            return await call.fn(**call.kwargs)
+        if self._pool is None:
+            await self.start()
+        assert self._pool is not None
+        ctx = contextvars.copy_context()  # logs and the node context follow into the thread
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self._pool, _run_in_context, ctx, call.fn, call.kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+def _run_in_context(ctx: contextvars.Context, fn: Callable[..., Any],
+                    kwargs: dict[str, Any]) -> Any:
+    return ctx.run(fn, **kwargs)
+
+
+class ProcessExecutor:
+    """Runs node functions in worker processes (CPU-bound work, isolation).
+
+    Functions and values travel pickled; functions defined in a notebook travel with
+    cloudpickle when it is installed (it comes with the ``dask`` extra).
+    """
+
+    name = "process"
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        self.max_workers = max_workers
+        self._pool: _PoolExecutor | None = None
+
+    async def start(self) -> None:
+        if self._pool is None:
+            import multiprocessing
+
+            self._pool = ProcessPoolExecutor(
+                self.max_workers or os.cpu_count() or 1,
+                mp_context=multiprocessing.get_context("spawn"))
+
+    async def submit(self, call: Call) -> Any:
+        if self._pool is None:
+            await self.start()
+        assert self._pool is not None
+        payload = dumps((call.fn, call.kwargs))
+        loop = asyncio.get_running_loop()
+        blob = await loop.run_in_executor(self._pool, run_pickled, payload)
+        return pickle.loads(blob)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+def dumps(obj: Any) -> bytes:
+    try:
+        import cloudpickle
+    except ImportError:
+        return pickle.dumps(obj)
+    return cloudpickle.dumps(obj)
+
+
+def run_pickled(payload: bytes) -> bytes:
+    """Worker side: unpickle, run (async functions in a fresh loop), pickle the result."""
+    fn, kwargs = pickle.loads(payload)
+    result = fn(**kwargs)
+    if inspect.isawaitable(result):
+        result = asyncio.run(_await(result))
+    return dumps(result)
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def make_executor(spec: str | Executor | None) -> Executor:
+    if spec is None or spec == "local":
+        return LocalExecutor()
+    if spec == "process":
+        return ProcessExecutor()
+    if spec == "dask":
+        from conductor_nb.engine.dask_executor import DaskExecutor
+
+        return DaskExecutor()
+    if isinstance(spec, str):
+        raise ValueError(f"unknown executor {spec!r}; use 'local', 'process' or 'dask'")
+    return spec

@@ -1,0 +1,350 @@
+"""Running one node: resolve inputs, render templates, call it, retry, time out, record.
+
+This module owns a node's attempts. The runner decides *when* a node runs;
+this decides *how*: inputs come from upstream outputs (edge order for ``many``
+ports), params are rendered in the template sandbox just before the call, the
+executor runs the function, the result is split onto output ports. Failures
+are retried with delay and exponential backoff when the node allows it; a
+timeout counts as a failed attempt. Cancellation always propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from conductor_nb.engine import capture
+from conductor_nb.engine.events import (
+    NodeCached,
+    NodeFailed,
+    NodeLog,
+    NodeRetrying,
+    NodeStarted,
+    NodeSucceeded,
+)
+from conductor_nb.engine.executors import Call
+from conductor_nb.engine.states import NodeState
+from conductor_nb.errors import NodeExecutionError
+from conductor_nb.model import templates
+from conductor_nb.model.types import MISSING, SKIP, NodeType
+
+if TYPE_CHECKING:
+    from conductor_nb.engine.plan import PlannedNode
+    from conductor_nb.engine.run import Run
+
+
+@dataclass
+class LogLine:
+    time: float
+    stream: str
+    text: str
+    level: str = ""
+
+
+@dataclass
+class NodeRun:
+    """One node's record in a run."""
+
+    node_id: str
+    type: str
+    status: NodeState = NodeState.PENDING
+    inputs: dict[str, Any] | None = None
+    outputs: dict[str, Any] | None = None
+    error: NodeExecutionError | None = None
+    traceback: str = ""
+    attempts: int = 0
+    queued_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    logs: list[LogLine] = field(default_factory=list)
+    cache_key: str | None = None
+    pinned: bool = False
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at if self.finished_at is not None else time.time()
+        return end - self.started_at
+
+    @property
+    def output(self) -> Any:
+        """The main output (``output`` port, or the only one)."""
+        if not self.outputs:
+            return None
+        if "output" in self.outputs:
+            return self.outputs["output"]
+        return next(iter(self.outputs.values()))
+
+    @property
+    def log_text(self) -> str:
+        return "".join(line.text for line in self.logs)
+
+    def reset(self) -> None:
+        self.status = NodeState.PENDING
+        self.inputs = self.outputs = self.error = None
+        self.traceback = ""
+        self.queued_at = self.started_at = self.finished_at = None
+        self.cache_key = None
+
+    def __repr__(self) -> str:
+        extra = f", error={self.error}" if self.error else ""
+        dur = f", {self.duration:.3f}s" if self.duration is not None else ""
+        return f"<NodeRun {self.node_id!r} {self.status.value}{dur}{extra}>"
+
+
+class InjectedFault(RuntimeError):
+    """Raised by fault injection (a debugging run option)."""
+
+
+class NodeContextImpl:
+    """What a node function annotated with ``NodeContext`` receives."""
+
+    def __init__(self, run: Run, planned: PlannedNode, node_run: NodeRun) -> None:
+        self.run = run
+        self.run_id = run.id
+        self.node_id = planned.id
+        self.node = planned.node
+        self.node_type = planned.type
+        self.node_run = node_run
+        self.params = run.params
+        self.options = run.options
+        self.attempt = node_run.attempts
+
+    @property
+    def cancelled(self) -> bool:
+        return self.run.is_cancelling
+
+    def log(self, text: str, level: str = "INFO") -> None:
+        self.run._log(self.node_id, "log", text.rstrip("\n") + "\n", level)
+
+    async def run_blueprint(self, blueprint: Any, params: Mapping[str, Any] | None = None,
+                            inputs: Mapping[str, Any] | None = None,
+                            prefix: str | None = None) -> dict[str, Any]:
+        """Run a sub-blueprint as part of this node; its node states appear as ``prefix.inner``."""
+        return await self.run._run_child(blueprint, params=params or {}, inputs=inputs or {},
+                                         prefix=prefix or self.node_id)
+
+    @property
+    def settings(self) -> Mapping[str, Any]:
+        return self.run.options.settings
+
+
+def resolve_inputs(run: Run, planned: PlannedNode) -> dict[str, Any]:
+    """Values arriving on edges, per input port (``many`` ports get a list)."""
+    values: dict[str, Any] = {}
+    for port_name, sources in planned.sources.items():
+        items = []
+        for src in sources:
+            outputs = run.node_runs[src.node].outputs or {}
+            items.append(outputs.get(src.port))
+        port = planned.type.input(port_name)
+        values[port_name] = items if (port is not None and port.many) else items[0]
+    return values
+
+
+def build_arguments(run: Run, planned: PlannedNode, node_type: NodeType,
+                    edge_inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Edge inputs, then rendered param values, then defaults: the function's keywords."""
+    node = planned.node
+    context = run._template_context(edge_inputs)
+    kwargs: dict[str, Any] = {}
+    for port in node_type.inputs:
+        if port.name in edge_inputs:
+            kwargs[port.name] = edge_inputs[port.name]
+        elif port.name in node.params:
+            kwargs[port.name] = _render(node.params[port.name], context)
+        elif port.default is not MISSING:
+            kwargs[port.name] = port.default
+    for spec in node_type.params:
+        if spec.name in node.params:
+            kwargs[spec.name] = _render(node.params[spec.name], context)
+        elif spec.default is not MISSING:
+            kwargs[spec.name] = spec.default
+    return kwargs
+
+
+def _render(value: Any, context: Mapping[str, Any]) -> Any:
+    if templates.has_template(value):
+        return templates.render_value(value, context)
+    return value
+
+
+def cache_key(node_type: NodeType, kwargs: Mapping[str, Any]) -> str | None:
+    """What a cached result depends on: type, version, code and the call's values.
+
+    Values must be JSON-serialisable (with ``repr`` of other objects as a last resort);
+    None when they cannot be turned into a stable key.
+    """
+    try:
+        payload = json.dumps([node_type.name, node_type.version, node_type.source_hash, kwargs],
+                             sort_keys=True, default=_stable_repr)
+    except (TypeError, ValueError):
+        return None
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _stable_repr(value: Any) -> Any:
+    if isinstance(value, set | frozenset):
+        return sorted(map(repr, value))
+    if isinstance(value, bytes):
+        return hashlib.sha256(value).hexdigest()
+    text = repr(value)
+    if " at 0x" in text:  # identity-based repr: not stable across runs
+        raise TypeError("unstable")
+    return text
+
+
+async def execute(run: Run, planned: PlannedNode, node_run: NodeRun,
+                  pinned_inputs: Mapping[str, Any] | None = None,
+                  node_type: NodeType | None = None) -> tuple[bool, set[str]]:
+    """Run one node to its final state. Returns (succeeded, output ports that are SKIP)."""
+    node = planned.node
+    node_type = node_type or planned.type
+    edge_inputs = dict(pinned_inputs) if pinned_inputs is not None else resolve_inputs(run, planned)
+    try:
+        kwargs = build_arguments(run, planned, node_type, edge_inputs)
+        if pinned_inputs is not None:
+            kwargs.update({k: v for k, v in pinned_inputs.items()
+                           if k in node_type.value_names})
+    except templates.TemplateError as exc:
+        node_run.attempts += 1
+        node_run.started_at = time.time()
+        _fail(run, planned, node_run, exc, f"template error in a param: {exc}")
+        return False, set()
+    node_run.inputs = kwargs
+    use_cache = run._cache is not None and (node.cache or run.options.cache)
+    if use_cache:
+        node_run.cache_key = cache_key(node_type, kwargs)
+        hit = run._cache.get(node_run.cache_key) if node_run.cache_key else None  # type: ignore[union-attr]
+        if hit is not None:
+            now = time.time()
+            node_run.started_at = node_run.finished_at = now
+            node_run.outputs = dict(hit)
+            run._set_state(node_run, NodeState.CACHED)
+            run._publish(NodeCached(run.id, node_id=planned.id, key=node_run.cache_key or "",
+                                    outputs=node_run.outputs))
+            return True, {p for p, v in node_run.outputs.items() if v is SKIP}
+    max_attempts = 1 + max(0, node.retries)
+    while True:
+        node_run.attempts += 1
+        attempt = node_run.attempts
+        node_run.started_at = time.time()
+        run._set_state(node_run, NodeState.RUNNING)
+        run._publish(NodeStarted(run.id, node_id=planned.id, attempt=attempt, inputs=kwargs))
+        try:
+            result = await _attempt(run, planned, node_run, node_type, kwargs)
+            outputs = node_type.split_outputs(result)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            retry_left = node_run.attempts < max_attempts and _retryable(node.retry_on, exc)
+            if retry_left:
+                delay = node.retry_delay * (node.retry_backoff ** (attempt - 1))
+                run._publish(NodeRetrying(run.id, node_id=planned.id, attempt=attempt,
+                                          delay=delay, error=_describe(exc)))
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                continue
+            _fail(run, planned, node_run, exc, _describe(exc))
+            return False, set()
+        node_run.finished_at = time.time()
+        node_run.outputs = outputs
+        run._set_state(node_run, NodeState.SUCCEEDED)
+        run._publish(NodeSucceeded(run.id, node_id=planned.id, duration=node_run.duration or 0.0,
+                                   attempt=attempt, outputs=outputs))
+        if use_cache and node_run.cache_key:
+            run._cache.put(node_run.cache_key, outputs)  # type: ignore[union-attr]
+        return True, {p for p, v in outputs.items() if v is SKIP}
+
+
+async def _attempt(run: Run, planned: PlannedNode, node_run: NodeRun, node_type: NodeType,
+                   kwargs: dict[str, Any]) -> Any:
+    node = planned.node
+    call_kwargs = dict(kwargs)
+    if node_type.context_arg:
+        call_kwargs[node_type.context_arg] = NodeContextImpl(run, planned, node_run)
+    call = Call(node_type.fn, call_kwargs, planned.id, node_type.name, dict(node.resources))
+    token = capture.current_sink.set(run._sink_for(planned.id)) if run.options.capture else None
+    try:
+        coro = _with_faults(run, planned.id, run.executor.submit(call))
+        if node.timeout:
+            try:
+                return await asyncio.wait_for(coro, node.timeout)
+            except TimeoutError:
+                raise TimeoutError(f"timed out after {node.timeout:g}s") from None
+        return await coro
+    finally:
+        if token is not None:
+            capture.current_sink.reset(token)
+
+
+async def _with_faults(run: Run, node_id: str, coro: Any) -> Any:
+    fault = run.options.faults.get(node_id)
+    if fault is None and run.options.fault_rate and run._fault_rng.random() < run.options.fault_rate:
+        fault = "fail"
+    if fault == "fail":
+        coro.close()
+        raise InjectedFault(f"fault injected into node {node_id!r}")
+    if isinstance(fault, int | float) and not isinstance(fault, bool):
+        await asyncio.sleep(float(fault))
+    elif fault == "hang":
+        await asyncio.sleep(3600 * 24)
+    return await coro
+
+
+def _retryable(retry_on: list[str], exc: BaseException) -> bool:
+    if not retry_on:
+        return True
+    names = {cls.__name__ for cls in type(exc).__mro__} | {
+        f"{cls.__module__}.{cls.__name__}" for cls in type(exc).__mro__}
+    return any(name in names for name in retry_on)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _fail(run: Run, planned: PlannedNode, node_run: NodeRun, exc: BaseException,
+          message: str) -> None:
+    node_run.finished_at = time.time()
+    node_run.traceback = "".join(traceback.format_exception(exc))
+    attempts = 1 + max(0, planned.node.retries)
+    error = NodeExecutionError(
+        f"node {planned.id!r} ({planned.type.name}) failed on attempt "
+        f"{node_run.attempts}/{attempts}: {message}",
+        node_id=planned.id, attempt=node_run.attempts, attempts=attempts, original=exc)
+    error.__cause__ = exc
+    node_run.error = error
+    run._set_state(node_run, NodeState.FAILED)
+    run._publish(NodeFailed(run.id, node_id=planned.id, error=message,
+                            error_type=type(exc).__name__, traceback=node_run.traceback,
+                            attempt=node_run.attempts, duration=node_run.duration or 0.0))
+
+
+def make_sink(run: Run, node_id: str) -> capture.Sink:
+    loop_thread = threading.get_ident()
+
+    def sink(stream: str, text: str, level: str) -> None:
+        if threading.get_ident() == loop_thread:
+            run._log(node_id, stream, text, level)
+        else:
+            run._call_soon(run._log, node_id, stream, text, level)
+
+    return sink
+
+
+def fault_rng(seed: int | None) -> random.Random:
+    return random.Random(seed)
+
+
+__all__ = ["InjectedFault", "LogLine", "NodeContextImpl", "NodeLog", "NodeRun", "execute"]

@@ -1,0 +1,151 @@
+"""A compiled, immutable plan of a validated blueprint, and the graph facts views need.
+
+The plan pins every node's type, lists each input's sources in edge order and
+fixes a stable topological order (Kahn's algorithm, ties broken by the order
+nodes were added), which is the order stepping follows.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from conductor_nb.model.types import NodeType
+
+if TYPE_CHECKING:
+    from conductor_nb.model.blueprint import Blueprint, Node
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    node: str
+    port: str
+
+
+@dataclass(frozen=True)
+class PlannedNode:
+    id: str
+    node: Node
+    type: NodeType
+    index: int                                   # position in the stable topological order
+    sources: Mapping[str, tuple[Source, ...]]    # input port -> feeding outputs, in edge order
+    upstream: tuple[str, ...]
+    downstream: tuple[str, ...]
+    consumers: Mapping[str, tuple[str, ...]]     # output port -> nodes reading it
+
+
+@dataclass(frozen=True)
+class Plan:
+    blueprint_id: str
+    nodes: Mapping[str, PlannedNode]
+    order: tuple[str, ...]
+    levels: Mapping[str, int]
+    outputs: Mapping[str, Source]
+    _weights: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    @property
+    def max_parallelism(self) -> int:
+        """The widest topological level: how many nodes can run at once at most."""
+        counts: dict[int, int] = defaultdict(int)
+        for level in self.levels.values():
+            counts[level] += 1
+        return max(counts.values(), default=0)
+
+    def critical_path(self, weights: Mapping[str, float] | None = None) -> list[str]:
+        """The heaviest chain of nodes (weights: expected seconds per node, default 1)."""
+        w = weights or {}
+        best: dict[str, float] = {}
+        prev: dict[str, str | None] = {}
+        for node_id in self.order:
+            planned = self.nodes[node_id]
+            parent = max(planned.upstream, key=lambda u: best[u], default=None)
+            best[node_id] = w.get(node_id, 1.0) + (best[parent] if parent else 0.0)
+            prev[node_id] = parent
+        if not best:
+            return []
+        node: str | None = max(best, key=lambda n: best[n])
+        path = []
+        while node is not None:
+            path.append(node)
+            node = prev[node]
+        return path[::-1]
+
+    def descendants(self, node_id: str) -> list[str]:
+        """Every node downstream of ``node_id``, in plan order."""
+        seen: set[str] = set()
+        stack = list(self.nodes[node_id].downstream)
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(self.nodes[current].downstream)
+        return [n for n in self.order if n in seen]
+
+    def ancestors(self, node_id: str) -> list[str]:
+        seen: set[str] = set()
+        stack = list(self.nodes[node_id].upstream)
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(self.nodes[current].upstream)
+        return [n for n in self.order if n in seen]
+
+
+def compile_plan(bp: Blueprint, *, validate: bool = True) -> Plan:
+    """Validate ``bp`` and freeze it into a plan (types resolved now, not at run time)."""
+    if validate:
+        bp.validate()
+    index = {nid: i for i, nid in enumerate(bp.nodes)}
+    sources: dict[str, dict[str, list[Source]]] = {nid: defaultdict(list) for nid in bp.nodes}
+    consumers: dict[str, dict[str, list[str]]] = {nid: defaultdict(list) for nid in bp.nodes}
+    upstream: dict[str, dict[str, None]] = {nid: {} for nid in bp.nodes}
+    downstream: dict[str, dict[str, None]] = {nid: {} for nid in bp.nodes}
+    for edge in bp.edges:
+        sources[edge.target][edge.target_port].append(Source(edge.source, edge.source_port))
+        consumers[edge.source][edge.source_port].append(edge.target)
+        upstream[edge.target][edge.source] = None
+        downstream[edge.source][edge.target] = None
+    order = _stable_order(list(bp.nodes), upstream, downstream, index)
+    levels: dict[str, int] = {}
+    for nid in order:
+        levels[nid] = 1 + max((levels[u] for u in upstream[nid]), default=-1)
+    position = {nid: i for i, nid in enumerate(order)}
+    planned = {}
+    for nid in order:
+        node = bp.nodes[nid]
+        planned[nid] = PlannedNode(
+            id=nid, node=node, type=bp.registry.get(node.type, node.version),
+            index=position[nid],
+            sources=MappingProxyType({k: tuple(v) for k, v in sources[nid].items()}),
+            upstream=tuple(upstream[nid]), downstream=tuple(downstream[nid]),
+            consumers=MappingProxyType({k: tuple(v) for k, v in consumers[nid].items()}))
+    outputs = {name: Source(*endpoint.split(".", 1)) for name, endpoint in bp.outputs.items()}
+    return Plan(bp.id, MappingProxyType(planned), tuple(order), MappingProxyType(levels),
+                MappingProxyType(outputs))
+
+
+def _stable_order(ids: list[str], upstream: Mapping[str, Mapping[str, None]],
+                  downstream: Mapping[str, Mapping[str, None]],
+                  index: Mapping[str, int]) -> list[str]:
+    indegree = {nid: len(upstream[nid]) for nid in ids}
+    heap = [(index[nid], nid) for nid in ids if indegree[nid] == 0]
+    heapq.heapify(heap)
+    order = []
+    while heap:
+        _, nid = heapq.heappop(heap)
+        order.append(nid)
+        for child in downstream[nid]:
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                heapq.heappush(heap, (index[child], child))
+    if len(order) != len(ids):  # validation rejects cycles; this guards unvalidated plans
+        raise ValueError("the graph has a cycle")
+    return order

@@ -1,0 +1,568 @@
+"""The blueprint document: nodes, edges, params and outputs, and the Python authoring API.
+
+A :class:`Blueprint` is an editable document. It knows nothing about running;
+``run``/``start``/``debug``/``view`` are conveniences that hand the document to
+the engine and the widgets (imported lazily, inside the methods). Compiling a
+document into an immutable plan is the engine's job.
+
+Serialised form (``to_dict``) is the file format of DESIGN.md; ``from_dict``
+checks it and raises one :class:`BlueprintError` listing every problem.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from conductor_nb.errors import BlueprintError, NodeTypeError, Problem
+from conductor_nb.model.types import MISSING, NodeType, Registry, registry as default_registry
+
+if TYPE_CHECKING:
+    from conductor_nb.engine.run import Run
+
+FORMAT_VERSION = 1
+ID_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+SETTINGS = ("retries", "retry_delay", "retry_backoff", "retry_on", "timeout", "enabled", "cache",
+            "position", "name", "resources")
+"""Keywords of ``Blueprint.add`` (and node keys in files) that are node settings, not values."""
+
+
+@dataclass
+class ParamSpec:
+    """A blueprint-level parameter: default value, type name and description."""
+
+    default: Any = None
+    type: str = "any"
+    description: str = ""
+    required: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"default": self.default, "type": self.type}
+        if self.description:
+            out["description"] = self.description
+        if self.required:
+            out["required"] = True
+        return out
+
+    @classmethod
+    def coerce(cls, value: Any) -> ParamSpec:
+        """``{"default": .., "type": ..}`` is a spec; any other value is a default."""
+        if isinstance(value, ParamSpec):
+            return value
+        if isinstance(value, Mapping) and value and set(value) <= _SPEC_KEYS and (
+                "default" in value or "type" in value):
+            type_name = value.get("type") or infer_type(value.get("default"))
+            return cls(value.get("default"), str(type_name), str(value.get("description", "")),
+                       bool(value.get("required", False)))
+        return cls(default=value, type=infer_type(value))
+
+
+_SPEC_KEYS = {"default", "type", "description", "required"}
+
+
+def infer_type(value: Any) -> str:
+    for kind, name in ((bool, "bool"), (int, "int"), (float, "float"), (str, "str"),
+                       (list, "list"), (dict, "dict")):
+        if isinstance(value, kind):
+            return name
+    return "any"
+
+
+@dataclass
+class Node:
+    """One use of a node type in a blueprint."""
+
+    id: str
+    type: str
+    version: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    retries: int = 0
+    retry_delay: float = 0.0
+    retry_backoff: float = 2.0
+    retry_on: list[str] = field(default_factory=list)
+    timeout: float | None = None
+    enabled: bool = True
+    cache: bool = False
+    position: tuple[float, float] | None = None
+    name: str | None = None
+    resources: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type}
+        if self.version is not None:
+            out["version"] = self.version
+        if self.name:
+            out["name"] = self.name
+        if self.params:
+            out["params"] = copy.deepcopy(self.params)
+        defaults = _NODE_DEFAULTS
+        for key in ("retries", "retry_delay", "retry_backoff", "retry_on", "timeout", "enabled",
+                    "cache", "resources"):
+            value = getattr(self, key)
+            if value != defaults[key]:
+                out[key] = list(value) if isinstance(value, tuple) else copy.deepcopy(value)
+        if self.position is not None:
+            out["position"] = [_num(v) for v in self.position]
+        return out
+
+
+def _num(v: float) -> float | int:
+    return int(v) if float(v).is_integer() else round(float(v), 2)
+
+
+_NODE_DEFAULTS = {k: getattr(Node("x", "x"), k) for k in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Edge:
+    """``source.source_port -> target.target_port``."""
+
+    source: str
+    source_port: str
+    target: str
+    target_port: str
+
+    def __str__(self) -> str:
+        return f"{self.source}.{self.source_port} -> {self.target}.{self.target_port}"
+
+    @classmethod
+    def parse(cls, text: str) -> Edge:
+        """Parse ``"a.out -> b.in"`` (both ports required)."""
+        left, sep, right = text.partition("->")
+        if not sep:
+            raise ValueError(f"expected 'source.port -> target.port', got {text!r}")
+        src, tgt = left.strip(), right.strip()
+        if src.count(".") != 1 or tgt.count(".") != 1:
+            raise ValueError(f"expected 'source.port -> target.port' (one dot each), got {text!r}")
+        s_node, s_port = src.split(".")
+        t_node, t_port = tgt.split(".")
+        return cls(s_node, s_port, t_node, t_port)
+
+
+ChangeListener = Callable[["Blueprint"], None]
+
+
+class Blueprint:
+    """A workflow document. Build it in Python, or load it from YAML/JSON.
+
+    >>> bp = Blueprint("sales", params={"path": "data.csv"})
+    >>> bp.add("spreadsheet", id="load", path="{{ params.path }}")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        id: str = "blueprint",
+        *,
+        name: str | None = None,
+        description: str = "",
+        params: Mapping[str, Any] | None = None,
+        registry: Registry | None = None,
+    ) -> None:
+        self.id = id
+        self.name = name or id
+        self.description = description
+        self.params: dict[str, ParamSpec] = {
+            k: ParamSpec.coerce(v) for k, v in (params or {}).items()}
+        self.nodes: dict[str, Node] = {}
+        self.edges: list[Edge] = []
+        self.outputs: dict[str, str] = {}
+        self.registry: Registry = registry if registry is not None else default_registry
+        self.source: str | None = None
+        self.locations: dict[str, tuple[int, int]] = {}
+        self._listeners: list[weakref.ReferenceType[Any] | Callable[[Blueprint], None]] = []
+
+    # ------------------------------------------------------------------ authoring
+    def add(self, type: str | NodeType | Callable[..., Any], id: str | None = None, *,
+            params: Mapping[str, Any] | None = None, version: int | None = None,
+            **values: Any) -> Node:
+        """Add a node of a registered type (by name), a NodeType, or a plain function.
+
+        Keywords naming node settings (``retries``, ``timeout``, ``enabled``...) are
+        settings; every other keyword is a param or an input value.
+        """
+        node_type = self._resolve_for_add(type, version)
+        node_id = id or self._fresh_id(node_type.name)
+        if not ID_PATTERN.match(node_id):
+            raise BlueprintError([Problem(
+                f"nodes.{node_id}", "node ids are identifiers (letters, digits, '_' or '-', "
+                "starting with a letter or '_', at most 64 characters)")], name=self.id)
+        if node_id in self.nodes:
+            raise BlueprintError([Problem(
+                f"nodes.{node_id}", f"a node with id {node_id!r} already exists",
+                f"hint: pass another id, e.g. id={self._fresh_id(node_id)!r}")], name=self.id)
+        settings = {k: values.pop(k) for k in list(values) if k in SETTINGS}
+        node_values = {**values, **(params or {})}
+        unknown = [k for k in node_values if k not in node_type.value_names]
+        if unknown:
+            raise BlueprintError([_unknown_value_problem(node_id, node_type, k) for k in unknown],
+                                 name=self.id)
+        if "position" in settings and settings["position"] is not None:
+            settings["position"] = tuple(settings["position"])
+        if "retry_on" in settings:
+            settings["retry_on"] = [_exception_name(e) for e in settings["retry_on"]]
+        node = Node(id=node_id, type=node_type.name, version=version, params=node_values,
+                    **settings)
+        self.nodes[node_id] = node
+        self._changed()
+        return node
+
+    def _resolve_for_add(self, type: Any, version: int | None) -> NodeType:
+        if isinstance(type, NodeType):
+            found = self.registry.find(type.name, type.version)
+            if found is not type:
+                self.registry.register(type)
+            return type
+        if isinstance(type, str):
+            return self.registry.get(type, version)
+        if callable(type):
+            existing = getattr(type, "__conductor_node__", None)
+            if isinstance(existing, NodeType):
+                return self._resolve_for_add(existing, version)
+            return self.registry.register(NodeType.from_function(type))
+        raise NodeTypeError(f"add() takes a node type name, a NodeType or a function; got {type!r}")
+
+    def _fresh_id(self, base: str) -> str:
+        base = re.sub(r"[^A-Za-z0-9_-]", "_", base) or "node"
+        if not re.match(r"[A-Za-z_]", base):
+            base = "n_" + base
+        if base not in self.nodes:
+            return base
+        n = 2
+        while f"{base}_{n}" in self.nodes:
+            n += 1
+        return f"{base}_{n}"
+
+    def connect(self, source: str, target: str) -> Edge:
+        """Join ``"node.port"`` to ``"node.port"``; ``"node"`` alone means its only port."""
+        s_node, s_port = self._endpoint(source, "output")
+        t_node, t_port = self._endpoint(target, "input")
+        edge = Edge(s_node, s_port, t_node, t_port)
+        if edge in self.edges:
+            return edge
+        self.edges.append(edge)
+        self._changed()
+        return edge
+
+    def disconnect(self, source: str, target: str) -> None:
+        s_node, s_port = self._endpoint(source, "output")
+        t_node, t_port = self._endpoint(target, "input")
+        edge = Edge(s_node, s_port, t_node, t_port)
+        if edge not in self.edges:
+            raise BlueprintError([Problem("edges", f"no edge {edge}")], name=self.id)
+        self.edges.remove(edge)
+        self._changed()
+
+    def _endpoint(self, text: str, side: str) -> tuple[str, str]:
+        node_id, _, port = text.partition(".")
+        path = f"{'source' if side == 'output' else 'target'} {text!r}"
+        if node_id not in self.nodes:
+            hints = _did_you_mean(node_id, self.nodes)
+            raise BlueprintError([Problem(path, f"no node {node_id!r}", *hints)], name=self.id)
+        node_type = self.node_type(node_id)
+        ports = node_type.outputs if side == "output" else node_type.inputs
+        names = [p.name for p in ports]
+        if port:
+            if port not in names:
+                hints = [f"{side} ports of {node_id!r} ({node_type.name}): "
+                         + (", ".join(map(repr, names)) or "none")]
+                hints += [f"hint: did you mean '{node_id}.{m}'?"
+                          for m in _close(port, names)]
+                raise BlueprintError([Problem(path, f"node {node_id!r} has no {side} port "
+                                                    f"{port!r}", *hints)], name=self.id)
+            return node_id, port
+        chosen = default_port(names, side)
+        if chosen is None:
+            raise BlueprintError([Problem(
+                path, f"node {node_id!r} has {len(names)} {side} ports; name one",
+                f"{side} ports: " + (", ".join(f"'{node_id}.{n}'" for n in names) or "none"))],
+                name=self.id)
+        return node_id, chosen
+
+    def remove(self, node_id: str) -> Node:
+        """Remove a node with its edges and the outputs that read from it."""
+        if node_id not in self.nodes:
+            raise BlueprintError([Problem(f"nodes.{node_id}", f"no node {node_id!r}",
+                                          *_did_you_mean(node_id, self.nodes))], name=self.id)
+        node = self.nodes.pop(node_id)
+        self.edges = [e for e in self.edges if node_id not in (e.source, e.target)]
+        self.outputs = {k: v for k, v in self.outputs.items() if v.partition(".")[0] != node_id}
+        self._changed()
+        return node
+
+    def set_params(self, node_id: str, **values: Any) -> None:
+        """Update a node's param/input values (``None`` removes one)."""
+        node = self.nodes[node_id]
+        node_type = self.node_type(node_id)
+        unknown = [k for k in values if k not in node_type.value_names and k not in SETTINGS]
+        if unknown:
+            raise BlueprintError([_unknown_value_problem(node_id, node_type, k) for k in unknown],
+                                 name=self.id)
+        for key, value in values.items():
+            if key in SETTINGS:
+                setattr(node, key, tuple(value) if key == "position" and value else value)
+            elif value is None:
+                node.params.pop(key, None)
+            else:
+                node.params[key] = value
+        self._changed()
+
+    def node_type(self, node_id: str) -> NodeType:
+        node = self.nodes[node_id]
+        return self.registry.get(node.type, node.version)
+
+    def __getitem__(self, node_id: str) -> Node:
+        return self.nodes[node_id]
+
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self.nodes
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes.values())
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    # ----------------------------------------------------------------- listeners
+    def on_change(self, callback: ChangeListener) -> Callable[[], None]:
+        """Call ``callback(bp)`` after every edit; returns a function that unsubscribes.
+
+        Bound methods are held weakly, so a closed view does not keep itself alive.
+        """
+        ref: Any = weakref.WeakMethod(callback) if hasattr(callback, "__self__") else callback
+        self._listeners.append(ref)
+        return lambda: self._listeners.remove(ref) if ref in self._listeners else None
+
+    def _changed(self) -> None:
+        for ref in list(self._listeners):
+            fn = ref() if isinstance(ref, weakref.WeakMethod) else ref
+            if fn is None:
+                self._listeners.remove(ref)
+                continue
+            fn(self)
+
+    def changed(self) -> None:
+        """Tell listeners (views) about edits made directly to ``nodes``/``edges``/``outputs``."""
+        self._changed()
+
+    # ------------------------------------------------------------ (de)serialise
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"conductor": FORMAT_VERSION, "id": self.id}
+        if self.name != self.id:
+            doc["name"] = self.name
+        if self.description:
+            doc["description"] = self.description
+        if self.params:
+            doc["params"] = {k: v.to_dict() for k, v in self.params.items()}
+        doc["nodes"] = {nid: node.to_dict() for nid, node in self.nodes.items()}
+        doc["edges"] = [str(e) for e in self.edges]
+        if self.outputs:
+            doc["outputs"] = dict(self.outputs)
+        return doc
+
+    @classmethod
+    def from_dict(cls, data: Any, *, registry: Registry | None = None, source: str | None = None,
+                  locations: Mapping[str, tuple[int, int]] | None = None,
+                  validate: bool = True) -> Blueprint:
+        """Build from the file structure; raises BlueprintError listing every problem."""
+        from conductor_nb.model.document import build
+
+        return build(cls, data, registry=registry, source=source, locations=locations,
+                     validate=validate)
+
+    @classmethod
+    def from_yaml(cls, text: str, *, registry: Registry | None = None,
+                  source: str | None = None) -> Blueprint:
+        from conductor_nb.model.document import parse_text
+
+        data, locations = parse_text(text, "yaml", source=source)
+        return cls.from_dict(data, registry=registry, source=source, locations=locations)
+
+    @classmethod
+    def from_json(cls, text: str, *, registry: Registry | None = None,
+                  source: str | None = None) -> Blueprint:
+        from conductor_nb.model.document import parse_text
+
+        data, locations = parse_text(text, "json", source=source)
+        return cls.from_dict(data, registry=registry, source=source, locations=locations)
+
+    @classmethod
+    def load(cls, path: str | PathLike[str], *, registry: Registry | None = None) -> Blueprint:
+        from conductor_nb.model.document import load_path
+
+        return load_path(cls, path, registry=registry)
+
+    def to_yaml(self) -> str:
+        from conductor_nb.model.document import dump_yaml
+
+        return dump_yaml(self.to_dict())
+
+    def to_json(self) -> str:
+        from conductor_nb.model.document import dump_json
+
+        return dump_json(self.to_dict())
+
+    def save(self, path: str | PathLike[str]) -> Path:
+        """Write YAML (``.yaml``/``.yml``) or JSON (``.json``) atomically."""
+        from conductor_nb.model.document import save_path
+
+        return save_path(self, path)
+
+    def copy(self) -> Blueprint:
+        """A deep copy (sharing the registry): edits to one do not touch the other."""
+        clone = type(self)(self.id, name=self.name, description=self.description,
+                           registry=self.registry)
+        clone.params = {k: dataclasses.replace(v) for k, v in self.params.items()}
+        clone.nodes = {k: dataclasses.replace(v, params=copy.deepcopy(v.params),
+                                              retry_on=list(v.retry_on),
+                                              resources=dict(v.resources))
+                       for k, v in self.nodes.items()}
+        clone.edges = list(self.edges)
+        clone.outputs = dict(self.outputs)
+        clone.source = self.source
+        clone.locations = dict(self.locations)
+        return clone
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Blueprint):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"<Blueprint {self.id!r}: {len(self.nodes)} nodes, {len(self.edges)} edges"
+                + (f", params {sorted(self.params)}" if self.params else "") + ">")
+
+    # ---------------------------------------------------------------- validation
+    def problems(self) -> list[Problem]:
+        from conductor_nb.model.validate import validate_blueprint
+
+        return validate_blueprint(self)
+
+    def validate(self) -> Blueprint:
+        """Raise :class:`BlueprintError` listing every problem; return self when valid."""
+        found = self.problems()
+        if found:
+            raise BlueprintError(found, name=self.id, source=self.source)
+        return self
+
+    def upstream(self, node_id: str) -> list[str]:
+        return list(dict.fromkeys(e.source for e in self.edges if e.target == node_id))
+
+    def downstream(self, node_id: str) -> list[str]:
+        return list(dict.fromkeys(e.target for e in self.edges if e.source == node_id))
+
+    # ------------------------------------------------------- running and viewing
+    def run(self, params: Mapping[str, Any] | None = None, **options: Any) -> Run:
+        """Run to the end and return the finished Run (works inside a notebook cell too)."""
+        from conductor_nb.engine.api import run_sync
+
+        return run_sync(self, params, **options)
+
+    async def arun(self, params: Mapping[str, Any] | None = None, **options: Any) -> Run:
+        from conductor_nb.engine.api import run_async
+
+        return await run_async(self, params, **options)
+
+    def start(self, params: Mapping[str, Any] | None = None, **options: Any) -> Run:
+        """Start a run in the background and return its handle at once."""
+        from conductor_nb.engine.api import start
+
+        return start(self, params, **options)
+
+    def debug(self, params: Mapping[str, Any] | None = None, *,
+              breakpoints: Sequence[str] = (), **options: Any) -> Run:
+        """Start a run paused before its first node, for stepping."""
+        from conductor_nb.engine.api import start
+
+        return start(self, params, breakpoints=breakpoints, paused=True, **options)
+
+    def view(self, **options: Any) -> Any:
+        """The graph widget: edit, run and step through this blueprint."""
+        from conductor_nb.widgets import BlueprintView
+
+        return BlueprintView(self, **options)
+
+    def to_svg(self, **options: Any) -> str:
+        from conductor_nb.model.svg import render_svg
+
+        return render_svg(self, **options)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle: dict[str, Any] = {"text/plain": repr(self)}
+        try:
+            bundle["image/svg+xml"] = self.to_svg()
+        except Exception as exc:  # a picture must never break display
+            bundle["text/plain"] += f"\n(no picture: {exc})"
+        widget = _widget_bundle(self)
+        if widget:
+            bundle.update(widget)
+        return bundle
+
+
+def _widget_bundle(bp: Blueprint) -> dict[str, Any] | None:
+    """In a live kernel with the jupyter extra, display the interactive view too."""
+    import sys
+
+    if "ipykernel" not in sys.modules:
+        return None
+    try:
+        from conductor_nb.widgets import widget_mimebundle
+    except ImportError:
+        return None
+    return widget_mimebundle(bp)
+
+
+def default_port(names: Sequence[str], side: str) -> str | None:
+    if len(names) == 1:
+        return names[0]
+    preferred = "output" if side == "output" else "input"
+    return preferred if preferred in names else None
+
+
+def _close(word: str, options: Sequence[str]) -> list[str]:
+    import difflib
+
+    return difflib.get_close_matches(word, list(options), n=2, cutoff=0.5)
+
+
+def _did_you_mean(word: str, options: Mapping[str, Any] | Sequence[str]) -> list[str]:
+    close = _close(word, list(options))
+    return [f"hint: did you mean {' or '.join(map(repr, close))}?"] if close else []
+
+
+def _unknown_value_problem(node_id: str, node_type: NodeType, key: str) -> Problem:
+    names = node_type.value_names
+    hints = [f"params and inputs of {node_type.name!r}: " + (", ".join(map(repr, names))
+                                                            or "none")]
+    hints += _did_you_mean(key, names)
+    return Problem(f"nodes.{node_id}.params.{key}",
+                   f"node type {node_type.name!r} has no param or input {key!r}", *hints)
+
+
+def _exception_name(exc: Any) -> str:
+    if isinstance(exc, type) and issubclass(exc, BaseException):
+        return exc.__name__ if exc.__module__ == "builtins" else f"{exc.__module__}.{exc.__name__}"
+    return str(exc)
+
+
+def required_missing(node: Node, node_type: NodeType, connected: set[str]) -> list[str]:
+    """Required inputs/params of ``node`` that neither an edge nor a value provides."""
+    missing = [p.name for p in node_type.inputs
+               if p.required and p.default is MISSING and p.name not in connected
+               and p.name not in node.params]
+    missing += [f.name for f in node_type.params
+                if f.required and f.default is MISSING and f.name not in node.params
+                and f.name not in connected]
+    return missing

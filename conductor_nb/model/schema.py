@@ -1,0 +1,164 @@
+"""The structure of a blueprint file, as pydantic models: checked on load, exported as JSON Schema.
+
+These models check shape and types only (``retries`` is an integer >= 0, ``nodes``
+is a mapping of ids...). Meaning (edges name real ports, no cycles, params fit
+their node type) is checked by :mod:`.validate` against a registry.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from conductor_nb.errors import Problem
+
+NodeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")]
+Endpoint = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*\.[A-Za-z_]\w*$")]
+MAX_NODES = 100_000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ParamDoc(_Strict):
+    """A blueprint parameter: a default with a type and a description."""
+
+    default: Any = None
+    type: Literal["any", "str", "int", "float", "bool", "list", "dict", "number", "path"] = "any"
+    description: str = ""
+    required: bool = False
+
+
+class NodeDoc(_Strict):
+    """One node: its type, pinned version, param/input values and settings."""
+
+    type: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    version: Annotated[int, Field(ge=1)] | None = None
+    name: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    retries: Annotated[int, Field(ge=0, le=1000)] = 0
+    retry_delay: Annotated[float, Field(ge=0)] = 0.0
+    retry_backoff: Annotated[float, Field(ge=1)] = 2.0
+    retry_on: list[str] = Field(default_factory=list)
+    timeout: Annotated[float, Field(gt=0)] | None = None
+    enabled: bool = True
+    cache: bool = False
+    position: Annotated[list[float], Field(min_length=2, max_length=2)] | None = None
+    resources: dict[str, float] = Field(default_factory=dict)
+
+
+class EdgeDoc(_Strict):
+    """An edge in long form (the short form is the string ``"a.out -> b.in"``)."""
+
+    source: Endpoint
+    target: Endpoint
+
+
+class BlueprintDoc(_Strict):
+    """A conductor_nb blueprint (format version 1)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True,
+                              json_schema_extra={"$id": "https://conductor-nb/schema/blueprint-1.json"})
+
+    conductor: Literal[1] = 1
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
+    name: str | None = None
+    description: str | None = None
+    params: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]\w*$")],
+                 ParamDoc | Any] = Field(default_factory=dict)
+    nodes: Annotated[dict[NodeId, NodeDoc], Field(max_length=MAX_NODES)] = Field(
+        default_factory=dict)
+    edges: list[Annotated[str, StringConstraints(pattern=r"->")] | EdgeDoc] = Field(
+        default_factory=list)
+    outputs: dict[str, Endpoint] = Field(default_factory=dict)
+
+
+def json_schema() -> dict[str, Any]:
+    schema = BlueprintDoc.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "conductor_nb blueprint"
+    return schema
+
+
+_FRIENDLY = {
+    "int_type": "expected an integer",
+    "int_parsing": "expected an integer",
+    "float_type": "expected a number",
+    "bool_type": "expected true or false",
+    "string_type": "expected a string",
+    "dict_type": "expected a mapping",
+    "list_type": "expected a list",
+    "extra_forbidden": "unknown field",
+    "missing": "required field is missing",
+}
+
+
+def check_structure(data: Any) -> tuple[BlueprintDoc | None, list[Problem]]:
+    """Validate the shape of the document; return the model or every structural problem."""
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        return None, [Problem("", f"a blueprint is a mapping with 'id' and 'nodes'; "
+                                  f"this document is {kind}")]
+    version = data.get("conductor", 1)
+    if isinstance(version, int) and not isinstance(version, bool) and version > 1:
+        return None, [Problem("conductor", f"this file uses format version {version}, but this "
+                                           "conductor_nb reads version 1 only",
+                              "fix: upgrade conductor_nb (pip install -U conductor-nb)")]
+    try:
+        return BlueprintDoc.model_validate(_sanitise(data)), []
+    except ValidationError as exc:
+        return None, [_problem(err, data) for err in exc.errors(include_url=False)]
+
+
+def _sanitise(data: dict[str, Any]) -> dict[str, Any]:
+    """Params may be plain defaults: turn them into ParamDoc mappings before validation."""
+    params = data.get("params")
+    if isinstance(params, dict):
+        fixed = {}
+        for key, value in params.items():
+            is_spec = (isinstance(value, dict) and value and
+                       set(value) <= {"default", "type", "description", "required"}
+                       and ("default" in value or "type" in value))
+            fixed[key] = value if is_spec else {"default": value}
+        data = {**data, "params": fixed}
+    return data
+
+
+def _problem(err: Any, data: Any) -> Problem:
+    loc = [part for part in err["loc"] if part not in ("str", "EdgeDoc", "ParamDoc",
+                                                        "function-after[...]")]
+    loc = [p for p in loc if not (isinstance(p, str) and (p.startswith("constrained-str")
+                                                          or p == "Any" or p.startswith("`")))]
+    path = ""
+    for part in loc:
+        path = f"{path}[{part}]" if isinstance(part, int) else (f"{path}.{part}" if path else str(part))
+    kind = err["type"]
+    message = _FRIENDLY.get(kind) or err["msg"][0].lower() + err["msg"][1:]
+    if kind == "extra_forbidden":
+        message = f"unknown field {loc[-1]!r}" if loc else message
+    elif kind == "string_pattern_mismatch":
+        message = _pattern_message(path)
+    elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "too_short",
+                  "too_long", "literal_error"):
+        message = err["msg"][0].lower() + err["msg"][1:]
+    if "input" in err and kind not in ("missing", "extra_forbidden"):
+        message += f", got {_short(err['input'])}"
+    return Problem(path, message)
+
+
+def _pattern_message(path: str) -> str:
+    if path.startswith("edges"):
+        return "expected an edge 'source.port -> target.port'"
+    if path.startswith("outputs"):
+        return "expected 'node.port'"
+    if path.startswith("nodes"):
+        return ("node ids are identifiers: letters, digits, '_' or '-', starting with a letter "
+                "or '_', at most 64 characters")
+    return "invalid name"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

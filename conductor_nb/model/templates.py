@@ -1,0 +1,177 @@
+"""Sandboxed ``{{ templates }}`` in param values, and the expression language of ``transform``.
+
+Jinja2's :class:`ImmutableSandboxedEnvironment` renders them: no imports, no file
+access, no attribute access to Python internals (``__class__``, ``mro``...), no
+mutation of the values passed in. A value that is exactly one ``{{ expr }}``
+keeps its native type (a list stays a list); anything else renders to a string.
+
+Names: ``params`` (blueprint params), ``inputs`` (the node's inputs), ``run``
+(``id``, ``started_at``), ``now`` (a datetime), and ``env`` only when the run
+enables it. Syntax is checked at validation time; rendering happens just
+before the node runs.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+_SINGLE = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.DOTALL)
+MAX_STRING = 10_000_000
+MAX_RANGE = 100_000
+
+
+class TemplateError(Exception):
+    """A template failed to parse or render; the message says where in the template."""
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The sandbox, with a bounded ``range`` and a cap on string/list repetition."""
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator in ("*", "**") and _too_big(operator, left, right):
+            raise SecurityError(f"expression result would be too large ({operator})")
+        return super().call_binop(context, operator, left, right)
+
+
+def _too_big(operator: str, left: Any, right: Any) -> bool:
+    if operator == "**":
+        return isinstance(right, int) and isinstance(left, int) and abs(right) > 10_000
+    sized, count = (left, right) if isinstance(right, int) else (right, left)
+    if isinstance(sized, str | list | tuple) and isinstance(count, int):
+        return len(sized) * count > MAX_STRING
+    return False
+
+
+def _safe_range(*args: int) -> range:
+    r = range(*args)
+    if len(r) > MAX_RANGE:
+        raise SecurityError(f"range too large ({len(r)} items; at most {MAX_RANGE})")
+    return r
+
+
+@lru_cache(maxsize=1)
+def environment() -> _Sandbox:
+    env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env.intercepted_binops = frozenset({"*", "**"})
+    env.globals = {"range": _safe_range, "dict": dict}  # no lipsum/cycler/joiner/namespace
+    return env
+
+
+def check_syntax(text: str) -> str | None:
+    """Why ``text`` is not a valid template (with the line inside it), or None."""
+    try:
+        environment().parse(text)
+    except TemplateSyntaxError as exc:
+        where = f" (template line {exc.lineno})" if text.count("\n") else ""
+        return f"bad template syntax{where}: {exc.message}"
+    return None
+
+
+def check_expression(expr: str) -> str | None:
+    try:
+        environment().compile_expression(expr)
+    except TemplateSyntaxError as exc:
+        return f"bad expression syntax: {exc.message}"
+    return None
+
+
+def referenced_params(text: str) -> set[str]:
+    """Blueprint param names a template reads as ``params.name`` or ``params['name']``."""
+    try:
+        tree = environment().parse(text)
+    except TemplateSyntaxError:
+        return set()
+    names = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        target = node.node
+        if isinstance(target, nodes.Name) and target.name == "params":
+            if isinstance(node, nodes.Getattr):
+                names.add(node.attr)
+            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                names.add(node.arg.value)
+    return names
+
+
+def has_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, Mapping):
+        return any(has_template(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(has_template(v) for v in value)
+    return False
+
+
+@lru_cache(maxsize=4096)
+def _compiled_expression(expr: str) -> Any:
+    return environment().compile_expression(expr, undefined_to_none=False)
+
+
+@lru_cache(maxsize=4096)
+def _compiled_template(text: str) -> Any:
+    return environment().from_string(text)
+
+
+def render_string(text: str, context: Mapping[str, Any]) -> Any:
+    """Render one string; a lone ``{{ expr }}`` keeps the native type of ``expr``."""
+    if "{{" not in text and "{%" not in text:
+        return text
+    try:
+        match = _SINGLE.match(text)
+        if match and "{{" not in match["expr"] and "{%" not in match["expr"]:
+            value = _compiled_expression(match["expr"].strip())(**context)
+            return value
+        return _compiled_template(text).render(**context)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"bad template syntax: {exc.message}") from None
+    except UndefinedError as exc:
+        raise TemplateError(f"{exc.message} (names available: {', '.join(sorted(context))})"
+                            ) from None
+    except SecurityError as exc:
+        raise TemplateError(f"refused by the sandbox: {exc}") from None
+    except Exception as exc:
+        raise TemplateError(f"{type(exc).__name__}: {exc}") from None
+
+
+def render_value(value: Any, context: Mapping[str, Any]) -> Any:
+    """Render every template inside a (nested) value."""
+    if isinstance(value, str):
+        return render_string(value, context)
+    if isinstance(value, Mapping):
+        return {k: render_value(v, context) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_value(v, context) for v in value]
+    return value
+
+
+def evaluate(expr: str, names: Mapping[str, Any]) -> Any:
+    """Evaluate one sandboxed expression (``transform``'s per-item language)."""
+    try:
+        return _compiled_expression(expr)(**names)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"bad expression syntax: {exc.message}") from None
+    except UndefinedError as exc:
+        raise TemplateError(f"{exc.message} (names available: {', '.join(sorted(names))})"
+                            ) from None
+    except SecurityError as exc:
+        raise TemplateError(f"refused by the sandbox: {exc}") from None
+
+
+def base_context(params: Mapping[str, Any], run_id: str = "", started_at: Any = None,
+                 env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    ctx: dict[str, Any] = {
+        "params": dict(params),
+        "run": {"id": run_id, "started_at": started_at},
+        "now": _dt.datetime.now(_dt.UTC),
+    }
+    if env is not None:
+        ctx["env"] = dict(env)
+    return ctx

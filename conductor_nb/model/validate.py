@@ -1,0 +1,189 @@
+"""Semantic checks of a blueprint against a registry. Every problem is collected, none raised.
+
+Checks: node types and versions exist; node settings make sense; params and
+input values fit the type's schema; edges name existing nodes and ports; an
+input takes one edge unless it is ``many``; required inputs are connected or
+given; outputs name real ports; templates parse and read declared params; the
+graph has no cycle (the problem names the cycle).
+"""
+
+from __future__ import annotations
+
+import graphlib
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from conductor_nb.errors import Problem, ProblemList
+from conductor_nb.model import templates
+from conductor_nb.model.types import NodeType, ParamField, check_type
+
+if TYPE_CHECKING:
+    from conductor_nb.model.blueprint import Blueprint, Edge
+
+
+def validate_blueprint(bp: Blueprint) -> list[Problem]:
+    from conductor_nb.model.blueprint import ID_PATTERN, _did_you_mean, _unknown_value_problem
+
+    found = ProblemList()
+    types: dict[str, NodeType] = {}
+    for node_id, node in bp.nodes.items():
+        path = f"nodes.{node_id}"
+        if not ID_PATTERN.match(node_id):
+            found.add(path, "node ids are identifiers: letters, digits, '_' or '-', starting "
+                            "with a letter or '_', at most 64 characters")
+        node_type = bp.registry.find(node.type, node.version)
+        if node_type is None:
+            found.add(f"{path}.type" if node.version is None or node.type not in bp.registry
+                      else f"{path}.version", bp.registry.unknown_message(node.type, node.version))
+            continue
+        types[node_id] = node_type
+        for key, value in node.params.items():
+            spec = node_type.param(key)
+            if spec is None and node_type.input(key) is None:
+                found.problems.append(_unknown_value_problem(node_id, node_type, key))
+                continue
+            _check_value(found, f"{path}.params.{key}", spec, value, bp)
+        if node_type.validate_params is not None:
+            for key, message in node_type.validate_params(node.params):
+                found.add(f"{path}.params.{key}" if key else f"{path}.params", message)
+        _check_settings(found, path, node)
+
+    connected: dict[str, set[str]] = defaultdict(set)
+    incoming: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, edge in enumerate(bp.edges):
+        if _check_edge(found, f"edges[{i}]", edge, bp, types, _did_you_mean):
+            connected[edge.target].add(edge.target_port)
+            incoming[(edge.target, edge.target_port)].append(i)
+    for (target, port_name), indexes in incoming.items():
+        port = types[target].input(port_name)
+        if port is not None and not port.many and len(indexes) > 1:
+            found.add(f"edges[{indexes[1]}]",
+                      f"input '{target}.{port_name}' already has an edge (edges[{indexes[0]}]) "
+                      "and takes only one", "hint: join the values in a node first, or use a "
+                      "node type whose input is 'many'")
+    for node_id, node_type in types.items():
+        node = bp.nodes[node_id]
+        for port_name in node_type_required(node_type):
+            if port_name not in connected[node_id] and port_name not in node.params:
+                found.add(f"nodes.{node_id}",
+                          f"required input {port_name!r} of {node_id!r} ({node_type.name}) is "
+                          "neither connected nor given a value",
+                          f"fix: bp.connect('<node>', '{node_id}.{port_name}') or give "
+                          f"{port_name}=... in the node's params")
+        for f in node_type.params:
+            if f.required and f.name not in node.params and f.name not in connected[node_id]:
+                found.add(f"nodes.{node_id}.params",
+                          f"required param {f.name!r} of {node_id!r} ({node_type.name}) is "
+                          "missing" + (f": {f.description}" if f.description else ""))
+    for name, endpoint in bp.outputs.items():
+        _check_output(found, f"outputs.{name}", endpoint, bp, types, _did_you_mean)
+    for name, spec in bp.params.items():
+        problem = check_type(spec.type, spec.default)
+        if problem:
+            found.add(f"params.{name}.default", problem)
+    _check_cycles(found, bp)
+    return found.problems
+
+
+def node_type_required(node_type: NodeType) -> list[str]:
+    return [p.name for p in node_type.inputs if p.required]
+
+
+def _check_value(found: ProblemList, path: str, spec: ParamField | None, value: object,
+                 bp: Blueprint) -> None:
+    if spec is not None:
+        problem = spec.check(value)
+        if problem:
+            found.add(path, problem)
+    _check_templates(found, path, value, bp)
+
+
+def _check_templates(found: ProblemList, path: str, value: object, bp: Blueprint) -> None:
+    if isinstance(value, str):
+        if "{{" not in value and "{%" not in value:
+            return
+        problem = templates.check_syntax(value)
+        if problem:
+            found.add(path, problem)
+            return
+        for name in sorted(templates.referenced_params(value) - set(bp.params)):
+            hints = [f"declared params: {', '.join(sorted(bp.params)) or 'none'}"]
+            found.add(path, f"template reads params.{name}, which the blueprint does not declare",
+                      *hints, f"fix: declare it, e.g. Blueprint(..., params={{{name!r}: ...}})")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_templates(found, f"{path}.{key}", item, bp)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_templates(found, f"{path}[{i}]", item, bp)
+
+
+def _check_settings(found: ProblemList, path: str, node: object) -> None:
+    retries = getattr(node, "retries", 0)
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        found.add(f"{path}.retries", f"expected an integer >= 0, got {retries!r}")
+    timeout = getattr(node, "timeout", None)
+    if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
+        found.add(f"{path}.timeout", f"expected a number of seconds > 0, got {timeout!r}")
+    delay = getattr(node, "retry_delay", 0)
+    if not isinstance(delay, int | float) or delay < 0:
+        found.add(f"{path}.retry_delay", f"expected a number of seconds >= 0, got {delay!r}")
+
+
+def _check_edge(found: ProblemList, path: str, edge: Edge, bp: Blueprint,
+                types: dict[str, NodeType], did_you_mean: object) -> bool:
+    ok = True
+    for node_id, port, side in ((edge.source, edge.source_port, "output"),
+                                (edge.target, edge.target_port, "input")):
+        if node_id not in bp.nodes:
+            found.add(path, f"edge {edge} names no node {node_id!r}",
+                      *did_you_mean(node_id, bp.nodes))  # type: ignore[operator]
+            ok = False
+            continue
+        node_type = types.get(node_id)
+        if node_type is None:
+            ok = False
+            continue
+        ports = node_type.outputs if side == "output" else node_type.inputs
+        names = [p.name for p in ports]
+        if port not in names:
+            hints = [f"{side} ports of {node_id!r} ({node_type.name}): "
+                     + (", ".join(map(repr, names)) or "none")]
+            import difflib
+
+            hints += [f"hint: did you mean '{node_id}.{m}'?"
+                      for m in difflib.get_close_matches(port, names, n=1, cutoff=0.5)]
+            found.add(path, f"node {node_id!r} has no {side} port {port!r}", *hints)
+            ok = False
+    if edge.source == edge.target and edge.source in bp.nodes:
+        found.add(path, f"edge {edge} connects node {edge.source!r} to itself")
+        ok = False
+    return ok
+
+
+def _check_output(found: ProblemList, path: str, endpoint: str, bp: Blueprint,
+                  types: dict[str, NodeType], did_you_mean: object) -> None:
+    node_id, _, port = endpoint.partition(".")
+    if node_id not in bp.nodes:
+        found.add(path, f"output names no node {node_id!r}",
+                  *did_you_mean(node_id, bp.nodes))  # type: ignore[operator]
+        return
+    node_type = types.get(node_id)
+    if node_type is not None and node_type.output(port) is None:
+        names = [p.name for p in node_type.outputs]
+        found.add(path, f"node {node_id!r} has no output port {port!r}",
+                  f"output ports of {node_id!r} ({node_type.name}): " + ", ".join(map(repr, names)))
+
+
+def _check_cycles(found: ProblemList, bp: Blueprint) -> None:
+    graph: dict[str, set[str]] = {nid: set() for nid in bp.nodes}
+    for edge in bp.edges:
+        if edge.source in graph and edge.target in graph and edge.source != edge.target:
+            graph[edge.target].add(edge.source)
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as exc:
+        cycle = list(reversed(exc.args[1]))
+        found.add("edges", "the graph has a cycle: " + " -> ".join(cycle),
+                  "hint: a blueprint is a DAG; remove one of these edges (use a loop node "
+                  "to repeat work)")
