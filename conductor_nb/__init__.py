@@ -64,9 +64,29 @@ _LAZY = {
     "RunHistory": ("conductor_nb.storage", "RunHistory"),
     "DaskExecutor": ("conductor_nb.engine.dask_executor", "DaskExecutor"),
     "run_notebook": ("conductor_nb.headless.papermill", "run_notebook"),
-    "record": ("conductor_nb.headless.record", "record"),
+    "record": ("conductor_nb.nodes.record", "record"),
     "BlueprintView": ("conductor_nb.widgets", "BlueprintView"),
 }
+
+
+def _wire_upper_layers() -> None:
+    """Point the engine's plug-in points at storage, widgets and headless, imported lazily."""
+    import importlib
+
+    from conductor_nb.engine import hooks
+
+    def call(module: str, attr: str) -> Any:
+        return lambda *args, **kwargs: getattr(importlib.import_module(module), attr)(
+            *args, **kwargs)
+
+    hooks.run_created.append(call("conductor_nb.storage", "on_run_created"))
+    hooks.set_cache_factory(call("conductor_nb.storage", "default_cache"))
+    hooks.set_blueprint_loader(call("conductor_nb.storage", "load_blueprint"))
+    hooks.set_view_factory(call("conductor_nb.widgets", "view_run"))
+    hooks.set_report_writer(call("conductor_nb.headless.report", "write_report"))
+
+
+_wire_upper_layers()
 
 
 def __getattr__(name: str) -> Any:

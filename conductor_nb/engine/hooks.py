@@ -51,3 +51,18 @@ def report_writer() -> Callable[[Run, str], str]:
     if _report_writer is None:
         raise RuntimeError("no report writer is installed (import conductor_nb.headless)")
     return _report_writer
+
+
+_blueprint_loader: Callable[[str], Any] | None = None
+
+
+def set_blueprint_loader(loader: Callable[[str], Any]) -> None:
+    """How ``group`` nodes find a stored blueprint by name (the storage layer sets it)."""
+    global _blueprint_loader
+    _blueprint_loader = loader
+
+
+def load_blueprint(name: str) -> Any:
+    if _blueprint_loader is None:
+        raise LookupError(f"cannot load blueprint {name!r}: no blueprint store is configured")
+    return _blueprint_loader(name)

@@ -133,6 +133,12 @@ class NodeContextImpl:
         return await self.run._run_child(blueprint, params=params or {}, inputs=inputs or {},
                                          prefix=prefix or self.node_id)
 
+    def load_blueprint(self, name: str) -> Any:
+        """A blueprint from the configured store, by name (``group`` nodes use this)."""
+        from conductor_nb.engine import hooks
+
+        return hooks.load_blueprint(name)
+
     @property
     def settings(self) -> Mapping[str, Any]:
         return self.run.options.settings

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from conductor_nb.engine import capture, node_runner
 from conductor_nb.engine.events import (
     Event,
+    NodeCached,
     EventBus,
     NodeCancelled,
     NodeLog,
@@ -84,6 +85,8 @@ class RunOptions:
     capture: bool = True         # capture stdout/stderr/logging into node logs
     settings: Mapping[str, Any] = field(default_factory=dict)   # for node types (file roots...)
     run_id: str | None = None
+    completed: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Outputs of nodes that already succeeded (resume): they are reused, never run again."""
 
     @classmethod
     def from_kwargs(cls, options: Mapping[str, Any]) -> RunOptions:
@@ -143,7 +146,11 @@ class Run:
         self.executor: Executor = parent.executor if parent else make_executor(options.executor)
         self._parent = parent
         self._prefix = prefix
-        self._sched = Scheduler(plan)
+        self._sched = Scheduler(plan, succeeded=[n for n in options.completed if n in plan.nodes])
+        for node_id, outputs in options.completed.items():
+            if node_id in self.node_runs:
+                self.node_runs[node_id].outputs = dict(outputs)
+                self.node_runs[node_id].status = NodeState.CACHED
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -352,6 +359,10 @@ class Run:
                 self._cache = hooks.default_cache()
             self._publish(RunStarted(self.id, blueprint_id=self.blueprint.id,
                                      params=dict(self.params), node_ids=tuple(self.plan.order)))
+            for node_id in self.options.completed:
+                if node_id in self.node_runs:
+                    self._publish(NodeCached(self.id, node_id=node_id, key="resume",
+                                             outputs=self.node_runs[node_id].outputs))
         self._set_run_state(RunState.PAUSED if self._paused else RunState.RUNNING)
         if self._paused:
             self._publish(RunPaused(self.id, reason="debug", node_id=self._sched.peek()))
