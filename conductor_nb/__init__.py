@@ -77,7 +77,8 @@ def _wire_upper_layers() -> None:
 
     def call(module: str, attr: str) -> Any:
         return lambda *args, **kwargs: getattr(importlib.import_module(module), attr)(
-            *args, **kwargs)
+            *args, **kwargs
+        )
 
     hooks.run_created.append(call("conductor_nb.storage", "on_run_created"))
     hooks.set_cache_factory(call("conductor_nb.storage", "default_cache"))
@@ -108,11 +109,44 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 __all__ = [
-    "SKIP", "Blueprint", "BlueprintError", "BlueprintStore", "BlueprintView", "ConductorError",
-    "DaskExecutor", "Edge", "Event", "Executor", "LocalExecutor", "MissingExtraError", "Node",
-    "NodeContext", "NodeExecutionError", "NodeRun", "NodeState", "NodeType", "NodeTypeError",
-    "ParamField", "Port", "Problem", "ProcessExecutor", "Registry", "Run", "RunCancelled",
-    "RunHistory", "RunState", "RunStateError", "StoreError", "__version__", "load",
-    "load_ipython_extension", "load_run", "node", "record", "registry", "resume", "run_notebook",
+    "SKIP",
+    "Blueprint",
+    "BlueprintError",
+    "BlueprintStore",
+    "BlueprintView",
+    "ConductorError",
+    "DaskExecutor",
+    "Edge",
+    "Event",
+    "Executor",
+    "LocalExecutor",
+    "MissingExtraError",
+    "Node",
+    "NodeContext",
+    "NodeExecutionError",
+    "NodeRun",
+    "NodeState",
+    "NodeType",
+    "NodeTypeError",
+    "ParamField",
+    "Port",
+    "Problem",
+    "ProcessExecutor",
+    "Registry",
+    "Run",
+    "RunCancelled",
+    "RunHistory",
+    "RunState",
+    "RunStateError",
+    "StoreError",
+    "__version__",
+    "load",
+    "load_ipython_extension",
+    "load_run",
+    "node",
+    "record",
+    "registry",
+    "resume",
+    "run_notebook",
     "runs",
 ]

@@ -37,17 +37,25 @@ class Problem:
     def render(self) -> str:
         where = self.path or "(document)"
         if self.line is not None:
-            where += f" (line {self.line}" + (f", column {self.column}" if self.column else "") + ")"
+            where += (
+                f" (line {self.line}" + (f", column {self.column}" if self.column else "") + ")"
+            )
         lines = [f"{where}: {self.message}"]
         lines += [f"    {hint}" for hint in self.hints]
         return "\n".join(lines)
 
 
-class BlueprintError(ConductorError):
-    """A blueprint document is invalid. ``problems`` holds every problem found, not just the first."""
+def problem(path: str, message: str, *hints: str) -> Problem:
+    """A Problem with any number of hint lines."""
+    return Problem(path, message, tuple(hints))
 
-    def __init__(self, problems: Iterable[Problem], *, name: str | None = None,
-                 source: str | None = None) -> None:
+
+class BlueprintError(ConductorError):
+    """A blueprint document is invalid; ``problems`` lists every problem found."""
+
+    def __init__(
+        self, problems: Iterable[Problem], *, name: str | None = None, source: str | None = None
+    ) -> None:
         self.problems: list[Problem] = list(problems)
         self.blueprint_name = name
         self.source = source
@@ -60,7 +68,9 @@ class BlueprintError(ConductorError):
             head += f" in blueprint {self.blueprint_name!r}"
         if self.source:
             head += f" ({self.source})"
-        return head + "\n" + "\n".join("  " + p.render().replace("\n", "\n  ") for p in self.problems)
+        return (
+            head + "\n" + "\n".join("  " + p.render().replace("\n", "\n  ") for p in self.problems)
+        )
 
     @property
     def paths(self) -> list[str]:
@@ -74,8 +84,15 @@ class NodeTypeError(ConductorError):
 class NodeExecutionError(ConductorError):
     """A node failed for good (after its retries). The original exception is ``__cause__``."""
 
-    def __init__(self, message: str, *, node_id: str, attempt: int = 1, attempts: int = 1,
-                 original: BaseException | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        node_id: str,
+        attempt: int = 1,
+        attempts: int = 1,
+        original: BaseException | None = None,
+    ) -> None:
         super().__init__(message)
         self.node_id = node_id
         self.attempt = attempt
@@ -105,8 +122,14 @@ class ProblemList:
 
     problems: list[Problem] = field(default_factory=list)
 
-    def add(self, path: str, message: str, *hints: str, line: int | None = None,
-            column: int | None = None) -> None:
+    def add(
+        self,
+        path: str,
+        message: str,
+        *hints: str,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
         self.problems.append(Problem(path, message, tuple(hints), line, column))
 
     def __bool__(self) -> bool:

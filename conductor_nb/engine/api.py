@@ -56,8 +56,10 @@ def prepare(bp: Blueprint, params: Mapping[str, Any] | None, options: Mapping[st
     run = Run(snapshot, plan, resolve_params(bp, params), run_options)
     unknown = [b for b in run.breakpoints if b not in plan.nodes]
     if unknown:
-        raise KeyError(f"breakpoint on unknown node {', '.join(map(repr, unknown))}; "
-                       f"nodes: {', '.join(plan.order)}")
+        raise KeyError(
+            f"breakpoint on unknown node {', '.join(map(repr, unknown))}; "
+            f"nodes: {', '.join(plan.order)}"
+        )
     if run_options.history is not False:
         for hook in list(hooks.run_created):
             hook(run)
@@ -83,8 +85,7 @@ def run_sync(bp: Blueprint, params: Mapping[str, Any] | None = None, **options: 
     return run.wait()
 
 
-async def run_async(bp: Blueprint, params: Mapping[str, Any] | None = None,
-                    **options: Any) -> Run:
+async def run_async(bp: Blueprint, params: Mapping[str, Any] | None = None, **options: Any) -> Run:
     run = prepare(bp, params, options)
     run._ensure_driver()
     try:

@@ -18,10 +18,11 @@ import threading
 from collections.abc import Callable
 from typing import Any, TextIO
 
-Sink = Callable[[str, str, str], None]   # (stream, text, level)
+Sink = Callable[[str, str, str], None]  # (stream, text, level)
 
 current_sink: contextvars.ContextVar[Sink | None] = contextvars.ContextVar(
-    "conductor_nb_log_sink", default=None)
+    "conductor_nb_log_sink", default=None
+)
 
 _lock = threading.Lock()
 _installed = False

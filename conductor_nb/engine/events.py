@@ -37,8 +37,8 @@ class RunStarted(Event):
 
 @dataclass(frozen=True, slots=True)
 class RunPaused(Event):
-    reason: str = "pause"          # "pause" | "breakpoint" | "step" | "debug"
-    node_id: str | None = None     # the node paused before (breakpoints)
+    reason: str = "pause"  # "pause" | "breakpoint" | "step" | "debug"
+    node_id: str | None = None  # the node paused before (breakpoints)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +101,7 @@ class NodeFailed(NodeEvent):
 
 @dataclass(frozen=True, slots=True)
 class NodeRetrying(NodeEvent):
-    attempt: int = 1               # the attempt that failed
+    attempt: int = 1  # the attempt that failed
     delay: float = 0.0
     error: str = ""
 
@@ -118,7 +118,7 @@ class NodeCancelled(NodeEvent):
 
 @dataclass(frozen=True, slots=True)
 class NodeLog(NodeEvent):
-    stream: str = "stdout"          # stdout | stderr | log
+    stream: str = "stdout"  # stdout | stderr | log
     text: str = ""
     level: str = ""
 
@@ -161,8 +161,10 @@ class EventBus:
             except Exception as exc:
                 if entry in self._subs:
                     self._subs.remove(entry)
-                message = (f"event subscriber {getattr(callback, '__qualname__', callback)!r} "
-                           f"raised {type(exc).__name__}: {exc}; it was detached")
+                message = (
+                    f"event subscriber {getattr(callback, '__qualname__', callback)!r} "
+                    f"raised {type(exc).__name__}: {exc}; it was detached"
+                )
                 self.errors.append(message)
                 log.warning(message, exc_info=True)
         for loop, queue in tuple(self._queues):
@@ -172,27 +174,29 @@ class EventBus:
         for loop, queue in tuple(self._queues):
             _put(loop, queue, None)
 
-    async def stream(self, history: list[Event] | None = None,
-                     until_finished: bool = True) -> AsyncIterator[Event]:
+    async def stream(
+        self, history: list[Event] | None = None, until_finished: bool = True
+    ) -> AsyncIterator[Event]:
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
-        for event in history or ():
-            queue.put_nowait(event)
+        for past in history or ():
+            queue.put_nowait(past)
         entry = (asyncio.get_running_loop(), queue)
         self._queues.append(entry)
         try:
             while True:
-                event = await queue.get()
-                if event is None:
+                item = await queue.get()
+                if item is None:
                     return
-                yield event
-                if until_finished and isinstance(event, RunFinished):
+                yield item
+                if until_finished and isinstance(item, RunFinished):
                     return
         finally:
             self._queues.remove(entry)
 
 
-def _put(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Event | None],
-         item: Event | None) -> None:
+def _put(
+    loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Event | None], item: Event | None
+) -> None:
     """Queues belong to the consumer's loop, which may run in another thread."""
     try:
         running = asyncio.get_running_loop()

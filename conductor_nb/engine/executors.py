@@ -83,8 +83,9 @@ class LocalExecutor:
             self._pool = None
 
 
-def _run_in_context(ctx: contextvars.Context, fn: Callable[..., Any],
-                    kwargs: dict[str, Any]) -> Any:
+def _run_in_context(
+    ctx: contextvars.Context, fn: Callable[..., Any], kwargs: dict[str, Any]
+) -> Any:
     return ctx.run(fn, **kwargs)
 
 
@@ -107,7 +108,8 @@ class ProcessExecutor:
 
             self._pool = ProcessPoolExecutor(
                 self.max_workers or os.cpu_count() or 1,
-                mp_context=multiprocessing.get_context("spawn"))
+                mp_context=multiprocessing.get_context("spawn"),
+            )
 
     async def submit(self, call: Call) -> Any:
         if self._pool is None:

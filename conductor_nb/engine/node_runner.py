@@ -110,13 +110,13 @@ class NodeContextImpl:
 
     def __init__(self, run: Run, planned: PlannedNode, node_run: NodeRun) -> None:
         self.run = run
-        self.run_id = run.id
+        self.run_id: str = run.id
         self.node_id = planned.id
         self.node = planned.node
         self.node_type = planned.type
         self.node_run = node_run
-        self.params = run.params
-        self.options = run.options
+        self.params: dict[str, Any] = run.params
+        self.options: Any = run.options
         self.attempt = node_run.attempts
 
     @property
@@ -126,12 +126,17 @@ class NodeContextImpl:
     def log(self, text: str, level: str = "INFO") -> None:
         self.run._log(self.node_id, "log", text.rstrip("\n") + "\n", level)
 
-    async def run_blueprint(self, blueprint: Any, params: Mapping[str, Any] | None = None,
-                            inputs: Mapping[str, Any] | None = None,
-                            prefix: str | None = None) -> dict[str, Any]:
+    async def run_blueprint(
+        self,
+        blueprint: Any,
+        params: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        prefix: str | None = None,
+    ) -> dict[str, Any]:
         """Run a sub-blueprint as part of this node; its node states appear as ``prefix.inner``."""
-        return await self.run._run_child(blueprint, params=params or {}, inputs=inputs or {},
-                                         prefix=prefix or self.node_id)
+        return await self.run._run_child(
+            blueprint, params=params or {}, inputs=inputs or {}, prefix=prefix or self.node_id
+        )
 
     def load_blueprint(self, name: str) -> Any:
         """A blueprint from the configured store, by name (``group`` nodes use this)."""
@@ -157,8 +162,9 @@ def resolve_inputs(run: Run, planned: PlannedNode) -> dict[str, Any]:
     return values
 
 
-def build_arguments(run: Run, planned: PlannedNode, node_type: NodeType,
-                    edge_inputs: Mapping[str, Any]) -> dict[str, Any]:
+def build_arguments(
+    run: Run, planned: PlannedNode, node_type: NodeType, edge_inputs: Mapping[str, Any]
+) -> dict[str, Any]:
     """Edge inputs, then rendered param values, then defaults: the function's keywords."""
     node = planned.node
     context = run._template_context(edge_inputs)
@@ -191,8 +197,11 @@ def cache_key(node_type: NodeType, kwargs: Mapping[str, Any]) -> str | None:
     None when they cannot be turned into a stable key.
     """
     try:
-        payload = json.dumps([node_type.name, node_type.version, node_type.source_hash, kwargs],
-                             sort_keys=True, default=_stable_repr)
+        payload = json.dumps(
+            [node_type.name, node_type.version, node_type.source_hash, kwargs],
+            sort_keys=True,
+            default=_stable_repr,
+        )
     except (TypeError, ValueError):
         return None
     return hashlib.sha256(payload.encode()).hexdigest()
@@ -209,9 +218,13 @@ def _stable_repr(value: Any) -> Any:
     return text
 
 
-async def execute(run: Run, planned: PlannedNode, node_run: NodeRun,
-                  pinned_inputs: Mapping[str, Any] | None = None,
-                  node_type: NodeType | None = None) -> tuple[bool, set[str]]:
+async def execute(
+    run: Run,
+    planned: PlannedNode,
+    node_run: NodeRun,
+    pinned_inputs: Mapping[str, Any] | None = None,
+    node_type: NodeType | None = None,
+) -> tuple[bool, set[str]]:
     """Run one node to its final state. Returns (succeeded, output ports that are SKIP)."""
     node = planned.node
     node_type = node_type or planned.type
@@ -219,8 +232,7 @@ async def execute(run: Run, planned: PlannedNode, node_run: NodeRun,
     try:
         kwargs = build_arguments(run, planned, node_type, edge_inputs)
         if pinned_inputs is not None:
-            kwargs.update({k: v for k, v in pinned_inputs.items()
-                           if k in node_type.value_names})
+            kwargs.update({k: v for k, v in pinned_inputs.items() if k in node_type.value_names})
     except templates.TemplateError as exc:
         node_run.attempts += 1
         node_run.started_at = time.time()
@@ -236,8 +248,14 @@ async def execute(run: Run, planned: PlannedNode, node_run: NodeRun,
             node_run.started_at = node_run.finished_at = now
             node_run.outputs = dict(hit)
             run._set_state(node_run, NodeState.CACHED)
-            run._publish(NodeCached(run.id, node_id=planned.id, key=node_run.cache_key or "",
-                                    outputs=node_run.outputs))
+            run._publish(
+                NodeCached(
+                    run.id,
+                    node_id=planned.id,
+                    key=node_run.cache_key or "",
+                    outputs=node_run.outputs,
+                )
+            )
             return True, {p for p, v in node_run.outputs.items() if v is SKIP}
     max_attempts = 1 + max(0, node.retries)
     while True:
@@ -255,8 +273,15 @@ async def execute(run: Run, planned: PlannedNode, node_run: NodeRun,
             retry_left = node_run.attempts < max_attempts and _retryable(node.retry_on, exc)
             if retry_left:
                 delay = node.retry_delay * (node.retry_backoff ** (attempt - 1))
-                run._publish(NodeRetrying(run.id, node_id=planned.id, attempt=attempt,
-                                          delay=delay, error=_describe(exc)))
+                run._publish(
+                    NodeRetrying(
+                        run.id,
+                        node_id=planned.id,
+                        attempt=attempt,
+                        delay=delay,
+                        error=_describe(exc),
+                    )
+                )
                 if delay > 0:
                     await asyncio.sleep(delay)
                 continue
@@ -265,15 +290,23 @@ async def execute(run: Run, planned: PlannedNode, node_run: NodeRun,
         node_run.finished_at = time.time()
         node_run.outputs = outputs
         run._set_state(node_run, NodeState.SUCCEEDED)
-        run._publish(NodeSucceeded(run.id, node_id=planned.id, duration=node_run.duration or 0.0,
-                                   attempt=attempt, outputs=outputs))
+        run._publish(
+            NodeSucceeded(
+                run.id,
+                node_id=planned.id,
+                duration=node_run.duration or 0.0,
+                attempt=attempt,
+                outputs=outputs,
+            )
+        )
         if use_cache and node_run.cache_key:
             run._cache.put(node_run.cache_key, outputs)  # type: ignore[union-attr]
         return True, {p for p, v in outputs.items() if v is SKIP}
 
 
-async def _attempt(run: Run, planned: PlannedNode, node_run: NodeRun, node_type: NodeType,
-                   kwargs: dict[str, Any]) -> Any:
+async def _attempt(
+    run: Run, planned: PlannedNode, node_run: NodeRun, node_type: NodeType, kwargs: dict[str, Any]
+) -> Any:
     node = planned.node
     call_kwargs = dict(kwargs)
     if node_type.context_arg:
@@ -295,7 +328,11 @@ async def _attempt(run: Run, planned: PlannedNode, node_run: NodeRun, node_type:
 
 async def _with_faults(run: Run, node_id: str, coro: Any) -> Any:
     fault = run.options.faults.get(node_id)
-    if fault is None and run.options.fault_rate and run._fault_rng.random() < run.options.fault_rate:
+    if (
+        fault is None
+        and run.options.fault_rate
+        and run._fault_rng.random() < run.options.fault_rate
+    ):
         fault = "fail"
     if fault == "fail":
         coro.close()
@@ -311,7 +348,8 @@ def _retryable(retry_on: list[str], exc: BaseException) -> bool:
     if not retry_on:
         return True
     names = {cls.__name__ for cls in type(exc).__mro__} | {
-        f"{cls.__module__}.{cls.__name__}" for cls in type(exc).__mro__}
+        f"{cls.__module__}.{cls.__name__}" for cls in type(exc).__mro__
+    }
     return any(name in names for name in retry_on)
 
 
@@ -320,21 +358,34 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _fail(run: Run, planned: PlannedNode, node_run: NodeRun, exc: BaseException,
-          message: str) -> None:
+def _fail(
+    run: Run, planned: PlannedNode, node_run: NodeRun, exc: BaseException, message: str
+) -> None:
     node_run.finished_at = time.time()
     node_run.traceback = "".join(traceback.format_exception(exc))
     attempts = 1 + max(0, planned.node.retries)
     error = NodeExecutionError(
         f"node {planned.id!r} ({planned.type.name}) failed on attempt "
         f"{node_run.attempts}/{attempts}: {message}",
-        node_id=planned.id, attempt=node_run.attempts, attempts=attempts, original=exc)
+        node_id=planned.id,
+        attempt=node_run.attempts,
+        attempts=attempts,
+        original=exc,
+    )
     error.__cause__ = exc
     node_run.error = error
     run._set_state(node_run, NodeState.FAILED)
-    run._publish(NodeFailed(run.id, node_id=planned.id, error=message,
-                            error_type=type(exc).__name__, traceback=node_run.traceback,
-                            attempt=node_run.attempts, duration=node_run.duration or 0.0))
+    run._publish(
+        NodeFailed(
+            run.id,
+            node_id=planned.id,
+            error=message,
+            error_type=type(exc).__name__,
+            traceback=node_run.traceback,
+            attempt=node_run.attempts,
+            duration=node_run.duration or 0.0,
+        )
+    )
 
 
 def make_sink(run: Run, node_id: str) -> capture.Sink:

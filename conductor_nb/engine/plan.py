@@ -31,11 +31,11 @@ class PlannedNode:
     id: str
     node: Node
     type: NodeType
-    index: int                                   # position in the stable topological order
-    sources: Mapping[str, tuple[Source, ...]]    # input port -> feeding outputs, in edge order
+    index: int  # position in the stable topological order
+    sources: Mapping[str, tuple[Source, ...]]  # input port -> feeding outputs, in edge order
     upstream: tuple[str, ...]
     downstream: tuple[str, ...]
-    consumers: Mapping[str, tuple[str, ...]]     # output port -> nodes reading it
+    consumers: Mapping[str, tuple[str, ...]]  # output port -> nodes reading it
 
 
 @dataclass(frozen=True)
@@ -122,19 +122,31 @@ def compile_plan(bp: Blueprint, *, validate: bool = True) -> Plan:
     for nid in order:
         node = bp.nodes[nid]
         planned[nid] = PlannedNode(
-            id=nid, node=node, type=bp.registry.get(node.type, node.version),
+            id=nid,
+            node=node,
+            type=bp.registry.get(node.type, node.version),
             index=position[nid],
             sources=MappingProxyType({k: tuple(v) for k, v in sources[nid].items()}),
-            upstream=tuple(upstream[nid]), downstream=tuple(downstream[nid]),
-            consumers=MappingProxyType({k: tuple(v) for k, v in consumers[nid].items()}))
+            upstream=tuple(upstream[nid]),
+            downstream=tuple(downstream[nid]),
+            consumers=MappingProxyType({k: tuple(v) for k, v in consumers[nid].items()}),
+        )
     outputs = {name: Source(*endpoint.split(".", 1)) for name, endpoint in bp.outputs.items()}
-    return Plan(bp.id, MappingProxyType(planned), tuple(order), MappingProxyType(levels),
-                MappingProxyType(outputs))
+    return Plan(
+        bp.id,
+        MappingProxyType(planned),
+        tuple(order),
+        MappingProxyType(levels),
+        MappingProxyType(outputs),
+    )
 
 
-def _stable_order(ids: list[str], upstream: Mapping[str, Mapping[str, None]],
-                  downstream: Mapping[str, Mapping[str, None]],
-                  index: Mapping[str, int]) -> list[str]:
+def _stable_order(
+    ids: list[str],
+    upstream: Mapping[str, Mapping[str, None]],
+    downstream: Mapping[str, Mapping[str, None]],
+    index: Mapping[str, int],
+) -> list[str]:
     indegree = {nid: len(upstream[nid]) for nid in ids}
     heap = [(index[nid], nid) for nid in ids if indegree[nid] == 0]
     heapq.heapify(heap)

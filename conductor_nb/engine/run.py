@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from conductor_nb.engine import capture, node_runner
 from conductor_nb.engine.events import (
     Event,
-    NodeCached,
     EventBus,
+    NodeCached,
     NodeCancelled,
     NodeLog,
     NodeQueued,
@@ -48,7 +48,7 @@ from conductor_nb.engine.node_runner import LogLine, NodeRun
 from conductor_nb.engine.plan import Plan
 from conductor_nb.engine.scheduler import Scheduler
 from conductor_nb.engine.states import NodeState, RunState, move_node, move_run
-from conductor_nb.errors import BlueprintError, Problem, RunCancelled, RunStateError
+from conductor_nb.errors import BlueprintError, RunCancelled, RunStateError, problem
 from conductor_nb.model import templates
 
 if TYPE_CHECKING:
@@ -79,11 +79,11 @@ class RunOptions:
     faults: Mapping[str, Any] = field(default_factory=dict)
     fault_rate: float = 0.0
     fault_seed: int | None = None
-    history: Any = None          # None = the default history; False = do not record
-    result_cache: Any = None     # a ResultCache; None = the default when caching is used
-    env: bool = False            # expose os.environ to templates as `env`
-    capture: bool = True         # capture stdout/stderr/logging into node logs
-    settings: Mapping[str, Any] = field(default_factory=dict)   # for node types (file roots...)
+    history: Any = None  # None = the default history; False = do not record
+    result_cache: Any = None  # a ResultCache; None = the default when caching is used
+    env: bool = False  # expose os.environ to templates as `env`
+    capture: bool = True  # capture stdout/stderr/logging into node logs
+    settings: Mapping[str, Any] = field(default_factory=dict)  # for node types (file roots...)
     run_id: str | None = None
     completed: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Outputs of nodes that already succeeded (resume): they are reused, never run again."""
@@ -93,8 +93,10 @@ class RunOptions:
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(options) - known)
         if unknown:
-            raise TypeError(f"unknown run option{'s' if len(unknown) > 1 else ''} "
-                            f"{', '.join(map(repr, unknown))}; options: {', '.join(sorted(known))}")
+            raise TypeError(
+                f"unknown run option{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(map(repr, unknown))}; options: {', '.join(sorted(known))}"
+            )
         return cls(**options)
 
 
@@ -106,16 +108,26 @@ def new_run_id() -> str:
 def resolve_params(bp: Blueprint, given: Mapping[str, Any] | None) -> dict[str, Any]:
     given = dict(given or {})
     unknown = [k for k in given if k not in bp.params]
-    problems = [Problem(f"params.{k}", f"blueprint {bp.id!r} has no param {k!r}",
-                        f"declared params: {', '.join(sorted(bp.params)) or 'none'}")
-                for k in unknown]
+    problems = [
+        problem(
+            f"params.{k}",
+            f"blueprint {bp.id!r} has no param {k!r}",
+            f"declared params: {', '.join(sorted(bp.params)) or 'none'}",
+        )
+        for k in unknown
+    ]
     values = {}
     for name, spec in bp.params.items():
         if name in given:
             values[name] = given[name]
         elif spec.required and spec.default is None:
-            problems.append(Problem(f"params.{name}", f"param {name!r} is required"
-                                    + (f" ({spec.description})" if spec.description else "")))
+            problems.append(
+                problem(
+                    f"params.{name}",
+                    f"param {name!r} is required"
+                    + (f" ({spec.description})" if spec.description else ""),
+                )
+            )
         else:
             values[name] = spec.default
     if problems:
@@ -126,18 +138,27 @@ def resolve_params(bp: Blueprint, given: Mapping[str, Any] | None) -> dict[str, 
 class Run:
     """A live (or finished) execution. Index it by node id for the :class:`NodeRun`."""
 
-    def __init__(self, blueprint: Blueprint, plan: Plan, params: Mapping[str, Any],
-                 options: RunOptions, *, parent: Run | None = None, prefix: str = "") -> None:
-        self.id = options.run_id or (parent.id if parent else new_run_id())
+    def __init__(
+        self,
+        blueprint: Blueprint,
+        plan: Plan,
+        params: Mapping[str, Any],
+        options: RunOptions,
+        *,
+        parent: Run | None = None,
+        prefix: str = "",
+    ) -> None:
+        self.id: str = options.run_id or (parent.id if parent else new_run_id())
         self.blueprint = blueprint
         self.plan = plan
         self.params = dict(params)
         self.options = options
         self.status = RunState.CREATED
         self.node_runs: dict[str, NodeRun] = {
-            nid: NodeRun(nid, p.type.name) for nid, p in plan.nodes.items()}
+            nid: NodeRun(nid, p.type.name) for nid, p in plan.nodes.items()
+        }
         self.events: list[Event] = []
-        self.bus = parent.bus if parent else EventBus()
+        self.bus: EventBus = parent.bus if parent else EventBus()
         self.breakpoints: set[str] = set(options.breakpoints)
         self.started_at: float | None = None
         self.finished_at: float | None = None
@@ -169,14 +190,16 @@ class Run:
         self._fault_rng = node_runner.fault_rng(options.fault_seed)
         self._last_progress = 0.0
         self._children: list[Run] = []
+        self._retry_types: dict[str, Any] = {}  # node -> its type's definition at retry time
 
     # ----------------------------------------------------------------- reading
     def __getitem__(self, node_id: str) -> NodeRun:
         try:
             return self.node_runs[node_id]
         except KeyError:
-            raise KeyError(f"run has no node {node_id!r}; nodes: {', '.join(self.node_runs)}"
-                           ) from None
+            raise KeyError(
+                f"run has no node {node_id!r}; nodes: {', '.join(self.node_runs)}"
+            ) from None
 
     def __contains__(self, node_id: object) -> bool:
         return node_id in self.node_runs
@@ -285,8 +308,9 @@ class Run:
             record.pinned = True  # nested: not part of the root plan
         _apply_event(record, event)
 
-    def subscribe(self, callback: Callable[[Event], Any], *types: type[Event]
-                  ) -> Callable[[], None]:
+    def subscribe(
+        self, callback: Callable[[Event], Any], *types: type[Event]
+    ) -> Callable[[], None]:
         return self.bus.subscribe(callback, *types)
 
     async def stream(self, replay: bool = True) -> AsyncIterator[Event]:
@@ -319,8 +343,9 @@ class Run:
             self._loop.call_soon_threadsafe(fn, *args)
 
     def _template_context(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
-        ctx = templates.base_context(self.params, self.id, self.started_at,
-                                     env=os.environ if self.options.env else None)
+        ctx = templates.base_context(
+            self.params, self.id, self.started_at, env=os.environ if self.options.env else None
+        )
         ctx["inputs"] = dict(inputs)
         return ctx
 
@@ -352,17 +377,30 @@ class Run:
         if first:
             self.started_at = time.time()
             await self.executor.start()
-            if self._cache is None and (self.options.cache or any(
-                    p.node.cache for p in self.plan.nodes.values())):
+            if self._cache is None and (
+                self.options.cache or any(p.node.cache for p in self.plan.nodes.values())
+            ):
                 from conductor_nb.engine import hooks
 
                 self._cache = hooks.default_cache()
-            self._publish(RunStarted(self.id, blueprint_id=self.blueprint.id,
-                                     params=dict(self.params), node_ids=tuple(self.plan.order)))
+            self._publish(
+                RunStarted(
+                    self.id,
+                    blueprint_id=self.blueprint.id,
+                    params=dict(self.params),
+                    node_ids=tuple(self.plan.order),
+                )
+            )
             for node_id in self.options.completed:
                 if node_id in self.node_runs:
-                    self._publish(NodeCached(self.id, node_id=node_id, key="resume",
-                                             outputs=self.node_runs[node_id].outputs))
+                    self._publish(
+                        NodeCached(
+                            self.id,
+                            node_id=node_id,
+                            key="resume",
+                            outputs=self.node_runs[node_id].outputs,
+                        )
+                    )
         self._set_run_state(RunState.PAUSED if self._paused else RunState.RUNNING)
         if self._paused:
             self._publish(RunPaused(self.id, reason="debug", node_id=self._sched.peek()))
@@ -395,8 +433,11 @@ class Run:
                 self._run_to = None
                 self._pause(reason="run_to", node_id=node_id)
                 return
-            if (node_id in self.breakpoints and node_id not in self._passed_breakpoint
-                    and not stepping):
+            if (
+                node_id in self.breakpoints
+                and node_id not in self._passed_breakpoint
+                and not stepping
+            ):
                 self._passed_breakpoint.add(node_id)
                 self._pause(reason="breakpoint", node_id=node_id)
                 return
@@ -423,18 +464,20 @@ class Run:
     async def _node_task(self, node_id: str, pinned: Mapping[str, Any] | None = None) -> None:
         planned = self.plan.nodes[node_id]
         record = self.node_runs[node_id]
-        ok, skipped_ports = False, set()
+        ok, skipped_ports = False, set[str]()
         try:
             limit = self._type_limit(planned.type.name, planned.type.concurrency)
             if self.options.slow_motion:
                 await asyncio.sleep(self.options.slow_motion)
             if limit is None:
                 ok, skipped_ports = await node_runner.execute(
-                    self, planned, record, pinned, self._current_type(node_id))
+                    self, planned, record, pinned, self._current_type(node_id)
+                )
             else:
                 async with limit:
                     ok, skipped_ports = await node_runner.execute(
-                        self, planned, record, pinned, self._current_type(node_id))
+                        self, planned, record, pinned, self._current_type(node_id)
+                    )
         except asyncio.CancelledError:
             self._mark_cancelled(node_id, "cancelled while running")
         except Exception as exc:  # an engine bug must not hang the run
@@ -444,7 +487,7 @@ class Run:
             self._node_done(node_id, ok, skipped_ports)
 
     def _current_type(self, node_id: str) -> Any:
-        return self._retry_types.get(node_id) if hasattr(self, "_retry_types") else None
+        return self._retry_types.get(node_id)
 
     def _type_limit(self, type_name: str, default: int | None) -> asyncio.Semaphore | None:
         limit = self.options.type_limits.get(type_name, default)
@@ -457,12 +500,14 @@ class Run:
 
     def _node_done(self, node_id: str, ok: bool, skipped_ports: set[str]) -> None:
         record = self.node_runs[node_id]
-        if self._sched.is_finished(node_id) or node_id not in self._sched.running:
-            pass
-        skipped = self._sched.done(node_id, ok, skipped_ports) if not self._sched.is_finished(
-            node_id) else []
-        reason = (f"upstream node {node_id!r} {record.status.value}" if not ok
-                  else f"branch not taken by {node_id!r}")
+        skipped = (
+            [] if self._sched.is_finished(node_id) else self._sched.done(node_id, ok, skipped_ports)
+        )
+        reason = (
+            f"upstream node {node_id!r} {record.status.value}"
+            if not ok
+            else f"branch not taken by {node_id!r}"
+        )
         self._skip(skipped, reason)
         waiter = self._stepped.pop(node_id, None)
         if waiter is not None and not waiter.done():
@@ -499,8 +544,9 @@ class Run:
             return
         self._last_progress = now
         done, total = self.progress()
-        self._publish(RunProgress(self.id, done=done, total=total, running=len(self._tasks),
-                                  eta=self.eta()))
+        self._publish(
+            RunProgress(self.id, done=done, total=total, running=len(self._tasks), eta=self.eta())
+        )
 
     def _pause(self, reason: str, node_id: str | None = None) -> None:
         self._paused = True
@@ -544,8 +590,14 @@ class Run:
         self._cancelling = False
         self._maybe_progress(force=True)
         first_error = next((r.error for r in self.node_runs.values() if r.error), None)
-        self._publish(RunFinished(self.id, status=state.value, duration=self.duration or 0.0,
-                                  error=str(first_error) if first_error else None))
+        self._publish(
+            RunFinished(
+                self.id,
+                status=state.value,
+                duration=self.duration or 0.0,
+                error=str(first_error) if first_error else None,
+            )
+        )
         if self._parent is None:
             await self.executor.close()
         self._release_waiters()
@@ -567,14 +619,17 @@ class Run:
 
     def pause(self) -> Run:
         """Dispatch nothing new; running nodes finish."""
+
         def do() -> None:
             if self._driver_active() and not self._paused:
                 self._pause("pause")
+
         self._on_loop(do)
         return self
 
     def resume(self) -> Run:
         """Continue a paused run (returns at once; ``wait()`` for the end)."""
+
         def do() -> None:
             if not self._paused:
                 return
@@ -584,6 +639,7 @@ class Run:
                 self._set_run_state(RunState.RUNNING)
                 self._publish(RunResumed(self.id))
             self._kick()
+
         self._on_loop(do)
         return self
 
@@ -598,13 +654,18 @@ class Run:
 
         def do() -> None:
             self._run_to = node_id
+
         self._on_loop(do)
         return self.resume()
 
     def add_breakpoint(self, node_id: str) -> None:
         self._check_node(node_id)
-        self._on_loop(lambda: (self.breakpoints.add(node_id),
-                               self._passed_breakpoint.discard(node_id)))
+
+        def do() -> None:
+            self.breakpoints.add(node_id)
+            self._passed_breakpoint.discard(node_id)
+
+        self._on_loop(do)
 
     def remove_breakpoint(self, node_id: str) -> None:
         self._on_loop(lambda: self.breakpoints.discard(node_id))
@@ -672,19 +733,23 @@ class Run:
         self._check_node(node_id)
         record = self.node_runs[node_id]
         if record.status not in (NodeState.FAILED, NodeState.CANCELLED, NodeState.SKIPPED):
-            raise RunStateError(f"node {node_id!r} is {record.status.value}; retry() re-runs "
-                                "a failed, cancelled or skipped node (use rerun() for others)")
+            raise RunStateError(
+                f"node {node_id!r} is {record.status.value}; retry() re-runs "
+                "a failed, cancelled or skipped node (use rerun() for others)"
+            )
         if self._driver_active() and node_id in self._sched.running:
             raise RunStateError(f"node {node_id!r} is running")
         planned = self.plan.nodes[node_id]
         current = self.blueprint.registry.find(planned.type.name, planned.node.version)
-        if not hasattr(self, "_retry_types"):
-            self._retry_types: dict[str, Any] = {}
         if current is not None:
             self._retry_types[node_id] = current
-        self._reset_nodes([node_id] + [d for d in self.plan.descendants(node_id)
-                                       if not self.node_runs[d].status.is_success],
-                          reason="retry")
+        self._reset_nodes(
+            [node_id]
+            + [
+                d for d in self.plan.descendants(node_id) if not self.node_runs[d].status.is_success
+            ],
+            reason="retry",
+        )
         self._ensure_driver()
 
     def _reset_nodes(self, node_ids: list[str], reason: str) -> None:
@@ -695,20 +760,23 @@ class Run:
                 self._publish(NodeReset(self.id, node_id=node_id, reason=reason))
         self._sched.reset(node_ids)
 
-    async def arerun(self, node_id: str, inputs: Mapping[str, Any] | None = None,
-                     downstream: bool = False) -> NodeRun:
+    async def arerun(
+        self, node_id: str, inputs: Mapping[str, Any] | None = None, downstream: bool = False
+    ) -> NodeRun:
         return await self._await_on_loop(lambda: self._rerun_here(node_id, inputs, downstream))
 
-    def rerun(self, node_id: str, inputs: Mapping[str, Any] | None = None, *,
-              downstream: bool = False) -> NodeRun:
+    def rerun(
+        self, node_id: str, inputs: Mapping[str, Any] | None = None, *, downstream: bool = False
+    ) -> NodeRun:
         """Run one node again, with ``inputs`` pinned (edited) or its recorded ones.
 
         With ``downstream=True`` its downstream nodes run again afterwards as well.
         """
         return self._block(self.arerun(node_id, inputs, downstream))
 
-    async def _rerun_here(self, node_id: str, inputs: Mapping[str, Any] | None,
-                          downstream: bool) -> NodeRun:
+    async def _rerun_here(
+        self, node_id: str, inputs: Mapping[str, Any] | None, downstream: bool
+    ) -> NodeRun:
         self._check_node(node_id)
         if self._driver_active() and (node_id in self._sched.running):
             raise RunStateError(f"node {node_id!r} is running; wait for it first")
@@ -717,16 +785,18 @@ class Run:
             planned = self.plan.nodes[node_id]
             unknown = [k for k in inputs if k not in planned.type.value_names]
             if unknown:
-                raise KeyError(f"node {node_id!r} ({planned.type.name}) has no input "
-                               f"{', '.join(map(repr, unknown))}; inputs: "
-                               f"{', '.join(planned.type.value_names)}")
-        pinned = dict(record.inputs or {}) if inputs is None else {
-            **(record.inputs or {}), **inputs}
+                raise KeyError(
+                    f"node {node_id!r} ({planned.type.name}) has no input "
+                    f"{', '.join(map(repr, unknown))}; inputs: "
+                    f"{', '.join(planned.type.value_names)}"
+                )
+        pinned = (
+            dict(record.inputs or {}) if inputs is None else {**(record.inputs or {}), **inputs}
+        )
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-        if not self._sched.is_finished(node_id):
-            # not run yet: run it now, outside the normal order
-            self._sched.take(node_id) if node_id in self._sched.ready() else None
+        if node_id in self._sched.ready():  # not run yet: run it now, outside the normal order
+            self._sched.take(node_id)
         record.reset()
         self._publish(NodeReset(self.id, node_id=node_id, reason="rerun"))
         record.pinned = inputs is not None
@@ -734,11 +804,10 @@ class Run:
         self._publish(NodeQueued(self.id, node_id=node_id))
         current = self.blueprint.registry.find(record.type, self.plan.nodes[node_id].node.version)
         ok, _ = await node_runner.execute(self, self.plan.nodes[node_id], record, pinned, current)
+        if node_id in self._sched.running:
+            self._node_done(node_id, ok, set())
         if downstream and ok:
             self._reset_nodes(self.plan.descendants(node_id), reason="rerun")
-            self._sched.reset([])
-            for child in self.plan.nodes[node_id].downstream:
-                pass
             self._ensure_driver()
         elif not self._driver_active():
             self._refresh_status()
@@ -768,8 +837,11 @@ class Run:
         fut: concurrent.futures.Future[None] = concurrent.futures.Future()
         with self._lock:
             settled = (not self._driver_active() and self._driver is not None) or (
-                self._paused and not self._tasks and self._step_budget == 0
-                and self._driver_active())
+                self._paused
+                and not self._tasks
+                and self._step_budget == 0
+                and self._driver_active()
+            )
             if settled:
                 fut.set_result(None)
             else:
@@ -792,8 +864,10 @@ class Run:
             running = None
         if running is self._loop:
             coro.close()
-            raise RunStateError("this run lives on the current event loop: use the async form "
-                                "(await run.astep(), await run, await run.aretry(...))")
+            raise RunStateError(
+                "this run lives on the current event loop: use the async form "
+                "(await run.astep(), await run, await run.aretry(...))"
+            )
         fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
         return self._block_future(fut, None)
 
@@ -805,8 +879,9 @@ class Run:
                     return fut.result(timeout=WAKE_SLICE)
                 except concurrent.futures.TimeoutError:
                     if deadline is not None and time.monotonic() > deadline:
-                        raise TimeoutError(f"run {self.id} still {self.status.value} after "
-                                           f"{timeout}s") from None
+                        raise TimeoutError(
+                            f"run {self.id} still {self.status.value} after {timeout}s"
+                        ) from None
         except KeyboardInterrupt:
             self.cancel()
             with contextlib.suppress(Exception):
@@ -827,18 +902,30 @@ class Run:
         return await asyncio.wrap_future(fut)
 
     # ---------------------------------------------------------- nested runs
-    async def _run_child(self, blueprint: Any, params: Mapping[str, Any],
-                         inputs: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    async def _run_child(
+        self, blueprint: Any, params: Mapping[str, Any], inputs: Mapping[str, Any], prefix: str
+    ) -> dict[str, Any]:
         from conductor_nb.engine.plan import compile_plan
 
         plan = compile_plan(blueprint)
-        child_options = RunOptions(concurrency=self.options.concurrency,
-                                   executor=self.executor, capture=self.options.capture,
-                                   settings=self.options.settings, env=self.options.env,
-                                   cache=self.options.cache, result_cache=self._cache,
-                                   history=False)
-        child = Run(blueprint, plan, resolve_params(blueprint, params), child_options,
-                    parent=self, prefix=prefix)
+        child_options = RunOptions(
+            concurrency=self.options.concurrency,
+            executor=self.executor,
+            capture=self.options.capture,
+            settings=self.options.settings,
+            env=self.options.env,
+            cache=self.options.cache,
+            result_cache=self._cache,
+            history=False,
+        )
+        child = Run(
+            blueprint,
+            plan,
+            resolve_params(blueprint, params),
+            child_options,
+            parent=self,
+            prefix=prefix,
+        )
         child._loop = asyncio.get_running_loop()
         child._wake = asyncio.Event()
         child.started_at = time.time()
@@ -853,8 +940,9 @@ class Run:
         if failed:
             error = child.node_runs[failed[0]].error
             raise RuntimeError(f"inner node '{prefix}.{failed[0]}' failed: {error}")
-        if child._cancelling or any(r.status is NodeState.CANCELLED
-                                    for r in child.node_runs.values()):
+        if child._cancelling or any(
+            r.status is NodeState.CANCELLED for r in child.node_runs.values()
+        ):
             raise asyncio.CancelledError()
         return child.outputs
 
@@ -888,9 +976,13 @@ class Run:
         if self.paused_at and self.is_paused:
             states[self.paused_at] = "paused"
         details = {n: _badge(r) for n, r in self.node_runs.items() if n in self.plan.nodes}
-        return render_svg(self.blueprint, states, details,
-                          title=options.pop("title", f"{self.blueprint.name}: "
-                                                     f"{self.status.value}"), **options)
+        return render_svg(
+            self.blueprint,
+            states,
+            details,
+            title=options.pop("title", f"{self.blueprint.name}: {self.status.value}"),
+            **options,
+        )
 
     def report(self, path: str) -> str:
         from conductor_nb.engine import hooks
@@ -918,16 +1010,23 @@ def _badge(record: NodeRun) -> str:
 def _prefixed(event: Event, prefix: str) -> Event:
     import dataclasses
 
-    return dataclasses.replace(event, node_id=f"{prefix}.{event.node_id}")  # type: ignore[attr-defined]
+    node_id = f"{prefix}.{event.node_id}"  # type: ignore[attr-defined]
+    return dataclasses.replace(event, node_id=node_id)  # type: ignore[call-arg]
 
 
 def _apply_event(record: NodeRun, event: Event) -> None:
     from conductor_nb.engine import events as ev
 
-    mapping = {ev.NodeQueued: NodeState.QUEUED, ev.NodeStarted: NodeState.RUNNING,
-               ev.NodeSucceeded: NodeState.SUCCEEDED, ev.NodeCached: NodeState.CACHED,
-               ev.NodeFailed: NodeState.FAILED, ev.NodeSkipped: NodeState.SKIPPED,
-               ev.NodeCancelled: NodeState.CANCELLED, ev.NodeReset: NodeState.PENDING}
+    mapping = {
+        ev.NodeQueued: NodeState.QUEUED,
+        ev.NodeStarted: NodeState.RUNNING,
+        ev.NodeSucceeded: NodeState.SUCCEEDED,
+        ev.NodeCached: NodeState.CACHED,
+        ev.NodeFailed: NodeState.FAILED,
+        ev.NodeSkipped: NodeState.SKIPPED,
+        ev.NodeCancelled: NodeState.CANCELLED,
+        ev.NodeReset: NodeState.PENDING,
+    }
     state = mapping.get(type(event))
     if state is not None:
         record.status = state

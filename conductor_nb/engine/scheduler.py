@@ -23,7 +23,7 @@ class Scheduler:
         self._heap: list[tuple[int, str]] = []
         self._ready: set[str] = set()
         self._running: set[str] = set()
-        self._outcome: dict[str, bool] = {}   # finished nodes: True = succeeded
+        self._outcome: dict[str, bool] = {}  # finished nodes: True = succeeded
         for node_id in succeeded:
             self._outcome[node_id] = True
         for node_id in plan.order:
@@ -55,8 +55,11 @@ class Scheduler:
 
     def pending(self) -> list[str]:
         """Nodes neither finished, running nor ready (waiting on upstream)."""
-        return [n for n in self.plan.order
-                if n not in self._outcome and n not in self._running and n not in self._ready]
+        return [
+            n
+            for n in self.plan.order
+            if n not in self._outcome and n not in self._running and n not in self._ready
+        ]
 
     # ---------------------------------------------------------------- moves
     def take(self, node_id: str | None = None) -> str:

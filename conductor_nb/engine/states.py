@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from conductor_nb.errors import RunStateError
 
 
-class NodeState(str, Enum):
+class NodeState(StrEnum):
     PENDING = "pending"
     QUEUED = "queued"
     RUNNING = "running"
@@ -29,16 +29,38 @@ class NodeState(str, Enum):
         return self in (NodeState.SUCCEEDED, NodeState.CACHED)
 
 
-_NODE_FINAL = frozenset({NodeState.SUCCEEDED, NodeState.CACHED, NodeState.FAILED,
-                         NodeState.SKIPPED, NodeState.CANCELLED})
+_NODE_FINAL = frozenset(
+    {
+        NodeState.SUCCEEDED,
+        NodeState.CACHED,
+        NodeState.FAILED,
+        NodeState.SKIPPED,
+        NodeState.CANCELLED,
+    }
+)
 
 _NODE_MOVES: dict[NodeState, frozenset[NodeState]] = {
-    NodeState.PENDING: frozenset({NodeState.QUEUED, NodeState.SKIPPED, NodeState.CANCELLED,
-                                  NodeState.RUNNING, NodeState.CACHED}),
-    NodeState.QUEUED: frozenset({NodeState.RUNNING, NodeState.CANCELLED, NodeState.PENDING,
-                                 NodeState.CACHED, NodeState.SKIPPED}),
-    NodeState.RUNNING: frozenset({NodeState.SUCCEEDED, NodeState.FAILED, NodeState.CANCELLED,
-                                  NodeState.CACHED}),
+    NodeState.PENDING: frozenset(
+        {
+            NodeState.QUEUED,
+            NodeState.SKIPPED,
+            NodeState.CANCELLED,
+            NodeState.RUNNING,
+            NodeState.CACHED,
+        }
+    ),
+    NodeState.QUEUED: frozenset(
+        {
+            NodeState.RUNNING,
+            NodeState.CANCELLED,
+            NodeState.PENDING,
+            NodeState.CACHED,
+            NodeState.SKIPPED,
+        }
+    ),
+    NodeState.RUNNING: frozenset(
+        {NodeState.SUCCEEDED, NodeState.FAILED, NodeState.CANCELLED, NodeState.CACHED}
+    ),
     # finished nodes go back to pending only through retry/rerun/resume
     NodeState.SUCCEEDED: frozenset({NodeState.PENDING}),
     NodeState.CACHED: frozenset({NodeState.PENDING}),
@@ -54,7 +76,7 @@ def move_node(node_id: str, current: NodeState, target: NodeState) -> NodeState:
     raise RunStateError(f"node {node_id!r} cannot go from {current.value} to {target.value}")
 
 
-class RunState(str, Enum):
+class RunState(StrEnum):
     CREATED = "created"
     RUNNING = "running"
     PAUSED = "paused"
@@ -68,16 +90,22 @@ class RunState(str, Enum):
 
     @property
     def is_finished(self) -> bool:
-        return self in (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED,
-                        RunState.INTERRUPTED)
+        return self in (
+            RunState.SUCCEEDED,
+            RunState.FAILED,
+            RunState.CANCELLED,
+            RunState.INTERRUPTED,
+        )
 
 
 _RUN_MOVES: dict[RunState, frozenset[RunState]] = {
     RunState.CREATED: frozenset({RunState.RUNNING, RunState.PAUSED, RunState.CANCELLED}),
-    RunState.RUNNING: frozenset({RunState.PAUSED, RunState.SUCCEEDED, RunState.FAILED,
-                                 RunState.CANCELLED}),
-    RunState.PAUSED: frozenset({RunState.RUNNING, RunState.CANCELLED, RunState.SUCCEEDED,
-                                RunState.FAILED}),
+    RunState.RUNNING: frozenset(
+        {RunState.PAUSED, RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED}
+    ),
+    RunState.PAUSED: frozenset(
+        {RunState.RUNNING, RunState.CANCELLED, RunState.SUCCEEDED, RunState.FAILED}
+    ),
     # retry / rerun / resume bring a finished run back to life
     RunState.SUCCEEDED: frozenset({RunState.RUNNING, RunState.PAUSED}),
     RunState.FAILED: frozenset({RunState.RUNNING, RunState.PAUSED}),

@@ -15,5 +15,16 @@ from conductor_nb.model.types import (
     registry,
 )
 
-__all__ = ["MISSING", "Blueprint", "Edge", "Node", "NodeContext", "NodeType", "ParamField",
-           "ParamSpec", "Port", "Registry", "registry"]
+__all__ = [
+    "MISSING",
+    "Blueprint",
+    "Edge",
+    "Node",
+    "NodeContext",
+    "NodeType",
+    "ParamField",
+    "ParamSpec",
+    "Port",
+    "Registry",
+    "registry",
+]

@@ -21,16 +21,27 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conductor_nb.errors import BlueprintError, NodeTypeError, Problem
-from conductor_nb.model.types import MISSING, NodeType, Registry, registry as default_registry
+from conductor_nb.errors import BlueprintError, NodeTypeError, Problem, problem
+from conductor_nb.model.types import MISSING, NodeType, Registry
+from conductor_nb.model.types import registry as default_registry
 
 if TYPE_CHECKING:
     from conductor_nb.engine.run import Run
 
 FORMAT_VERSION = 1
 ID_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
-SETTINGS = ("retries", "retry_delay", "retry_backoff", "retry_on", "timeout", "enabled", "cache",
-            "position", "name", "resources")
+SETTINGS = (
+    "retries",
+    "retry_delay",
+    "retry_backoff",
+    "retry_on",
+    "timeout",
+    "enabled",
+    "cache",
+    "position",
+    "name",
+    "resources",
+)
 """Keywords of ``Blueprint.add`` (and node keys in files) that are node settings, not values."""
 
 
@@ -56,11 +67,19 @@ class ParamSpec:
         """``{"default": .., "type": ..}`` is a spec; any other value is a default."""
         if isinstance(value, ParamSpec):
             return value
-        if isinstance(value, Mapping) and value and set(value) <= _SPEC_KEYS and (
-                "default" in value or "type" in value):
+        if (
+            isinstance(value, Mapping)
+            and value
+            and set(value) <= _SPEC_KEYS
+            and ("default" in value or "type" in value)
+        ):
             type_name = value.get("type") or infer_type(value.get("default"))
-            return cls(value.get("default"), str(type_name), str(value.get("description", "")),
-                       bool(value.get("required", False)))
+            return cls(
+                value.get("default"),
+                str(type_name),
+                str(value.get("description", "")),
+                bool(value.get("required", False)),
+            )
         return cls(default=value, type=infer_type(value))
 
 
@@ -68,8 +87,14 @@ _SPEC_KEYS = {"default", "type", "description", "required"}
 
 
 def infer_type(value: Any) -> str:
-    for kind, name in ((bool, "bool"), (int, "int"), (float, "float"), (str, "str"),
-                       (list, "list"), (dict, "dict")):
+    for kind, name in (
+        (bool, "bool"),
+        (int, "int"),
+        (float, "float"),
+        (str, "str"),
+        (list, "list"),
+        (dict, "dict"),
+    ):
         if isinstance(value, kind):
             return name
     return "any"
@@ -107,11 +132,22 @@ class Node:
         if self.params:
             out["params"] = copy.deepcopy(self.params)
         defaults = _NODE_DEFAULTS
-        for key in ("retries", "retry_delay", "retry_backoff", "retry_on", "timeout", "enabled",
-                    "cache", "resources"):
+        for key in (
+            "retries",
+            "retry_delay",
+            "retry_backoff",
+            "retry_on",
+            "timeout",
+            "enabled",
+            "cache",
+            "resources",
+        ):
             value = getattr(self, key)
             if value != defaults[key]:
-                out[key] = list(value) if isinstance(value, tuple) else copy.deepcopy(value)
+                if isinstance(value, float):
+                    out[key] = _num(value)  # 5 and 5.0 are written the same way
+                else:
+                    out[key] = copy.deepcopy(value)
         if self.position is not None:
             out["position"] = [_num(v) for v in self.position]
         return out
@@ -173,7 +209,8 @@ class Blueprint:
         self.name = name or id
         self.description = description
         self.params: dict[str, ParamSpec] = {
-            k: ParamSpec.coerce(v) for k, v in (params or {}).items()}
+            k: ParamSpec.coerce(v) for k, v in (params or {}).items()
+        }
         self.nodes: dict[str, Node] = {}
         self.edges: list[Edge] = []
         self.outputs: dict[str, str] = {}
@@ -183,9 +220,15 @@ class Blueprint:
         self._listeners: list[weakref.ReferenceType[Any] | Callable[[Blueprint], None]] = []
 
     # ------------------------------------------------------------------ authoring
-    def add(self, type: str | NodeType | Callable[..., Any], id: str | None = None, *,
-            params: Mapping[str, Any] | None = None, version: int | None = None,
-            **values: Any) -> Node:
+    def add(
+        self,
+        type: str | NodeType | Callable[..., Any],
+        id: str | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        version: int | None = None,
+        **values: Any,
+    ) -> Node:
         """Add a node of a registered type (by name), a NodeType, or a plain function.
 
         Keywords naming node settings (``retries``, ``timeout``, ``enabled``...) are
@@ -194,25 +237,41 @@ class Blueprint:
         node_type = self._resolve_for_add(type, version)
         node_id = id or self._fresh_id(node_type.name)
         if not ID_PATTERN.match(node_id):
-            raise BlueprintError([Problem(
-                f"nodes.{node_id}", "node ids are identifiers (letters, digits, '_' or '-', "
-                "starting with a letter or '_', at most 64 characters)")], name=self.id)
+            raise BlueprintError(
+                [
+                    problem(
+                        f"nodes.{node_id}",
+                        "node ids are identifiers (letters, digits, '_' or '-', "
+                        "starting with a letter or '_', at most 64 characters)",
+                    )
+                ],
+                name=self.id,
+            )
         if node_id in self.nodes:
-            raise BlueprintError([Problem(
-                f"nodes.{node_id}", f"a node with id {node_id!r} already exists",
-                f"hint: pass another id, e.g. id={self._fresh_id(node_id)!r}")], name=self.id)
+            raise BlueprintError(
+                [
+                    problem(
+                        f"nodes.{node_id}",
+                        f"a node with id {node_id!r} already exists",
+                        f"hint: pass another id, e.g. id={self._fresh_id(node_id)!r}",
+                    )
+                ],
+                name=self.id,
+            )
         settings = {k: values.pop(k) for k in list(values) if k in SETTINGS}
         node_values = {**values, **(params or {})}
         unknown = [k for k in node_values if k not in node_type.value_names]
         if unknown:
-            raise BlueprintError([_unknown_value_problem(node_id, node_type, k) for k in unknown],
-                                 name=self.id)
+            raise BlueprintError(
+                [_unknown_value_problem(node_id, node_type, k) for k in unknown], name=self.id
+            )
         if "position" in settings and settings["position"] is not None:
             settings["position"] = tuple(settings["position"])
         if "retry_on" in settings:
             settings["retry_on"] = [_exception_name(e) for e in settings["retry_on"]]
-        node = Node(id=node_id, type=node_type.name, version=version, params=node_values,
-                    **settings)
+        node = Node(
+            id=node_id, type=node_type.name, version=version, params=node_values, **settings
+        )
         self.nodes[node_id] = node
         self._changed()
         return node
@@ -259,7 +318,7 @@ class Blueprint:
         t_node, t_port = self._endpoint(target, "input")
         edge = Edge(s_node, s_port, t_node, t_port)
         if edge not in self.edges:
-            raise BlueprintError([Problem("edges", f"no edge {edge}")], name=self.id)
+            raise BlueprintError([problem("edges", f"no edge {edge}")], name=self.id)
         self.edges.remove(edge)
         self._changed()
 
@@ -268,32 +327,50 @@ class Blueprint:
         path = f"{'source' if side == 'output' else 'target'} {text!r}"
         if node_id not in self.nodes:
             hints = _did_you_mean(node_id, self.nodes)
-            raise BlueprintError([Problem(path, f"no node {node_id!r}", *hints)], name=self.id)
+            raise BlueprintError([problem(path, f"no node {node_id!r}", *hints)], name=self.id)
         node_type = self.node_type(node_id)
         ports = node_type.outputs if side == "output" else node_type.inputs
         names = [p.name for p in ports]
         if port:
             if port not in names:
-                hints = [f"{side} ports of {node_id!r} ({node_type.name}): "
-                         + (", ".join(map(repr, names)) or "none")]
-                hints += [f"hint: did you mean '{node_id}.{m}'?"
-                          for m in _close(port, names)]
-                raise BlueprintError([Problem(path, f"node {node_id!r} has no {side} port "
-                                                    f"{port!r}", *hints)], name=self.id)
+                hints = [
+                    f"{side} ports of {node_id!r} ({node_type.name}): "
+                    + (", ".join(map(repr, names)) or "none")
+                ]
+                hints += [f"hint: did you mean '{node_id}.{m}'?" for m in _close(port, names)]
+                raise BlueprintError(
+                    [problem(path, f"node {node_id!r} has no {side} port {port!r}", *hints)],
+                    name=self.id,
+                )
             return node_id, port
         chosen = default_port(names, side)
         if chosen is None:
-            raise BlueprintError([Problem(
-                path, f"node {node_id!r} has {len(names)} {side} ports; name one",
-                f"{side} ports: " + (", ".join(f"'{node_id}.{n}'" for n in names) or "none"))],
-                name=self.id)
+            raise BlueprintError(
+                [
+                    problem(
+                        path,
+                        f"node {node_id!r} has {len(names)} {side} ports; name one",
+                        f"{side} ports: "
+                        + (", ".join(f"'{node_id}.{n}'" for n in names) or "none"),
+                    )
+                ],
+                name=self.id,
+            )
         return node_id, chosen
 
     def remove(self, node_id: str) -> Node:
         """Remove a node with its edges and the outputs that read from it."""
         if node_id not in self.nodes:
-            raise BlueprintError([Problem(f"nodes.{node_id}", f"no node {node_id!r}",
-                                          *_did_you_mean(node_id, self.nodes))], name=self.id)
+            raise BlueprintError(
+                [
+                    problem(
+                        f"nodes.{node_id}",
+                        f"no node {node_id!r}",
+                        *_did_you_mean(node_id, self.nodes),
+                    )
+                ],
+                name=self.id,
+            )
         node = self.nodes.pop(node_id)
         self.edges = [e for e in self.edges if node_id not in (e.source, e.target)]
         self.outputs = {k: v for k, v in self.outputs.items() if v.partition(".")[0] != node_id}
@@ -306,8 +383,9 @@ class Blueprint:
         node_type = self.node_type(node_id)
         unknown = [k for k in values if k not in node_type.value_names and k not in SETTINGS]
         if unknown:
-            raise BlueprintError([_unknown_value_problem(node_id, node_type, k) for k in unknown],
-                                 name=self.id)
+            raise BlueprintError(
+                [_unknown_value_problem(node_id, node_type, k) for k in unknown], name=self.id
+            )
         for key, value in values.items():
             if key in SETTINGS:
                 setattr(node, key, tuple(value) if key == "position" and value else value)
@@ -345,7 +423,7 @@ class Blueprint:
 
     def _changed(self) -> None:
         for ref in list(self._listeners):
-            fn = ref() if isinstance(ref, weakref.WeakMethod) else ref
+            fn: Any = ref() if isinstance(ref, weakref.WeakMethod) else ref
             if fn is None:
                 self._listeners.remove(ref)
                 continue
@@ -371,26 +449,35 @@ class Blueprint:
         return doc
 
     @classmethod
-    def from_dict(cls, data: Any, *, registry: Registry | None = None, source: str | None = None,
-                  locations: Mapping[str, tuple[int, int]] | None = None,
-                  validate: bool = True) -> Blueprint:
+    def from_dict(
+        cls,
+        data: Any,
+        *,
+        registry: Registry | None = None,
+        source: str | None = None,
+        locations: Mapping[str, tuple[int, int]] | None = None,
+        validate: bool = True,
+    ) -> Blueprint:
         """Build from the file structure; raises BlueprintError listing every problem."""
         from conductor_nb.model.document import build
 
-        return build(cls, data, registry=registry, source=source, locations=locations,
-                     validate=validate)
+        return build(
+            cls, data, registry=registry, source=source, locations=locations, validate=validate
+        )
 
     @classmethod
-    def from_yaml(cls, text: str, *, registry: Registry | None = None,
-                  source: str | None = None) -> Blueprint:
+    def from_yaml(
+        cls, text: str, *, registry: Registry | None = None, source: str | None = None
+    ) -> Blueprint:
         from conductor_nb.model.document import parse_text
 
         data, locations = parse_text(text, "yaml", source=source)
         return cls.from_dict(data, registry=registry, source=source, locations=locations)
 
     @classmethod
-    def from_json(cls, text: str, *, registry: Registry | None = None,
-                  source: str | None = None) -> Blueprint:
+    def from_json(
+        cls, text: str, *, registry: Registry | None = None, source: str | None = None
+    ) -> Blueprint:
         from conductor_nb.model.document import parse_text
 
         data, locations = parse_text(text, "json", source=source)
@@ -420,13 +507,19 @@ class Blueprint:
 
     def copy(self) -> Blueprint:
         """A deep copy (sharing the registry): edits to one do not touch the other."""
-        clone = type(self)(self.id, name=self.name, description=self.description,
-                           registry=self.registry)
+        clone = type(self)(
+            self.id, name=self.name, description=self.description, registry=self.registry
+        )
         clone.params = {k: dataclasses.replace(v) for k, v in self.params.items()}
-        clone.nodes = {k: dataclasses.replace(v, params=copy.deepcopy(v.params),
-                                              retry_on=list(v.retry_on),
-                                              resources=dict(v.resources))
-                       for k, v in self.nodes.items()}
+        clone.nodes = {
+            k: dataclasses.replace(
+                v,
+                params=copy.deepcopy(v.params),
+                retry_on=list(v.retry_on),
+                resources=dict(v.resources),
+            )
+            for k, v in self.nodes.items()
+        }
         clone.edges = list(self.edges)
         clone.outputs = dict(self.outputs)
         clone.source = self.source
@@ -441,8 +534,11 @@ class Blueprint:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return (f"<Blueprint {self.id!r}: {len(self.nodes)} nodes, {len(self.edges)} edges"
-                + (f", params {sorted(self.params)}" if self.params else "") + ">")
+        return (
+            f"<Blueprint {self.id!r}: {len(self.nodes)} nodes, {len(self.edges)} edges"
+            + (f", params {sorted(self.params)}" if self.params else "")
+            + ">"
+        )
 
     # ---------------------------------------------------------------- validation
     def problems(self) -> list[Problem]:
@@ -481,8 +577,13 @@ class Blueprint:
 
         return start(self, params, **options)
 
-    def debug(self, params: Mapping[str, Any] | None = None, *,
-              breakpoints: Sequence[str] = (), **options: Any) -> Run:
+    def debug(
+        self,
+        params: Mapping[str, Any] | None = None,
+        *,
+        breakpoints: Sequence[str] = (),
+        **options: Any,
+    ) -> Run:
         """Start a run paused before its first node, for stepping."""
         from conductor_nb.engine.api import start
 
@@ -544,11 +645,13 @@ def _did_you_mean(word: str, options: Mapping[str, Any] | Sequence[str]) -> list
 
 def _unknown_value_problem(node_id: str, node_type: NodeType, key: str) -> Problem:
     names = node_type.value_names
-    hints = [f"params and inputs of {node_type.name!r}: " + (", ".join(map(repr, names))
-                                                            or "none")]
+    hints = [f"params and inputs of {node_type.name!r}: " + (", ".join(map(repr, names)) or "none")]
     hints += _did_you_mean(key, names)
-    return Problem(f"nodes.{node_id}.params.{key}",
-                   f"node type {node_type.name!r} has no param or input {key!r}", *hints)
+    return problem(
+        f"nodes.{node_id}.params.{key}",
+        f"node type {node_type.name!r} has no param or input {key!r}",
+        *hints,
+    )
 
 
 def _exception_name(exc: Any) -> str:
@@ -559,10 +662,20 @@ def _exception_name(exc: Any) -> str:
 
 def required_missing(node: Node, node_type: NodeType, connected: set[str]) -> list[str]:
     """Required inputs/params of ``node`` that neither an edge nor a value provides."""
-    missing = [p.name for p in node_type.inputs
-               if p.required and p.default is MISSING and p.name not in connected
-               and p.name not in node.params]
-    missing += [f.name for f in node_type.params
-                if f.required and f.default is MISSING and f.name not in node.params
-                and f.name not in connected]
+    missing = [
+        p.name
+        for p in node_type.inputs
+        if p.required
+        and p.default is MISSING
+        and p.name not in connected
+        and p.name not in node.params
+    ]
+    missing += [
+        f.name
+        for f in node_type.params
+        if f.required
+        and f.default is MISSING
+        and f.name not in node.params
+        and f.name not in connected
+    ]
     return missing

@@ -55,8 +55,12 @@ class _Walker:
             self._add(path, node, f"nested more than {MAX_DEPTH} levels deep; flatten the value")
             return None
         if node.tag.startswith("tag:yaml.org,2002:python/") or node.tag.startswith("!"):
-            self._add(path, node, f"the YAML tag {node.tag!r} is not allowed: blueprints hold "
-                                  "plain data only (strings, numbers, lists, mappings)")
+            self._add(
+                path,
+                node,
+                f"the YAML tag {node.tag!r} is not allowed: blueprints hold "
+                "plain data only (strings, numbers, lists, mappings)",
+            )
             return None
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, depth)
@@ -73,8 +77,9 @@ class _Walker:
         first_seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                self._add(path, key_node, "YAML merge keys ('<<') are not supported; "
-                                          "write the keys out")
+                self._add(
+                    path, key_node, "YAML merge keys ('<<') are not supported; write the keys out"
+                )
                 continue
             key = self.walk(key_node, path, depth + 1)
             if not isinstance(key, str | int | float | bool) or key is None:
@@ -82,8 +87,12 @@ class _Walker:
                 continue
             child = join(path, key)
             if key in first_seen:
-                self._add(child, key_node, f"duplicate key {key!r} (first defined on line "
-                                           f"{first_seen[key]}); each key may appear once")
+                self._add(
+                    child,
+                    key_node,
+                    f"duplicate key {key!r} (first defined on line "
+                    f"{first_seen[key]}); each key may appear once",
+                )
                 continue
             first_seen[key] = key_node.start_mark.line + 1
             self.locations[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
@@ -91,16 +100,23 @@ class _Walker:
         return out
 
     def _add(self, path: str, node: yaml.Node, message: str) -> None:
-        self.problems.add(path, message, line=node.start_mark.line + 1,
-                          column=node.start_mark.column + 1)
+        self.problems.add(
+            path, message, line=node.start_mark.line + 1, column=node.start_mark.column + 1
+        )
 
 
-def parse_text(text: str, fmt: str = "yaml", *, source: str | None = None
-               ) -> tuple[Any, Locations]:
+def parse_text(text: str, fmt: str = "yaml", *, source: str | None = None) -> tuple[Any, Locations]:
     """Parse YAML or JSON text into plain data and a path -> (line, column) map."""
     if len(text) > MAX_BYTES:
-        raise BlueprintError([Problem("", f"the document is {len(text):,} characters; "
-                                          f"at most {MAX_BYTES:,} are accepted")], source=source)
+        raise BlueprintError(
+            [
+                Problem(
+                    "",
+                    f"the document is {len(text):,} characters; at most {MAX_BYTES:,} are accepted",
+                )
+            ],
+            source=source,
+        )
     problems = ProblemList()
     if fmt == "json":
         data = _parse_json(text, problems)
@@ -118,10 +134,13 @@ def _parse_yaml(text: str, problems: ProblemList) -> tuple[Any, Locations]:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problems.add("", f"YAML syntax error: {exc.problem or exc}"
-                     + (f" ({exc.context})" if exc.context else ""),
-                     line=mark.line + 1 if mark else None,
-                     column=mark.column + 1 if mark else None)
+        problems.add(
+            "",
+            f"YAML syntax error: {exc.problem or exc}"
+            + (f" ({exc.context})" if exc.context else ""),
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+        )
         return None, {}
     except yaml.YAMLError as exc:
         problems.add("", f"YAML error: {exc}")
@@ -158,8 +177,14 @@ def format_for(path: str | PathLike[str]) -> str:
         return "yaml"
     if suffix == ".json":
         return "json"
-    raise BlueprintError([Problem("", f"unknown blueprint file type {suffix or '(none)'!r}; "
-                                      "use .yaml, .yml or .json")], source=str(path))
+    raise BlueprintError(
+        [
+            Problem(
+                "", f"unknown blueprint file type {suffix or '(none)'!r}; use .yaml, .yml or .json"
+            )
+        ],
+        source=str(path),
+    )
 
 
 def load_path(cls: type[B], path: str | PathLike[str], *, registry: Registry | None = None) -> B:
@@ -167,27 +192,37 @@ def load_path(cls: type[B], path: str | PathLike[str], *, registry: Registry | N
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
-        raise BlueprintError([Problem("", f"no such file: {os.fspath(path)}")],
-                             source=str(path)) from None
+        raise BlueprintError(
+            [Problem("", f"no such file: {os.fspath(path)}")], source=str(path)
+        ) from None
     if len(raw) > MAX_BYTES:
-        raise BlueprintError([Problem("", f"the file is {len(raw):,} bytes; at most "
-                                          f"{MAX_BYTES:,} are accepted")], source=str(path))
+        raise BlueprintError(
+            [Problem("", f"the file is {len(raw):,} bytes; at most {MAX_BYTES:,} are accepted")],
+            source=str(path),
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BlueprintError([Problem("", f"the file is not UTF-8 text (byte {exc.start})")],
-                             source=str(path)) from None
+        raise BlueprintError(
+            [Problem("", f"the file is not UTF-8 text (byte {exc.start})")], source=str(path)
+        ) from None
     data, locations = parse_text(text, fmt, source=str(path))
     bp = build(cls, data, registry=registry, source=str(path), locations=locations)
     return bp
 
 
-def build(cls: type[B], data: Any, *, registry: Registry | None = None,
-          source: str | None = None, locations: Mapping[str, tuple[int, int]] | None = None,
-          validate: bool = True) -> B:
+def build(
+    cls: type[B],
+    data: Any,
+    *,
+    registry: Registry | None = None,
+    source: str | None = None,
+    locations: Mapping[str, tuple[int, int]] | None = None,
+    validate: bool = True,
+) -> B:
     """Check the structure, build the Blueprint, then (optionally) validate it fully."""
     from conductor_nb.model.blueprint import Edge, Node, ParamSpec
-    from conductor_nb.model.schema import check_structure
+    from conductor_nb.model.schema import ParamDoc, check_structure
 
     locs = dict(locations or {})
     doc, problems = check_structure(data)
@@ -196,7 +231,12 @@ def build(cls: type[B], data: Any, *, registry: Registry | None = None,
         raise BlueprintError(_locate(problems, locs), name=name, source=source)
     assert doc is not None
     bp = cls(doc.id, name=doc.name, description=doc.description or "", registry=registry)
-    bp.params = {k: ParamSpec.coerce(v) for k, v in (doc.params or {}).items()}
+    bp.params = {
+        k: ParamSpec(v.default, v.type, v.description, v.required)
+        if isinstance(v, ParamDoc)
+        else ParamSpec.coerce(v)
+        for k, v in (doc.params or {}).items()
+    }
     for node_id, spec in doc.nodes.items():
         fields = spec.model_dump(exclude_unset=True)
         if "position" in fields and fields["position"] is not None:
@@ -205,8 +245,11 @@ def build(cls: type[B], data: Any, *, registry: Registry | None = None,
     edge_problems = ProblemList()
     for i, item in enumerate(doc.edges):
         try:
-            bp.edges.append(Edge.parse(item) if isinstance(item, str) else
-                            Edge(*_split(item.source), *_split(item.target)))
+            bp.edges.append(
+                Edge.parse(item)
+                if isinstance(item, str)
+                else Edge(*_split(item.source), *_split(item.target))
+            )
         except ValueError as exc:
             edge_problems.add(f"edges[{i}]", str(exc))
     if edge_problems:
@@ -259,19 +302,28 @@ def _str_presenter(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 
 
 def _list_presenter(dumper: yaml.SafeDumper, value: list[Any]) -> yaml.Node:
-    flow = len(value) <= 4 and all(isinstance(v, int | float) and not isinstance(v, bool)
-                                   for v in value) and bool(value)
+    flow = (
+        len(value) <= 4
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        and bool(value)
+    )
     return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flow)
 
 
 _Dumper.add_representer(str, _str_presenter)
 _Dumper.add_representer(list, _list_presenter)
-_Dumper.add_representer(tuple, _list_presenter)
+_Dumper.add_representer(tuple, _list_presenter)  # type: ignore[arg-type]
 
 
 def dump_yaml(data: Mapping[str, Any]) -> str:
-    return yaml.dump(dict(data), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                     default_flow_style=False, width=100)
+    return yaml.dump(
+        dict(data),
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=100,
+    )
 
 
 def dump_json(data: Mapping[str, Any]) -> str:

@@ -59,7 +59,9 @@ def node_height(n_in: int, n_out: int) -> float:
 
 def layout(bp: Blueprint) -> dict[str, Box]:
     ids = list(bp.nodes)
-    pairs = [(e.source, e.target) for e in bp.edges if e.source in bp.nodes and e.target in bp.nodes]
+    pairs = [
+        (e.source, e.target) for e in bp.edges if e.source in bp.nodes and e.target in bp.nodes
+    ]
     lvl = levels(ids, pairs)
     heights = {}
     for nid in ids:
@@ -75,8 +77,9 @@ def layout(bp: Blueprint) -> dict[str, Box]:
     for col in sorted(columns):
         members = columns[col]
         if col > 0:
-            members.sort(key=lambda n: (sum(row.get(p, 0) for p in parents[n])
-                                        / max(1, len(parents[n]))))
+            members.sort(
+                key=lambda n: sum(row.get(p, 0) for p in parents[n]) / max(1, len(parents[n]))
+            )
         for i, nid in enumerate(members):
             row[nid] = i
     boxes: dict[str, Box] = {}
@@ -85,8 +88,9 @@ def layout(bp: Blueprint) -> dict[str, Box]:
         for nid in members:
             node = bp.nodes[nid]
             if node.position is not None:
-                boxes[nid] = Box(float(node.position[0]), float(node.position[1]), NODE_W,
-                                 heights[nid])
+                boxes[nid] = Box(
+                    float(node.position[0]), float(node.position[1]), NODE_W, heights[nid]
+                )
             else:
                 boxes[nid] = Box(20.0 + col * (NODE_W + COL_GAP), y, NODE_W, heights[nid])
             y += heights[nid] + ROW_GAP

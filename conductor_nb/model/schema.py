@@ -59,19 +59,25 @@ class EdgeDoc(_Strict):
 class BlueprintDoc(_Strict):
     """A conductor_nb blueprint (format version 1)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True,
-                              json_schema_extra={"$id": "https://conductor-nb/schema/blueprint-1.json"})
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"$id": "https://conductor-nb/schema/blueprint-1.json"},
+    )
 
     conductor: Literal[1] = 1
     id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
     name: str | None = None
     description: str | None = None
-    params: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]\w*$")],
-                 ParamDoc | Any] = Field(default_factory=dict)
+    params: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]\w*$")], ParamDoc | Any] = (
+        Field(default_factory=dict)
+    )
     nodes: Annotated[dict[NodeId, NodeDoc], Field(max_length=MAX_NODES)] = Field(
-        default_factory=dict)
+        default_factory=dict
+    )
     edges: list[Annotated[str, StringConstraints(pattern=r"->")] | EdgeDoc] = Field(
-        default_factory=list)
+        default_factory=list
+    )
     outputs: dict[str, Endpoint] = Field(default_factory=dict)
 
 
@@ -99,13 +105,19 @@ def check_structure(data: Any) -> tuple[BlueprintDoc | None, list[Problem]]:
     """Validate the shape of the document; return the model or every structural problem."""
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
-        return None, [Problem("", f"a blueprint is a mapping with 'id' and 'nodes'; "
-                                  f"this document is {kind}")]
+        return None, [
+            Problem("", f"a blueprint is a mapping with 'id' and 'nodes'; this document is {kind}")
+        ]
     version = data.get("conductor", 1)
     if isinstance(version, int) and not isinstance(version, bool) and version > 1:
-        return None, [Problem("conductor", f"this file uses format version {version}, but this "
-                                           "conductor_nb reads version 1 only",
-                              "fix: upgrade conductor_nb (pip install -U conductor-nb)")]
+        return None, [
+            Problem(
+                "conductor",
+                f"this file uses format version {version}, but this "
+                "conductor_nb reads version 1 only",
+                ("fix: upgrade conductor_nb (pip install -U conductor-nb)",),
+            )
+        ]
     try:
         return BlueprintDoc.model_validate(_sanitise(data)), []
     except ValidationError as exc:
@@ -118,30 +130,52 @@ def _sanitise(data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(params, dict):
         fixed = {}
         for key, value in params.items():
-            is_spec = (isinstance(value, dict) and value and
-                       set(value) <= {"default", "type", "description", "required"}
-                       and ("default" in value or "type" in value))
+            is_spec = (
+                isinstance(value, dict)
+                and value
+                and set(value) <= {"default", "type", "description", "required"}
+                and ("default" in value or "type" in value)
+            )
             fixed[key] = value if is_spec else {"default": value}
         data = {**data, "params": fixed}
     return data
 
 
 def _problem(err: Any, data: Any) -> Problem:
-    loc = [part for part in err["loc"] if part not in ("str", "EdgeDoc", "ParamDoc",
-                                                        "function-after[...]")]
-    loc = [p for p in loc if not (isinstance(p, str) and (p.startswith("constrained-str")
-                                                          or p == "Any" or p.startswith("`")))]
+    loc = [
+        part
+        for part in err["loc"]
+        if part not in ("str", "EdgeDoc", "ParamDoc", "function-after[...]")
+    ]
+    loc = [
+        p
+        for p in loc
+        if not (
+            isinstance(p, str)
+            and (p.startswith("constrained-str") or p == "Any" or p.startswith("`"))
+        )
+    ]
     path = ""
     for part in loc:
-        path = f"{path}[{part}]" if isinstance(part, int) else (f"{path}.{part}" if path else str(part))
+        path = (
+            f"{path}[{part}]"
+            if isinstance(part, int)
+            else (f"{path}.{part}" if path else str(part))
+        )
     kind = err["type"]
     message = _FRIENDLY.get(kind) or err["msg"][0].lower() + err["msg"][1:]
     if kind == "extra_forbidden":
         message = f"unknown field {loc[-1]!r}" if loc else message
     elif kind == "string_pattern_mismatch":
         message = _pattern_message(path)
-    elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "too_short",
-                  "too_long", "literal_error"):
+    elif kind in (
+        "greater_than_equal",
+        "less_than_equal",
+        "greater_than",
+        "too_short",
+        "too_long",
+        "literal_error",
+    ):
         message = err["msg"][0].lower() + err["msg"][1:]
     if "input" in err and kind not in ("missing", "extra_forbidden"):
         message += f", got {_short(err['input'])}"
@@ -154,8 +188,10 @@ def _pattern_message(path: str) -> str:
     if path.startswith("outputs"):
         return "expected 'node.port'"
     if path.startswith("nodes"):
-        return ("node ids are identifiers: letters, digits, '_' or '-', starting with a letter "
-                "or '_', at most 64 characters")
+        return (
+            "node ids are identifiers: letters, digits, '_' or '-', starting with a letter "
+            "or '_', at most 64 characters"
+        )
     return "invalid name"
 
 

@@ -91,12 +91,15 @@ def referenced_params(text: str) -> set[str]:
         return set()
     names = set()
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        target = node.node
-        if isinstance(target, nodes.Name) and target.name == "params":
-            if isinstance(node, nodes.Getattr):
-                names.add(node.attr)
-            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-                names.add(node.arg.value)
+        target = node.node  # type: ignore[attr-defined]
+        if not (isinstance(target, nodes.Name) and target.name == "params"):
+            continue
+        if isinstance(node, nodes.Getattr):
+            names.add(node.attr)
+        elif isinstance(node, nodes.Getitem):
+            key = node.arg
+            if isinstance(key, nodes.Const) and isinstance(key.value, str):
+                names.add(key.value)
     return names
 
 
@@ -133,8 +136,9 @@ def render_string(text: str, context: Mapping[str, Any]) -> Any:
     except TemplateSyntaxError as exc:
         raise TemplateError(f"bad template syntax: {exc.message}") from None
     except UndefinedError as exc:
-        raise TemplateError(f"{exc.message} (names available: {', '.join(sorted(context))})"
-                            ) from None
+        raise TemplateError(
+            f"{exc.message} (names available: {', '.join(sorted(context))})"
+        ) from None
     except SecurityError as exc:
         raise TemplateError(f"refused by the sandbox: {exc}") from None
     except Exception as exc:
@@ -159,14 +163,19 @@ def evaluate(expr: str, names: Mapping[str, Any]) -> Any:
     except TemplateSyntaxError as exc:
         raise TemplateError(f"bad expression syntax: {exc.message}") from None
     except UndefinedError as exc:
-        raise TemplateError(f"{exc.message} (names available: {', '.join(sorted(names))})"
-                            ) from None
+        raise TemplateError(
+            f"{exc.message} (names available: {', '.join(sorted(names))})"
+        ) from None
     except SecurityError as exc:
         raise TemplateError(f"refused by the sandbox: {exc}") from None
 
 
-def base_context(params: Mapping[str, Any], run_id: str = "", started_at: Any = None,
-                 env: Mapping[str, str] | None = None) -> dict[str, Any]:
+def base_context(
+    params: Mapping[str, Any],
+    run_id: str = "",
+    started_at: Any = None,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     ctx: dict[str, Any] = {
         "params": dict(params),
         "run": {"id": run_id, "started_at": started_at},

@@ -251,8 +251,11 @@ class NodeType:
                 required.append(f.name)
         for port in self.inputs:
             props.setdefault(port.name, _json_type(port.type, port.description, port.default, ()))
-        schema: dict[str, Any] = {"type": "object", "properties": props,
-                                  "additionalProperties": False}
+        schema: dict[str, Any] = {
+            "type": "object",
+            "properties": props,
+            "additionalProperties": False,
+        }
         if required:
             schema["required"] = required
         return schema
@@ -284,7 +287,7 @@ class NodeType:
         context_arg = None
         for param in signature.parameters.values():
             hint = hints.get(param.name, param.annotation)
-            if hint is NodeContext or param.name == "ctx" and hint is inspect.Parameter.empty:
+            if hint is NodeContext or (param.name == "ctx" and hint is inspect.Parameter.empty):
                 context_arg = param.name
                 continue
             if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
@@ -298,13 +301,15 @@ class NodeType:
                     "cannot receive a named input"
                 )
             has_default = param.default is not param.empty
-            inputs.append(Port(
-                name=param.name,
-                type=type_label(hint),
-                required=not has_default,
-                default=param.default if has_default else MISSING,
-                many=_is_many(hint),
-            ))
+            inputs.append(
+                Port(
+                    name=param.name,
+                    type=type_label(hint),
+                    required=not has_default,
+                    default=param.default if has_default else MISSING,
+                    many=_is_many(hint),
+                )
+            )
         return_hint = hints.get("return", signature.return_annotation)
         if outputs:
             out_ports = tuple(Port(str(o)) for o in outputs)
@@ -327,11 +332,20 @@ class NodeType:
         )
 
 
-def _json_type(type_name: str, description: str, default: Any,
-               choices: tuple[Any, ...]) -> dict[str, Any]:
-    mapping = {"str": "string", "path": "string", "code": "string", "int": "integer",
-               "float": "number", "number": "number", "bool": "boolean", "list": "array",
-               "dict": "object"}
+def _json_type(
+    type_name: str, description: str, default: Any, choices: tuple[Any, ...]
+) -> dict[str, Any]:
+    mapping = {
+        "str": "string",
+        "path": "string",
+        "code": "string",
+        "int": "integer",
+        "float": "number",
+        "number": "number",
+        "bool": "boolean",
+        "list": "array",
+        "dict": "object",
+    }
     out: dict[str, Any] = {}
     if type_name in mapping:
         out["type"] = mapping[type_name]
@@ -449,14 +463,18 @@ class Registry:
     def unknown_message(self, name: str, version: int | None = None) -> str:
         versions = self._types.get(name)
         if versions:
-            return (f"node type {name!r} has no version {version}; registered versions: "
-                    f"{', '.join(map(str, sorted(versions)))}")
+            return (
+                f"node type {name!r} has no version {version}; registered versions: "
+                f"{', '.join(map(str, sorted(versions)))}"
+            )
         lines = [f"unknown node type {name!r}"]
         close = self.closest(name)
         if close:
             lines.append(f"did you mean {' or '.join(map(repr, close))}?")
-        lines.append("register one with @cnb.node on a function, or install a package that "
-                     "provides it (entry-point group 'conductor_nb.nodes')")
+        lines.append(
+            "register one with @cnb.node on a function, or install a package that "
+            "provides it (entry-point group 'conductor_nb.nodes')"
+        )
         return "; ".join(lines)
 
     def closest(self, name: str, n: int = 3) -> list[str]:

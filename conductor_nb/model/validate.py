@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import graphlib
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from conductor_nb.errors import Problem, ProblemList
 from conductor_nb.model import templates
@@ -29,12 +30,19 @@ def validate_blueprint(bp: Blueprint) -> list[Problem]:
     for node_id, node in bp.nodes.items():
         path = f"nodes.{node_id}"
         if not ID_PATTERN.match(node_id):
-            found.add(path, "node ids are identifiers: letters, digits, '_' or '-', starting "
-                            "with a letter or '_', at most 64 characters")
+            found.add(
+                path,
+                "node ids are identifiers: letters, digits, '_' or '-', starting "
+                "with a letter or '_', at most 64 characters",
+            )
         node_type = bp.registry.find(node.type, node.version)
         if node_type is None:
-            found.add(f"{path}.type" if node.version is None or node.type not in bp.registry
-                      else f"{path}.version", bp.registry.unknown_message(node.type, node.version))
+            found.add(
+                f"{path}.type"
+                if node.version is None or node.type not in bp.registry
+                else f"{path}.version",
+                bp.registry.unknown_message(node.type, node.version),
+            )
             continue
         types[node_id] = node_type
         for key, value in node.params.items():
@@ -57,30 +65,36 @@ def validate_blueprint(bp: Blueprint) -> list[Problem]:
     for (target, port_name), indexes in incoming.items():
         port = types[target].input(port_name)
         if port is not None and not port.many and len(indexes) > 1:
-            found.add(f"edges[{indexes[1]}]",
-                      f"input '{target}.{port_name}' already has an edge (edges[{indexes[0]}]) "
-                      "and takes only one", "hint: join the values in a node first, or use a "
-                      "node type whose input is 'many'")
+            found.add(
+                f"edges[{indexes[1]}]",
+                f"input '{target}.{port_name}' already has an edge (edges[{indexes[0]}]) "
+                "and takes only one",
+                "hint: join the values in a node first, or use a node type whose input is 'many'",
+            )
     for node_id, node_type in types.items():
         node = bp.nodes[node_id]
         for port_name in node_type_required(node_type):
             if port_name not in connected[node_id] and port_name not in node.params:
-                found.add(f"nodes.{node_id}",
-                          f"required input {port_name!r} of {node_id!r} ({node_type.name}) is "
-                          "neither connected nor given a value",
-                          f"fix: bp.connect('<node>', '{node_id}.{port_name}') or give "
-                          f"{port_name}=... in the node's params")
+                found.add(
+                    f"nodes.{node_id}",
+                    f"required input {port_name!r} of {node_id!r} ({node_type.name}) is "
+                    "neither connected nor given a value",
+                    f"fix: bp.connect('<node>', '{node_id}.{port_name}') or give "
+                    f"{port_name}=... in the node's params",
+                )
         for f in node_type.params:
             if f.required and f.name not in node.params and f.name not in connected[node_id]:
-                found.add(f"nodes.{node_id}.params",
-                          f"required param {f.name!r} of {node_id!r} ({node_type.name}) is "
-                          "missing" + (f": {f.description}" if f.description else ""))
+                found.add(
+                    f"nodes.{node_id}.params",
+                    f"required param {f.name!r} of {node_id!r} ({node_type.name}) is "
+                    "missing" + (f": {f.description}" if f.description else ""),
+                )
     for name, endpoint in bp.outputs.items():
         _check_output(found, f"outputs.{name}", endpoint, bp, types, _did_you_mean)
-    for name, spec in bp.params.items():
-        problem = check_type(spec.type, spec.default)
-        if problem:
-            found.add(f"params.{name}.default", problem)
+    for name, param in bp.params.items():
+        mismatch = check_type(param.type, param.default)
+        if mismatch:
+            found.add(f"params.{name}.default", mismatch)
     _check_cycles(found, bp)
     return found.problems
 
@@ -89,8 +103,9 @@ def node_type_required(node_type: NodeType) -> list[str]:
     return [p.name for p in node_type.inputs if p.required]
 
 
-def _check_value(found: ProblemList, path: str, spec: ParamField | None, value: object,
-                 bp: Blueprint) -> None:
+def _check_value(
+    found: ProblemList, path: str, spec: ParamField | None, value: object, bp: Blueprint
+) -> None:
     if spec is not None:
         problem = spec.check(value)
         if problem:
@@ -108,8 +123,12 @@ def _check_templates(found: ProblemList, path: str, value: object, bp: Blueprint
             return
         for name in sorted(templates.referenced_params(value) - set(bp.params)):
             hints = [f"declared params: {', '.join(sorted(bp.params)) or 'none'}"]
-            found.add(path, f"template reads params.{name}, which the blueprint does not declare",
-                      *hints, f"fix: declare it, e.g. Blueprint(..., params={{{name!r}: ...}})")
+            found.add(
+                path,
+                f"template reads params.{name}, which the blueprint does not declare",
+                *hints,
+                f"fix: declare it, e.g. Blueprint(..., params={{{name!r}: ...}})",
+            )
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_templates(found, f"{path}.{key}", item, bp)
@@ -130,14 +149,23 @@ def _check_settings(found: ProblemList, path: str, node: object) -> None:
         found.add(f"{path}.retry_delay", f"expected a number of seconds >= 0, got {delay!r}")
 
 
-def _check_edge(found: ProblemList, path: str, edge: Edge, bp: Blueprint,
-                types: dict[str, NodeType], did_you_mean: object) -> bool:
+def _check_edge(
+    found: ProblemList,
+    path: str,
+    edge: Edge,
+    bp: Blueprint,
+    types: dict[str, NodeType],
+    did_you_mean: Callable[[str, Any], list[str]],
+) -> bool:
     ok = True
-    for node_id, port, side in ((edge.source, edge.source_port, "output"),
-                                (edge.target, edge.target_port, "input")):
+    for node_id, port, side in (
+        (edge.source, edge.source_port, "output"),
+        (edge.target, edge.target_port, "input"),
+    ):
         if node_id not in bp.nodes:
-            found.add(path, f"edge {edge} names no node {node_id!r}",
-                      *did_you_mean(node_id, bp.nodes))  # type: ignore[operator]
+            found.add(
+                path, f"edge {edge} names no node {node_id!r}", *did_you_mean(node_id, bp.nodes)
+            )
             ok = False
             continue
         node_type = types.get(node_id)
@@ -147,12 +175,16 @@ def _check_edge(found: ProblemList, path: str, edge: Edge, bp: Blueprint,
         ports = node_type.outputs if side == "output" else node_type.inputs
         names = [p.name for p in ports]
         if port not in names:
-            hints = [f"{side} ports of {node_id!r} ({node_type.name}): "
-                     + (", ".join(map(repr, names)) or "none")]
+            hints = [
+                f"{side} ports of {node_id!r} ({node_type.name}): "
+                + (", ".join(map(repr, names)) or "none")
+            ]
             import difflib
 
-            hints += [f"hint: did you mean '{node_id}.{m}'?"
-                      for m in difflib.get_close_matches(port, names, n=1, cutoff=0.5)]
+            hints += [
+                f"hint: did you mean '{node_id}.{m}'?"
+                for m in difflib.get_close_matches(port, names, n=1, cutoff=0.5)
+            ]
             found.add(path, f"node {node_id!r} has no {side} port {port!r}", *hints)
             ok = False
     if edge.source == edge.target and edge.source in bp.nodes:
@@ -161,18 +193,26 @@ def _check_edge(found: ProblemList, path: str, edge: Edge, bp: Blueprint,
     return ok
 
 
-def _check_output(found: ProblemList, path: str, endpoint: str, bp: Blueprint,
-                  types: dict[str, NodeType], did_you_mean: object) -> None:
+def _check_output(
+    found: ProblemList,
+    path: str,
+    endpoint: str,
+    bp: Blueprint,
+    types: dict[str, NodeType],
+    did_you_mean: Callable[[str, Any], list[str]],
+) -> None:
     node_id, _, port = endpoint.partition(".")
     if node_id not in bp.nodes:
-        found.add(path, f"output names no node {node_id!r}",
-                  *did_you_mean(node_id, bp.nodes))  # type: ignore[operator]
+        found.add(path, f"output names no node {node_id!r}", *did_you_mean(node_id, bp.nodes))
         return
     node_type = types.get(node_id)
     if node_type is not None and node_type.output(port) is None:
         names = [p.name for p in node_type.outputs]
-        found.add(path, f"node {node_id!r} has no output port {port!r}",
-                  f"output ports of {node_id!r} ({node_type.name}): " + ", ".join(map(repr, names)))
+        found.add(
+            path,
+            f"node {node_id!r} has no output port {port!r}",
+            f"output ports of {node_id!r} ({node_type.name}): " + ", ".join(map(repr, names)),
+        )
 
 
 def _check_cycles(found: ProblemList, bp: Blueprint) -> None:
@@ -183,7 +223,10 @@ def _check_cycles(found: ProblemList, bp: Blueprint) -> None:
     try:
         graphlib.TopologicalSorter(graph).prepare()
     except graphlib.CycleError as exc:
-        cycle = list(reversed(exc.args[1]))
-        found.add("edges", "the graph has a cycle: " + " -> ".join(cycle),
-                  "hint: a blueprint is a DAG; remove one of these edges (use a loop node "
-                  "to repeat work)")
+        cycle = list(exc.args[1])  # graphlib lists it along the edges
+        found.add(
+            "edges",
+            "the graph has a cycle: " + " -> ".join(cycle),
+            "hint: a blueprint is a DAG; remove one of these edges (use a loop node "
+            "to repeat work)",
+        )
