@@ -508,7 +508,11 @@ class Run:
             if not ok
             else f"branch not taken by {node_id!r}"
         )
-        self._skip(skipped, reason)
+        if self._cancelling:
+            for skipped_id in skipped:
+                self._mark_cancelled(skipped_id, "the run was cancelled")
+        else:
+            self._skip(skipped, reason)
         waiter = self._stepped.pop(node_id, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(record)
@@ -612,10 +616,21 @@ class Run:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if running is self._loop:
+        if running is self._loop or self._loop.is_closed():
             fn()
-        else:
-            self._loop.call_soon_threadsafe(fn)
+            return
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def call() -> None:
+            try:
+                fn()
+                done.set_result(None)
+            except BaseException as exc:  # handed back to the calling thread
+                done.set_exception(exc)
+
+        self._loop.call_soon_threadsafe(call)
+        if running is None:  # a plain thread may wait; another loop must not block
+            done.result(timeout=10)
 
     def pause(self) -> Run:
         """Dispatch nothing new; running nodes finish."""
@@ -834,18 +849,34 @@ class Run:
         return self
 
     def _settle_future(self) -> concurrent.futures.Future[None]:
+        """A future that completes when the run is finished or paused with nothing running.
+
+        The check runs on the run's loop, after any control call queued before it.
+        """
         fut: concurrent.futures.Future[None] = concurrent.futures.Future()
-        with self._lock:
-            settled = (not self._driver_active() and self._driver is not None) or (
-                self._paused
-                and not self._tasks
-                and self._step_budget == 0
-                and self._driver_active()
-            )
-            if settled:
-                fut.set_result(None)
-            else:
-                self._settle_waiters.append(fut)
+
+        def register() -> None:
+            with self._lock:
+                active = self._driver_active()
+                settled = (not active and self._driver is not None) or (
+                    active and self._paused and not self._tasks and self._step_budget == 0
+                )
+                if settled:
+                    fut.set_result(None)
+                else:
+                    self._settle_waiters.append(fut)
+
+        if self._loop is None or self._loop.is_closed():
+            register()
+            return fut
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            register()
+        else:
+            self._loop.call_soon_threadsafe(register)
         return fut
 
     def wait(self, timeout: float | None = None) -> Run:

@@ -56,6 +56,7 @@ _NODE_MOVES: dict[NodeState, frozenset[NodeState]] = {
             NodeState.PENDING,
             NodeState.CACHED,
             NodeState.SKIPPED,
+            NodeState.FAILED,
         }
     ),
     NodeState.RUNNING: frozenset(

@@ -145,7 +145,7 @@ class Node:
             value = getattr(self, key)
             if value != defaults[key]:
                 if isinstance(value, float):
-                    out[key] = _num(value)  # 5 and 5.0 are written the same way
+                    out[key] = int(value) if value.is_integer() else value  # 5 and 5.0 alike
                 else:
                     out[key] = copy.deepcopy(value)
         if self.position is not None:

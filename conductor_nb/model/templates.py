@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -130,8 +130,7 @@ def render_string(text: str, context: Mapping[str, Any]) -> Any:
     try:
         match = _SINGLE.match(text)
         if match and "{{" not in match["expr"] and "{%" not in match["expr"]:
-            value = _compiled_expression(match["expr"].strip())(**context)
-            return value
+            return _defined(_compiled_expression(match["expr"].strip())(**context))
         return _compiled_template(text).render(**context)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"bad template syntax: {exc.message}") from None
@@ -143,6 +142,13 @@ def render_string(text: str, context: Mapping[str, Any]) -> Any:
         raise TemplateError(f"refused by the sandbox: {exc}") from None
     except Exception as exc:
         raise TemplateError(f"{type(exc).__name__}: {exc}") from None
+
+
+def _defined(value: Any) -> Any:
+    """A lone expression may evaluate to Undefined without raising: raise now, clearly."""
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
+    return value
 
 
 def render_value(value: Any, context: Mapping[str, Any]) -> Any:
@@ -159,7 +165,7 @@ def render_value(value: Any, context: Mapping[str, Any]) -> Any:
 def evaluate(expr: str, names: Mapping[str, Any]) -> Any:
     """Evaluate one sandboxed expression (``transform``'s per-item language)."""
     try:
-        return _compiled_expression(expr)(**names)
+        return _defined(_compiled_expression(expr)(**names))
     except TemplateSyntaxError as exc:
         raise TemplateError(f"bad expression syntax: {exc.message}") from None
     except UndefinedError as exc:

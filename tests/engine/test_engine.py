@@ -1,0 +1,400 @@
+"""Engine semantics: ordering, concurrency, retries, timeouts, skips, cancel, events."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+import conductor_nb as cnb
+from conductor_nb.engine import events as ev
+
+
+def make(registry, name="bp", **params) -> cnb.Blueprint:
+    return cnb.Blueprint(name, registry=registry, params=params)
+
+
+def fn_node(registry, fn, **kw):
+    registry.register(cnb.NodeType.from_function(fn, **kw))
+    return fn.__name__
+
+
+def test_run_in_a_script_returns_outputs(registry) -> None:
+    bp = make(registry, n=3)
+    bp.add("double", id="a", x="{{ params.n }}")
+    bp.add("double", id="b")
+    bp.connect("a", "b.x")
+    bp.outputs["result"] = "b.output"
+    run = bp.run(params={"n": 5}, history=False)
+    assert run.status is cnb.RunState.SUCCEEDED
+    assert run.outputs == {"result": 20}
+    assert run["a"].inputs == {"x": 5} and run["b"].outputs == {"output": 20}
+    assert run["b"].duration is not None and run["b"].attempts == 1
+
+
+def test_unknown_and_bad_params_and_options(registry) -> None:
+    bp = make(registry, n=3)
+    bp.add("double", id="a", x="{{ params.n }}")
+    with pytest.raises(cnb.BlueprintError, match="has no param 'm'"):
+        bp.run(params={"m": 1}, history=False)
+    with pytest.raises(TypeError, match="unknown run option 'concurency'"):
+        bp.run(concurency=2, history=False)
+
+
+def test_many_input_collects_in_edge_order(registry) -> None:
+    bp = make(registry)
+    for i, value in enumerate([3, 1, 2]):
+        bp.add("add", id=f"v{i}", a=value)
+    bp.add("concat", id="c")
+    for i in (2, 0, 1):
+        bp.connect(f"v{i}", "c.items")
+    registry.register(
+        cnb.NodeType.from_function(lambda items: items, name="ident")
+    )  # noqa: E731
+    run = bp.run(history=False)
+    assert run["c"].inputs == {"items": [2, 3, 1]}
+
+
+def test_concurrency_peak_equals_the_limit(registry) -> None:
+    active, peak = 0, 0
+    gate = asyncio.Event()
+
+    async def work(i: int) -> int:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0)
+        if active >= 3:
+            gate.set()
+        await gate.wait()
+        active -= 1
+        return i
+
+    fn_node(registry, work)
+    bp = make(registry)
+    for i in range(10):
+        bp.add("work", id=f"w{i}", i=i)
+    run = bp.run(concurrency=3, history=False)
+    assert run.status is cnb.RunState.SUCCEEDED
+    assert peak == 3
+
+
+def test_per_type_limit(registry) -> None:
+    active, peak = 0, 0
+
+    async def limited(i: int) -> int:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        active -= 1
+        return i
+
+    fn_node(registry, limited)
+    bp = make(registry)
+    for i in range(8):
+        bp.add("limited", id=f"l{i}", i=i)
+    run = bp.run(concurrency=8, type_limits={"limited": 2}, history=False)
+    assert run.status is cnb.RunState.SUCCEEDED and peak == 2
+
+
+def test_retries_then_success_with_events(registry) -> None:
+    calls = []
+
+    def flaky(x: int) -> int:
+        calls.append(x)
+        if len(calls) < 3:
+            raise ConnectionError("refused")
+        return x
+
+    fn_node(registry, flaky)
+    bp = make(registry)
+    bp.add("flaky", id="f", x=1, retries=2, retry_delay=0)
+    run = bp.run(history=False)
+    assert run.status is cnb.RunState.SUCCEEDED and run["f"].attempts == 3
+    kinds = [e.kind for e in run.events if getattr(e, "node_id", None) == "f"]
+    assert kinds == [
+        "NodeQueued",
+        "NodeStarted",
+        "NodeRetrying",
+        "NodeStarted",
+        "NodeRetrying",
+        "NodeStarted",
+        "NodeSucceeded",
+    ]
+
+
+def test_failure_skips_downstream_but_independent_branch_goes_on(registry) -> None:
+    def boom(x: int) -> int:
+        raise ValueError(f"bad value {x}")
+
+    fn_node(registry, boom)
+    bp = make(registry)
+    bp.add("boom", id="bad", x=1, retries=1)
+    bp.add("double", id="after")
+    bp.connect("bad", "after.x")
+    bp.add("double", id="other", x=2)
+    run = bp.run(history=False)
+    assert run.status is cnb.RunState.FAILED
+    assert run["bad"].status is cnb.NodeState.FAILED
+    assert run["after"].status is cnb.NodeState.SKIPPED
+    assert run["other"].outputs == {"output": 4}
+    error = run["bad"].error
+    assert isinstance(error, cnb.NodeExecutionError)
+    assert (error.node_id, error.attempt) == ("bad", 2)
+    assert "node 'bad' (boom) failed on attempt 2/2: ValueError: bad value 1" in str(error)
+    assert isinstance(error.__cause__, ValueError)
+    assert "ValueError: bad value 1" in run["bad"].traceback
+    with pytest.raises(cnb.NodeExecutionError):
+        run.raise_for_status()
+
+
+def test_retry_on_filters_exception_types(registry) -> None:
+    calls = []
+
+    def picky(x: int) -> int:
+        calls.append(x)
+        raise KeyError("nope")
+
+    fn_node(registry, picky)
+    bp = make(registry)
+    bp.add("picky", id="p", x=1, retries=3, retry_on=[ConnectionError])
+    run = bp.run(history=False)
+    assert run.status is cnb.RunState.FAILED and len(calls) == 1
+
+
+def test_timeout_fails_the_attempt(registry) -> None:
+    async def slow(x: int) -> int:
+        await asyncio.Event().wait()
+        return x
+
+    fn_node(registry, slow)
+    bp = make(registry)
+    bp.add("slow", id="s", x=1, timeout=0.05, retries=1)
+    run = bp.run(history=False)
+    assert run["s"].status is cnb.NodeState.FAILED and run["s"].attempts == 2
+    assert "timed out after 0.05s" in str(run["s"].error)
+
+
+def test_disabled_node_is_skipped_with_its_downstream(registry) -> None:
+    bp = make(registry)
+    bp.add("double", id="a", x=1, enabled=False)
+    bp.add("double", id="b")
+    bp.connect("a", "b.x")
+    run = bp.run(history=False)
+    assert run["a"].status is cnb.NodeState.SKIPPED and run["b"].status is cnb.NodeState.SKIPPED
+    assert run.status is cnb.RunState.SUCCEEDED
+
+
+def test_skip_sentinel_skips_only_that_branch(registry) -> None:
+    def branch(x: int) -> dict:
+        return {"yes": x, "no": cnb.SKIP}
+
+    fn_node(registry, branch, outputs=["yes", "no"])
+    bp = make(registry)
+    bp.add("branch", id="if", x=2)
+    bp.add("double", id="t")
+    bp.add("double", id="f")
+    bp.connect("if.yes", "t.x")
+    bp.connect("if.no", "f.x")
+    run = bp.run(history=False)
+    assert run["t"].outputs == {"output": 4}
+    assert run["f"].status is cnb.NodeState.SKIPPED
+
+
+def test_fail_fast_cancels_running_nodes(registry) -> None:
+    started = threading.Event()
+
+    async def wait_forever(x: int) -> int:
+        started.set()
+        await asyncio.Event().wait()
+        return x
+
+    async def fail_soon(x: int) -> int:
+        while not started.is_set():
+            await asyncio.sleep(0)
+        raise RuntimeError("first failure")
+
+    fn_node(registry, wait_forever)
+    fn_node(registry, fail_soon)
+    bp = make(registry)
+    bp.add("wait_forever", id="w", x=1)
+    bp.add("fail_soon", id="f", x=1)
+    bp.add("double", id="later")
+    bp.connect("w", "later.x")
+    run = bp.run(fail_fast=True, history=False)
+    assert run.status is cnb.RunState.CANCELLED
+    assert run["f"].status is cnb.NodeState.FAILED
+    assert run["w"].status is cnb.NodeState.CANCELLED
+    assert run["later"].status in (cnb.NodeState.CANCELLED, cnb.NodeState.SKIPPED)
+
+
+def test_cancel_reaches_running_async_and_sync_nodes(registry) -> None:
+    entered = threading.Barrier(3)
+    release = threading.Event()
+
+    async def hang_async(x: int) -> int:
+        await asyncio.to_thread(entered.wait)
+        await asyncio.Event().wait()
+        return x
+
+    def hang_sync(x: int) -> int:
+        entered.wait()
+        release.wait(10)
+        return x
+
+    fn_node(registry, hang_async)
+    fn_node(registry, hang_sync)
+    bp = make(registry)
+    bp.add("hang_async", id="a", x=1)
+    bp.add("hang_sync", id="s", x=1)
+    bp.add("double", id="next")
+    bp.connect("a", "next.x")
+    run = bp.start(history=False)
+    entered.wait(10)
+    run.cancel().wait(timeout=10)
+    release.set()
+    assert run.status is cnb.RunState.CANCELLED
+    assert {n: r.status.value for n, r in run.node_runs.items()} == {
+        "a": "cancelled",
+        "s": "cancelled",
+        "next": "cancelled",
+    }
+
+
+def test_events_are_ordered_typed_and_streamable(registry) -> None:
+    bp = make(registry)
+    bp.add("double", id="a", x=1)
+    seen: list[ev.Event] = []
+    run = bp.start(history=False, paused=True)
+    run.subscribe(seen.append)
+    run.resume().wait()
+    assert isinstance(run.events[0], ev.RunStarted)
+    assert isinstance(run.events[-1], ev.RunFinished)
+    assert all(isinstance(e, ev.Event) for e in seen)
+    assert [e.kind for e in seen][-1] == "RunFinished"
+
+    async def collect():
+        return [e.kind async for e in run.stream()]
+
+    assert asyncio.run(collect()) == [e.kind for e in run.events]
+
+
+def test_failing_subscriber_is_detached_and_run_goes_on(registry) -> None:
+    bp = make(registry)
+    bp.add("double", id="a", x=1)
+    bp.add("double", id="b", x=2)
+    calls = []
+
+    def bad(event):
+        calls.append(event)
+        raise RuntimeError("subscriber bug")
+
+    run = bp.start(history=False, paused=True)
+    run.subscribe(bad)
+    run.resume().wait()
+    assert run.status is cnb.RunState.SUCCEEDED
+    assert len(calls) == 1
+    assert "subscriber bug" in run.bus.errors[0]
+
+
+def test_logs_and_prints_are_captured_per_node(registry, capsys) -> None:
+    import logging
+
+    def talk(x: int) -> int:
+        print(f"hello from {x}")
+        logging.getLogger("user").warning("careful %s", x)
+        return x
+
+    async def atalk(x: int) -> int:
+        print(f"async {x}")
+        return x
+
+    fn_node(registry, talk)
+    fn_node(registry, atalk)
+    bp = make(registry)
+    bp.add("talk", id="t1", x=1)
+    bp.add("talk", id="t2", x=2)
+    bp.add("atalk", id="a", x=3)
+    run = bp.run(history=False)
+    assert run["t1"].log_text.startswith("hello from 1\n")
+    assert "WARNING user: careful 1" in run["t1"].log_text
+    assert "hello from 2" in run["t2"].log_text and "hello from 1" not in run["t2"].log_text
+    assert run["a"].log_text == "async 3\n"
+    assert "hello from 1" in capsys.readouterr().out  # still visible where users look
+
+
+def test_template_error_fails_the_node_with_a_clear_message(registry) -> None:
+    bp = make(registry, n=1)
+    bp.add("double", id="a", x="{{ params.n.missing }}")
+    run = bp.run(history=False)
+    assert run["a"].status is cnb.NodeState.FAILED
+    assert "template error" in str(run["a"].error)
+
+
+def test_arun_on_the_callers_loop(registry) -> None:
+    bp = make(registry)
+    bp.add("double", id="a", x=21)
+
+    async def main():
+        return await bp.arun(history=False)
+
+    run = asyncio.run(main())
+    assert run["a"].output == 42
+
+
+def test_process_executor_runs_nodes_in_other_processes(registry) -> None:
+    import os
+
+    def pid(x: int) -> int:
+        return os.getpid()
+
+    fn_node(registry, pid)
+    bp = make(registry)
+    bp.add("pid", id="p", x=1)
+    run = bp.run(executor="process", history=False)
+    assert run.status is cnb.RunState.SUCCEEDED
+    assert run["p"].output != os.getpid()
+
+
+def test_plan_graph_facts(registry) -> None:
+    from conductor_nb.engine.plan import compile_plan
+
+    bp = make(registry)
+    bp.add("double", id="a", x=1)
+    bp.add("double", id="b")
+    bp.add("double", id="c")
+    bp.add("add", id="d")
+    bp.connect("a", "b.x")
+    bp.connect("a", "c.x")
+    bp.connect("b", "d.a")
+    bp.connect("c", "d.b")
+    plan = compile_plan(bp)
+    assert plan.order == ("a", "b", "c", "d")
+    assert dict(plan.levels) == {"a": 0, "b": 1, "c": 1, "d": 2}
+    assert plan.max_parallelism == 2
+    assert plan.critical_path({"c": 5}) == ["a", "c", "d"]
+    assert plan.descendants("b") == ["d"] and plan.ancestors("d") == ["a", "b", "c"]
+
+
+def test_coalescer_limits_flushes() -> None:
+    from conductor_nb.engine.coalesce import Coalescer
+
+    flushed = []
+    co = Coalescer(flushed.append, max_rate=5)
+
+    async def burst():
+        for i in range(1000):
+            co(ev.NodeStarted("r", node_id=f"n{i % 50}"))
+            co(ev.NodeSucceeded("r", node_id=f"n{i % 50}"))
+        co(ev.RunFinished("r", status="succeeded"))
+
+    asyncio.run(burst())
+    assert len(flushed) <= 3
+    final = {}
+    for f in flushed:
+        final.update(f["nodes"])
+    assert len(final) == 50 and set(final.values()) == {"succeeded"}
+    assert flushed[-1]["run"]["status"] == "succeeded"
