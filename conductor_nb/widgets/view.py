@@ -1,0 +1,434 @@
+"""BlueprintView: the graph widget that shows, edits, runs and steps through a blueprint.
+
+State lives in synced traits built by :mod:`conductor_nb.widgets.state`; the
+front end (``static/view.js``) draws them and sends small messages for what
+the user does (toolbar buttons, dragging, connecting, the params form).
+
+Threads: runs live on the engine's background loop. Engine events reach the
+view through a :class:`~conductor_nb.engine.coalesce.Coalescer` (at most
+``MAX_FLUSHES`` trait updates a second, one comm message each), called on the
+engine thread. Toolbar actions never block the kernel: stepping, retrying and
+re-running are coroutines handed to the run's loop, their errors reported in
+the view's error area. Errors in any callback are shown there too, never
+swallowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import threading
+import traceback
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anywidget
+import traitlets
+
+from conductor_nb.engine.coalesce import Coalescer
+from conductor_nb.errors import BlueprintError
+from conductor_nb.model.svg import render_svg
+from conductor_nb.widgets import state
+
+if TYPE_CHECKING:
+    from conductor_nb.engine.run import Run
+    from conductor_nb.model.blueprint import Blueprint
+
+STATIC = Path(__file__).parent / "static"
+MAX_FLUSHES = 10.0
+"""Trait updates per second from a live run (each is one comm message)."""
+
+
+class ConnectionRefused(ValueError):
+    """An edge the blueprint would not accept; the message says why."""
+
+
+class BlueprintView(anywidget.AnyWidget):
+    """The interactive graph of a blueprint, optionally bound to a run.
+
+    >>> view = BlueprintView(bp)            # doctest: +SKIP
+    >>> view.start_run(); view.step()       # the toolbar's buttons, from Python
+    """
+
+    _esm = STATIC / "view.js"
+    _css = STATIC / "view.css"
+
+    graph = traitlets.Dict().tag(sync=True)
+    states = traitlets.Dict().tag(sync=True)
+    run_info = traitlets.Dict().tag(sync=True)
+    breakpoints = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    selected = traitlets.Unicode("").tag(sync=True)
+    inspector = traitlets.Dict().tag(sync=True)
+    palette = traitlets.List().tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+    notice = traitlets.Unicode("").tag(sync=True)
+    slow_motion = traitlets.Float(0.0).tag(sync=True)
+    height = traitlets.Int(480).tag(sync=True)
+    editable = traitlets.Bool(True).tag(sync=True)
+
+    def __init__(
+        self,
+        blueprint: Blueprint,
+        run: Run | None = None,
+        *,
+        breakpoints: Iterable[str] = (),
+        slow_motion: float = 0.0,
+        height: int = 480,
+        editable: bool = True,
+        params: Mapping[str, Any] | None = None,
+        run_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            breakpoints=list(breakpoints), slow_motion=slow_motion, height=height, editable=editable
+        )
+        self.blueprint = blueprint
+        self.run: Run | None = None
+        self.params = dict(params or {})
+        self.run_options = dict(run_options or {})
+        self.flushes = 0
+        self._lock = threading.RLock()
+        self._unsubscribe: Callable[[], None] | None = None
+        self._coalescer: Coalescer | None = None
+        self._pending: list[concurrent.futures.Future[Any]] = []
+        self._stop_listening = blueprint.on_change(self._on_blueprint_edit)
+        self.graph = state.graph_payload(blueprint)
+        self.palette = state.palette(blueprint)
+        self.run_info = state.run_info(None)
+        self.on_msg(self._on_message)
+        self.observe(self._on_selection, names=["selected"])
+        self.observe(self._on_breakpoints, names=["breakpoints"])
+        if run is not None:
+            self.attach(run)
+
+    def __repr__(self) -> str:
+        status = self.run.status.value if self.run is not None else "no run"
+        return (
+            f"<BlueprintView {self.blueprint.id!r} ({len(self.blueprint.nodes)} nodes, {status})>"
+        )
+
+    # ------------------------------------------------------------ static picture
+    def to_svg(self) -> str:
+        states, details = state.svg_states(self.run)
+        return render_svg(self.blueprint, states, details)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        result = super()._repr_mimebundle_(**kwargs)
+        if result is None:
+            return None
+        data, metadata = result if isinstance(result, tuple) else (result, {})
+        data = dict(data)
+        try:
+            data["image/svg+xml"] = self.to_svg()
+        except Exception as exc:  # a picture must never break display
+            data["text/plain"] = f"{data.get('text/plain', '')}\n(no picture: {exc})"
+        return data, dict(metadata)
+
+    # ------------------------------------------------------------ errors
+    def _show_error(self, exc: BaseException, action: str = "") -> None:
+        where = f"{action}: " if action else ""
+        if isinstance(exc, BlueprintError | ConnectionRefused | KeyError):
+            text = f"{where}{exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}"
+        else:
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=6))
+            text = f"{where}{type(exc).__name__}: {exc}\n{tb}"
+        self.error = text
+
+    def _guarded(self, action: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except Exception as exc:
+            self._show_error(exc, action)
+            return None
+
+    # ------------------------------------------------------------ run binding
+    def attach(self, run: Run) -> None:
+        """Show ``run``'s states live (events coalesced) and drive it from the toolbar."""
+        self._detach()
+        self.run = run
+        coalescer = Coalescer(lambda changes: self._flush(run, changes), max_rate=MAX_FLUSHES)
+        self._coalescer = coalescer
+        self._unsubscribe = run.subscribe(coalescer)
+        for node_id in self.breakpoints:
+            if node_id in run.plan.nodes:
+                run.add_breakpoint(node_id)
+        with self._lock, self.hold_sync():
+            self.states = state.states_payload(run)
+            self.run_info = state.run_info(run)
+            self.inspector = state.inspector_payload(self.blueprint, self.selected, run)
+
+    def _detach(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self._unsubscribe = None
+        self._coalescer = None
+
+    def _flush(self, run: Run, changes: Mapping[str, Any]) -> None:
+        """Coalesced engine changes -> one trait update (called on the engine thread)."""
+        if run is not self.run:
+            return
+        try:
+            nodes = changes.get("nodes") or {}
+            with self._lock, self.hold_sync():
+                if nodes:
+                    self.states = {**self.states, **state.states_payload(run, nodes)}
+                self.run_info = state.run_info(run)
+                if self.selected and (self.selected in nodes or changes.get("run")):
+                    self.inspector = state.inspector_payload(self.blueprint, self.selected, run)
+            self.flushes += 1
+        except Exception as exc:  # the bus would detach us silently: show it instead
+            self._show_error(exc, "updating the view")
+
+    def _is_live(self) -> bool:
+        return self.run is not None and not self.run.is_finished
+
+    def _start(self, paused: bool) -> Run:
+        options: dict[str, Any] = {
+            **self.run_options,
+            "breakpoints": [b for b in self.breakpoints if b in self.blueprint.nodes],
+        }
+        if self.slow_motion:
+            options["slow_motion"] = self.slow_motion
+        if paused:
+            run = self.blueprint.debug(self.params or None, **options)
+        else:
+            run = self.blueprint.start(self.params or None, **options)
+        self.error = ""
+        self.attach(run)
+        return run
+
+    def _submit(self, action: str, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` on the run's loop without waiting; errors go to the error area."""
+        from conductor_nb.engine.api import EngineLoop
+
+        loop = getattr(self.run, "_loop", None) or EngineLoop.get()
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        self._pending.append(future)
+
+        def done(fut: concurrent.futures.Future[Any]) -> None:
+            if fut in self._pending:
+                self._pending.remove(fut)
+            exc = None if fut.cancelled() else fut.exception()
+            if exc is not None:
+                self._show_error(exc, action)
+            self._refresh_run_info()
+
+        future.add_done_callback(done)
+
+    def _refresh_run_info(self) -> None:
+        run = self.run
+        if run is None:
+            return
+        with self._lock, self.hold_sync():
+            self.states = state.states_payload(run)
+            self.run_info = state.run_info(run)
+            self.inspector = state.inspector_payload(self.blueprint, self.selected, run)
+
+    # ------------------------------------------------------------ toolbar (public)
+    def start_run(self) -> Run:
+        """Run: start in the background (or resume a paused run)."""
+        if self._is_live() and self.run is not None:
+            if self.run.is_paused:
+                self.run.resume()
+            return self.run
+        return self._start(paused=False)
+
+    def step(self) -> None:
+        """Step: run exactly one more node, then pause (starts a paused run if needed)."""
+        run = self.run if self._is_live() else self._start(paused=True)
+        assert run is not None
+        self._submit("step", run.astep())
+
+    def pause(self) -> None:
+        if self.run is not None:
+            self.run.pause()
+
+    def resume(self) -> None:
+        if self.run is not None:
+            self.run.resume()
+
+    def stop(self) -> None:
+        if self.run is not None:
+            self.run.cancel()
+
+    def reset(self) -> None:
+        """Forget the run (cancelling it if live): the graph goes back to its plain colours."""
+        if self._is_live() and self.run is not None:
+            self.run.cancel()
+        self._detach()
+        self.run = None
+        with self._lock, self.hold_sync():
+            self.states = {}
+            self.run_info = state.run_info(None)
+            self.error = ""
+            self.inspector = state.inspector_payload(self.blueprint, self.selected, None)
+
+    def toggle_breakpoint(self, node_id: str) -> bool:
+        """Set or clear a breakpoint before ``node_id``; True when it is now set."""
+        if node_id not in self.blueprint.nodes:
+            raise KeyError(f"no node {node_id!r}")
+        on = node_id not in self.breakpoints
+        self.breakpoints = (
+            [*self.breakpoints, node_id] if on else [b for b in self.breakpoints if b != node_id]
+        )
+        return on
+
+    def retry(self, node_id: str) -> None:
+        """Re-run a failed node with its function's current definition, then continue."""
+        if self.run is None:
+            raise KeyError(f"no run yet: nothing to retry for {node_id!r}")
+        self._submit(f"retry {node_id}", self.run.aretry(node_id))
+
+    def rerun(self, node_id: str, inputs: Mapping[str, Any] | None = None) -> None:
+        """Run one node again with ``inputs`` (or its recorded ones)."""
+        if self.run is None:
+            raise KeyError(f"no run yet: nothing to re-run for {node_id!r}")
+        self._submit(f"rerun {node_id}", self.run.arerun(node_id, inputs))
+
+    # ------------------------------------------------------------ editing (public)
+    def connect(self, source: str, target: str) -> None:
+        """Add an edge, refusing (ConnectionRefused) one that would make the blueprint invalid."""
+        bp = self.blueprint
+        before = {(p.path, p.message) for p in bp.problems()}
+        trial = bp.copy()
+        try:
+            trial.connect(source, target)
+        except BlueprintError as exc:
+            raise ConnectionRefused(_refusal(source, target, exc.problems)) from None
+        if len(trial.edges) == len(bp.edges):
+            raise ConnectionRefused(
+                f"cannot connect {source} -> {target}: they are already connected"
+            )
+        new = [p for p in trial.problems() if (p.path, p.message) not in before]
+        if new:
+            raise ConnectionRefused(_refusal(source, target, new))
+        bp.connect(source, target)
+        self.notice = f"connected {source} -> {target}"
+
+    def move(self, node_id: str, x: float, y: float) -> None:
+        self.blueprint.set_params(node_id, position=(round(float(x), 1), round(float(y), 1)))
+
+    def add_node(self, type_name: str, x: float | None = None, y: float | None = None) -> str:
+        position = None if x is None or y is None else (round(float(x)), round(float(y)))
+        node = self.blueprint.add(type_name, position=position)
+        self.selected = node.id
+        return node.id
+
+    def set_param(self, node_id: str, name: str, text: Any) -> None:
+        node_type = self.blueprint.node_type(node_id)
+        field = node_type.param(name) or node_type.input(name)
+        type_name = field.type if field is not None else "any"
+        try:
+            value = state.coerce_value(type_name, text)
+        except ValueError as exc:
+            raise ValueError(f"nodes.{node_id}.params.{name}: {exc}") from None
+        self.blueprint.set_params(node_id, **{name: value})
+
+    # ------------------------------------------------------------ messages from the page
+    def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        action = str(content.get("event", ""))
+        handler = self._handlers().get(action)
+        if handler is None:
+            self.error = f"unknown view message {action!r}"
+            return
+        self._guarded(action.replace("_", " "), lambda: handler(content))
+
+    def _handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+        return {
+            "run": lambda m: self.start_run(),
+            "step": lambda m: self.step(),
+            "pause": lambda m: self.pause(),
+            "resume": lambda m: self.resume(),
+            "stop": lambda m: self.stop(),
+            "reset": lambda m: self.reset(),
+            "toggle_breakpoint": lambda m: self.toggle_breakpoint(m["node"]),
+            "move": lambda m: self.move(m["node"], m["x"], m["y"]),
+            "connect": lambda m: self.connect(m["source"], m["target"]),
+            "disconnect": lambda m: self._disconnect(m["edge"]),
+            "remove": lambda m: self._remove(m["node"]),
+            "add": lambda m: self.add_node(m["type"], m.get("x"), m.get("y")),
+            "set_param": lambda m: self.set_param(m["node"], m["name"], m.get("value")),
+            "retry": lambda m: self.retry(m["node"]),
+            "rerun": lambda m: self.rerun(m["node"], _parse_inputs(m.get("inputs"))),
+        }
+
+    def _disconnect(self, edge_text: str) -> None:
+        source, _, target = edge_text.partition("->")
+        self.blueprint.disconnect(source.strip(), target.strip())
+
+    def _remove(self, node_id: str) -> None:
+        self.blueprint.remove(node_id)
+        if self.selected == node_id:
+            self.selected = ""
+
+    # ------------------------------------------------------------ observers
+    def _on_blueprint_edit(self, bp: Blueprint) -> None:
+        def update() -> None:
+            with self._lock, self.hold_sync():
+                self.graph = state.graph_payload(bp)
+                self.palette = state.palette(bp)
+                if self.selected and self.selected not in bp.nodes:
+                    self.selected = ""
+                self.breakpoints = [b for b in self.breakpoints if b in bp.nodes]
+                self.inspector = state.inspector_payload(bp, self.selected, self.run)
+
+        self._guarded("showing the edited blueprint", update)
+
+    def _on_selection(self, change: Any) -> None:
+        self._guarded(
+            "inspecting",
+            lambda: setattr(
+                self, "inspector", state.inspector_payload(self.blueprint, change["new"], self.run)
+            ),
+        )
+
+    def _on_breakpoints(self, change: Any) -> None:
+        run = self.run
+        if run is None or run.is_finished:
+            return
+        old, new = set(change["old"]), set(change["new"])
+
+        def apply() -> None:
+            for node_id in new - old:
+                if node_id in run.plan.nodes:
+                    run.add_breakpoint(node_id)
+            for node_id in old - new:
+                run.remove_breakpoint(node_id)
+
+        self._guarded("breakpoint", apply)
+
+
+def _refusal(source: str, target: str, problems: Iterable[Any]) -> str:
+    reasons = "; ".join(p.message for p in problems)
+    return f"cannot connect {source} -> {target}: {reasons}"
+
+
+def _parse_inputs(text: Any) -> dict[str, Any] | None:
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    if isinstance(text, dict):
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"the inputs are not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError('the inputs must be a JSON object: {"port": value, ...}')
+    return value
+
+
+def view_run(run: Run, **options: Any) -> BlueprintView:
+    """``run.view()``: the graph bound to a live or finished run."""
+    return BlueprintView(run.blueprint, run=run, **options)
+
+
+def widget_mimebundle(bp: Blueprint) -> dict[str, Any] | None:
+    """What ``display(bp)`` shows in a live kernel: a fresh view (None: SVG only)."""
+    try:
+        result = BlueprintView(bp)._repr_mimebundle_()
+    except Exception:  # no comm (plain IPython) or a broken front end: the SVG stays
+        return None
+    return None if result is None else result[0]
