@@ -10,6 +10,7 @@ then cancelled cleanly). ``arun`` runs on the caller's own loop.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,8 @@ from conductor_nb.engine.run import Run, RunOptions, resolve_params
 
 if TYPE_CHECKING:
     from conductor_nb.model.blueprint import Blueprint
+
+log = logging.getLogger("conductor_nb.engine")
 
 
 class EngineLoop:
@@ -62,7 +65,10 @@ def prepare(bp: Blueprint, params: Mapping[str, Any] | None, options: Mapping[st
         )
     if run_options.history is not False:
         for hook in list(hooks.run_created):
-            hook(run)
+            try:
+                hook(run)
+            except Exception as exc:  # history is an observer: it must never stop a run
+                log.warning("run history is unavailable for run %s: %s", run.id, exc)
     return run
 
 

@@ -66,7 +66,12 @@ def test_pause_then_cancel(chain) -> None:
     run.step()
     run.cancel().wait()
     assert run.status is cnb.RunState.CANCELLED
-    assert states(run) == {"a": "succeeded", "b": "cancelled", "c": "cancelled", "side": "cancelled"}
+    assert states(run) == {
+        "a": "succeeded",
+        "b": "cancelled",
+        "c": "cancelled",
+        "side": "cancelled",
+    }
 
 
 def test_retry_uses_the_fixed_definition_and_continues_downstream(registry) -> None:

@@ -49,9 +49,7 @@ def test_many_input_collects_in_edge_order(registry) -> None:
     bp.add("concat", id="c")
     for i in (2, 0, 1):
         bp.connect(f"v{i}", "c.items")
-    registry.register(
-        cnb.NodeType.from_function(lambda items: items, name="ident")
-    )  # noqa: E731
+    registry.register(cnb.NodeType.from_function(lambda items: items, name="ident"))
     run = bp.run(history=False)
     assert run["c"].inputs == {"items": [2, 3, 1]}
 
