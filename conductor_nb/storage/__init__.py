@@ -1,0 +1,136 @@
+"""Storage: blueprint stores, the run history (SQLite) and the result cache.
+
+::
+
+    store       BlueprintStore: named, versioned blueprints (folder, memory, fsspec URL)
+    values      how inputs/outputs are kept: JSON, or blob files with their type noted
+    history     RunHistory: runs, nodes, logs in <home>/history.db; retention; interrupted runs
+    recorder    the event subscriber that writes a run into the history as it goes
+    cache       the result cache (same SQLite file); what its key covers
+    rebuild     load_run (a Run from history) and resume (re-run what did not succeed)
+
+The engine reaches this layer only through ``engine.hooks`` (wired in
+``conductor_nb/__init__``): :func:`on_run_created`, :func:`default_cache` and
+:func:`load_blueprint`. Importing this package is cheap: no fsspec until a
+store at a URL is opened, no database until a history is used.
+
+Public: ``BlueprintStore``, ``RunHistory``, ``runs``, ``load_run``, ``resume``.
+"""
+
+from __future__ import annotations
+
+import logging
+from os import PathLike
+from typing import TYPE_CHECKING, Any
+
+from conductor_nb.storage.history import NodeRecord, RunHistory, RunRecord, default_history
+from conductor_nb.storage.store import BlueprintStore, check_name, default_store
+from conductor_nb.storage.values import StoredValue
+
+if TYPE_CHECKING:
+    from conductor_nb.engine.run import Run
+    from conductor_nb.model.blueprint import Blueprint
+    from conductor_nb.storage.cache import HistoryCache
+
+log = logging.getLogger("conductor_nb.storage")
+
+
+def runs(
+    limit: int | None = 50,
+    *,
+    status: str | None = None,
+    blueprint: str | None = None,
+    home: str | PathLike[str] | None = None,
+) -> list[RunRecord]:
+    """Recorded runs, newest first: records with ``.id``, ``.status``, ``.blueprint_id``,
+    ``.started_at``, ``.finished_at``, ``.duration``, ``.error``, ``.counts``...
+
+    ``home`` picks the history folder (default: $CONDUCTOR_HOME or ./.conductor).
+    """
+    return default_history(home).runs(limit, status=status, blueprint=blueprint)
+
+
+def load_run(
+    run_id: str, *, home: str | PathLike[str] | None = None, allow_pickle: bool | None = None
+) -> Run:
+    """A finished Run rebuilt from history (``run_id``: an id, a unique prefix or 'latest').
+
+    ``run.summary()``, ``run.to_svg()``, ``run.view()`` and ``run["node"].outputs`` work.
+    """
+    from conductor_nb.storage.rebuild import load_run as _load_run
+
+    return _load_run(run_id, history=default_history(home), allow_pickle=allow_pickle)
+
+
+def resume(
+    run_id: str, *, home: str | PathLike[str] | None = None, wait: bool = True, **options: Any
+) -> Run:
+    """Re-run what failed, was cancelled or interrupted, or never ran; reuse what succeeded.
+
+    Returns the new Run (finished, unless ``wait=False``). Keywords: ``allow_pickle``,
+    ``registry`` and run options (``concurrency=``, ``executor=``...).
+    """
+    from conductor_nb.storage.rebuild import resume as _resume
+
+    return _resume(run_id, history=default_history(home), wait=wait, **options)
+
+
+# ----------------------------------------------------------------- engine hooks
+def on_run_created(run: Run) -> None:
+    """Record ``run`` in its history (``history=`` run option: a RunHistory or a folder;
+    default: the default history). Never raises: a broken history must not stop a run."""
+    try:
+        history = _history_for(run.options.history)
+        if history is None:
+            return
+        from conductor_nb.storage.rebuild import _resumed_from
+        from conductor_nb.storage.recorder import Recorder
+
+        history.begin(run, resumed_from=_resumed_from.get(run.id))
+        run.subscribe(Recorder(history, run))
+    except Exception as exc:
+        log.warning(
+            "run history: run %s is not recorded (%s: %s)",
+            getattr(run, "id", "?"),
+            type(exc).__name__,
+            exc,
+            exc_info=True,
+        )
+
+
+def _history_for(option: Any) -> RunHistory | None:
+    if option is False:
+        return None
+    if option is None or option is True:
+        return default_history()
+    if isinstance(option, RunHistory):
+        return option
+    return default_history(option)
+
+
+def default_cache() -> HistoryCache:
+    """The result cache of the default history (the engine calls this when caching)."""
+    return default_history().cache()
+
+
+def load_blueprint(name: str) -> Blueprint:
+    """A blueprint from the default store, by name (``group`` nodes use this)."""
+    return default_store().load(name)
+
+
+__all__ = [
+    "BlueprintStore",
+    "NodeRecord",
+    "RunHistory",
+    "RunRecord",
+    "StoredValue",
+    "check_name",
+    "default_cache",
+    "default_history",
+    "default_store",
+    "load_blueprint",
+    "load_run",
+    "on_run_created",
+    "resume",
+    "runs",
+]

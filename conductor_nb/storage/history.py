@@ -1,0 +1,544 @@
+"""Run history: every run, its nodes, logs and values, in one SQLite file (WAL mode).
+
+Where: ``<home>/history.db`` with blobs in ``<home>/blobs``, where home is the
+``home`` argument, else ``$CONDUCTOR_HOME``, else ``.conductor/`` in the current
+directory.
+
+What is kept, per run: id, blueprint document and its hash, params, status,
+times, the first error, the owning process (pid, start marker, host) and the
+run it resumed; per node: type, status, attempts, times, error with traceback,
+the reason it was skipped or cancelled, inputs, outputs and the cache key; and
+every log line. Values are stored as described in :mod:`conductor_nb.storage.values`.
+
+A recorder (:mod:`conductor_nb.storage.recorder`) writes as events arrive, one
+transaction per burst, so a process killed mid-run leaves a readable history.
+Opening a history marks runs whose process is gone as ``interrupted`` (their
+running nodes become ``cancelled``); resume them with :func:`conductor_nb.resume`.
+
+The result cache lives in the same file (table ``cache``); see
+:mod:`conductor_nb.storage.cache`.
+
+Stable API (used by the CLI): ``RunHistory(home)``, ``.runs(limit, status,
+blueprint)``, ``.get(id)`` (a unique id prefix works), ``.nodes(id)``,
+``.logs(id, node_id)``, ``.blueprint_doc(id)``, ``.prune(keep=N, days=D)``,
+``.delete(id)``, ``.load_run(id)``, ``.resume(id, ...)`` and the fields of
+:class:`RunRecord` and :class:`NodeRecord`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import groupby
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from conductor_nb.errors import StoreError
+from conductor_nb.storage import process
+from conductor_nb.storage.values import ValueCodec
+
+if TYPE_CHECKING:
+    from conductor_nb.engine.node_runner import LogLine
+    from conductor_nb.engine.run import Run
+    from conductor_nb.storage.cache import HistoryCache
+
+ENV_HOME = "CONDUCTOR_HOME"
+DEFAULT_DIR = ".conductor"
+DB_NAME = "history.db"
+SCHEMA_VERSION = 1
+UNFINISHED = ("created", "running", "paused")
+FINISHED = ("succeeded", "failed", "cancelled", "interrupted")
+
+Statement = tuple[str, Sequence[Any]]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, blueprint_id TEXT, blueprint_name TEXT, blueprint TEXT,
+    blueprint_hash TEXT, params TEXT, status TEXT, created_at REAL, started_at REAL,
+    finished_at REAL, error TEXT, pid INTEGER, process_marker TEXT, host TEXT,
+    resumed_from TEXT, node_count INTEGER);
+CREATE INDEX IF NOT EXISTS runs_by_time ON runs (created_at);
+CREATE TABLE IF NOT EXISTS nodes (
+    run_id TEXT, node_id TEXT, type TEXT, status TEXT, attempts INTEGER DEFAULT 0,
+    queued_at REAL, started_at REAL, finished_at REAL, error TEXT, error_type TEXT,
+    traceback TEXT, reason TEXT, inputs TEXT, outputs TEXT, cache_key TEXT, position INTEGER,
+    PRIMARY KEY (run_id, node_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS logs (
+    run_id TEXT, node_id TEXT, time REAL, stream TEXT, text TEXT, level TEXT);
+CREATE INDEX IF NOT EXISTS logs_by_run ON logs (run_id, node_id);
+CREATE TABLE IF NOT EXISTS blob_refs (owner TEXT, digest TEXT,
+    PRIMARY KEY (owner, digest)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS blob_refs_by_digest ON blob_refs (digest);
+CREATE TABLE IF NOT EXISTS cache (
+    key TEXT PRIMARY KEY, outputs TEXT, node_type TEXT, created_at REAL);
+"""
+
+
+def resolve_home(home: str | PathLike[str] | None = None) -> Path:
+    """The history folder: ``home``, else $CONDUCTOR_HOME, else ./.conductor."""
+    if home is not None:
+        return Path(home)
+    env = os.environ.get(ENV_HOME)
+    if env:
+        return Path(env)
+    return Path.cwd() / DEFAULT_DIR
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as the history knows it. Times are POSIX timestamps (seconds)."""
+
+    id: str
+    status: str
+    blueprint_id: str
+    blueprint_name: str
+    blueprint_hash: str
+    params: dict[str, Any]
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    error: str | None
+    pid: int | None
+    host: str | None
+    resumed_from: str | None
+    node_count: int
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish (None while unfinished or never started)."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    @property
+    def started(self) -> _dt.datetime | None:
+        return None if self.started_at is None else _dt.datetime.fromtimestamp(self.started_at)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+    def __str__(self) -> str:
+        when = (self.started or _dt.datetime.fromtimestamp(self.created_at)).strftime(
+            "%Y-%m-%d %H:%M:%S"
+        )
+        dur = f"{self.duration:.2f}s" if self.duration is not None else "-"
+        return f"{self.id}  {self.status:<11} {self.blueprint_id:<20} {when}  {dur}"
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    """One node of a recorded run. ``inputs``/``outputs`` are decoded values."""
+
+    run_id: str
+    node_id: str
+    type: str
+    status: str
+    attempts: int
+    queued_at: float | None
+    started_at: float | None
+    finished_at: float | None
+    error: str | None
+    error_type: str | None
+    traceback: str | None
+    reason: str | None
+    inputs: dict[str, Any] | None
+    outputs: dict[str, Any] | None
+    cache_key: str | None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+class RunHistory:
+    """The run history in ``<home>/history.db`` (see the module docstring).
+
+    ``allow_pickle`` (default: $CONDUCTOR_ALLOW_PICKLE) lets recorded pickles be loaded
+    back; otherwise non-JSON values read back as :class:`StoredValue` stand-ins.
+    """
+
+    def __init__(
+        self, home: str | PathLike[str] | None = None, *, allow_pickle: bool | None = None
+    ) -> None:
+        self.home = resolve_home(home).absolute()
+        self.path = self.home / DB_NAME
+        self.codec = ValueCodec(self.home / "blobs", allow_pickle=allow_pickle)
+        self._lock = threading.RLock()
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                self.path, timeout=10, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(
+                f"cannot open the run history at {self.path}: {exc}; set "
+                f"${ENV_HOME} to a writable folder"
+            ) from exc
+        self.mark_interrupted()
+
+    def __repr__(self) -> str:
+        return f"RunHistory({str(self.home)!r})"
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> RunHistory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- writing
+    def write(self, statements: Iterable[Statement]) -> None:
+        """Execute statements in one transaction (consecutive same-SQL ones batched)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, group in groupby(statements, key=lambda s: s[0]):
+                    rows = [params for _, params in group]
+                    if len(rows) == 1:
+                        self._db.execute(sql, rows[0])
+                    else:
+                        self._db.executemany(sql, rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def begin(self, run: Run, *, resumed_from: str | None = None) -> None:
+        """Record a new run and its nodes (all pending), before it starts."""
+        import hashlib
+
+        doc = json.dumps(run.blueprint.to_dict(), sort_keys=True, default=repr)
+        digest = hashlib.sha256(doc.encode()).hexdigest()[:16]
+        row = (
+            run.id,
+            run.blueprint.id,
+            run.blueprint.name,
+            doc,
+            digest,
+            json.dumps(run.params, default=repr),
+            run.status.value,
+            time.time(),
+            os.getpid(),
+            process.start_marker(),
+            process.hostname(),
+            resumed_from,
+            len(run.node_runs),
+        )
+        nodes = [
+            (run.id, nid, nr.type, nr.status.value, i)
+            for i, (nid, nr) in enumerate(run.node_runs.items())
+        ]
+        self.write(
+            [
+                (
+                    "INSERT OR REPLACE INTO runs (id, blueprint_id, blueprint_name, blueprint, "
+                    "blueprint_hash, params, status, created_at, pid, process_marker, host, "
+                    "resumed_from, node_count) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    row,
+                ),
+                *(
+                    (
+                        "INSERT OR REPLACE INTO nodes (run_id, node_id, type, status, position) "
+                        "VALUES (?,?,?,?,?)",
+                        n,
+                    )
+                    for n in nodes
+                ),
+            ]
+        )
+
+    def mark_interrupted(self) -> list[str]:
+        """Mark unfinished runs whose process is gone as interrupted; their ids."""
+        rows = self._query(
+            f"SELECT id, pid, process_marker, host FROM runs WHERE status IN "
+            f"({','.join('?' * len(UNFINISHED))})",
+            UNFINISHED,
+        )
+        dead = [
+            (rid, pid) for rid, pid, marker, host in rows if not process.is_alive(pid, marker, host)
+        ]
+        if not dead:
+            return []
+        statements: list[Statement] = []
+        for run_id, pid in dead:
+            reason = f"interrupted: its process (pid {pid}) ended during the run"
+            statements += [
+                (
+                    "UPDATE nodes SET status='cancelled', reason=? WHERE run_id=? AND "
+                    "status IN ('running','queued')",
+                    (reason, run_id),
+                ),
+                (
+                    "UPDATE runs SET status='interrupted', error=COALESCE(error, ?), "
+                    "finished_at=COALESCE((SELECT MAX(COALESCE(finished_at, started_at)) FROM "
+                    "nodes WHERE run_id=?), started_at, created_at) WHERE id=?",
+                    (reason, run_id, run_id),
+                ),
+            ]
+        self.write(statements)
+        return [rid for rid, _ in dead]
+
+    # ----------------------------------------------------------------- reading
+    _RUN_COLUMNS = (
+        "id, status, blueprint_id, blueprint_name, blueprint_hash, params, "
+        "created_at, started_at, finished_at, error, pid, host, resumed_from, "
+        "node_count"
+    )
+
+    def runs(
+        self, limit: int | None = None, *, status: str | None = None, blueprint: str | None = None
+    ) -> list[RunRecord]:
+        """Recorded runs, newest first, optionally filtered by status or blueprint id."""
+        where, params = [], []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if blueprint is not None:
+            where.append("blueprint_id = ?")
+            params.append(blueprint)
+        sql = f"SELECT {self._RUN_COLUMNS} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, rowid DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        rows = self._query(sql, params)
+        counts = self._counts([r[0] for r in rows])
+        return [self._record(row, counts.get(row[0], {})) for row in rows]
+
+    def _counts(self, run_ids: list[str]) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for start in range(0, len(run_ids), 500):
+            chunk = run_ids[start : start + 500]
+            rows = self._query(
+                f"SELECT run_id, status, COUNT(*) FROM nodes WHERE run_id IN "
+                f"({','.join('?' * len(chunk))}) GROUP BY run_id, status",
+                chunk,
+            )
+            for run_id, state, count in rows:
+                out.setdefault(run_id, {})[state] = count
+        return out
+
+    @staticmethod
+    def _record(row: tuple[Any, ...], counts: dict[str, int]) -> RunRecord:
+        (
+            rid,
+            status,
+            bp_id,
+            bp_name,
+            bp_hash,
+            params,
+            created,
+            started,
+            finished,
+            error,
+            pid,
+            host,
+            resumed_from,
+            node_count,
+        ) = row
+        return RunRecord(
+            rid,
+            status,
+            bp_id or "",
+            bp_name or "",
+            bp_hash or "",
+            json.loads(params or "{}"),
+            created,
+            started,
+            finished,
+            error,
+            pid,
+            host,
+            resumed_from,
+            node_count or 0,
+            counts,
+        )
+
+    def resolve_id(self, run_id: str) -> str:
+        """The full id of ``run_id`` (an exact id or a unique prefix, or 'latest')."""
+        if run_id == "latest":
+            rows = self._query("SELECT id FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1")
+        else:
+            rows = self._query("SELECT id FROM runs WHERE id = ?", (run_id,)) or self._query(
+                "SELECT id FROM runs WHERE substr(id, 1, ?) = ? LIMIT 6", (len(run_id), run_id)
+            )
+        if len(rows) == 1:
+            return str(rows[0][0])
+        if not rows:
+            raise StoreError(
+                f"no run {run_id!r} in the history at {self.path}; "
+                "list runs with cnb.runs() or `conductor-nb runs`"
+            )
+        raise StoreError(
+            f"run id {run_id!r} is ambiguous: it starts "
+            f"{', '.join(r[0] for r in rows)}; give more characters"
+        )
+
+    def get(self, run_id: str) -> RunRecord:
+        """The record of one run (exact id, unique prefix, or 'latest')."""
+        full = self.resolve_id(run_id)
+        rows = self._query(f"SELECT {self._RUN_COLUMNS} FROM runs WHERE id = ?", (full,))
+        return self._record(rows[0], self._counts([full]).get(full, {}))
+
+    def blueprint_doc(self, run_id: str) -> dict[str, Any]:
+        """The blueprint document the run executed."""
+        full = self.resolve_id(run_id)
+        rows = self._query("SELECT blueprint FROM runs WHERE id = ?", (full,))
+        return dict(json.loads(rows[0][0]))
+
+    _NODE_COLUMNS = (
+        "run_id, node_id, type, status, attempts, queued_at, started_at, "
+        "finished_at, error, error_type, traceback, reason, inputs, outputs, "
+        "cache_key"
+    )
+
+    def nodes(self, run_id: str, *, allow_pickle: bool | None = None) -> list[NodeRecord]:
+        """The nodes of a run in plan order (nested group nodes after them)."""
+        full = self.resolve_id(run_id)
+        rows = self._query(
+            f"SELECT {self._NODE_COLUMNS} FROM nodes WHERE run_id = ? ORDER BY position, node_id",
+            (full,),
+        )
+        return [self._node(row, allow_pickle) for row in rows]
+
+    def _node(self, row: tuple[Any, ...], allow_pickle: bool | None) -> NodeRecord:
+        values = list(row)
+        values[12] = self.codec.decode(row[12], allow_pickle=allow_pickle)
+        values[13] = self.codec.decode(row[13], allow_pickle=allow_pickle)
+        values[4] = values[4] or 0
+        return NodeRecord(*values)
+
+    def logs(self, run_id: str, node_id: str | None = None) -> list[tuple[str, LogLine]]:
+        """(node_id, LogLine) pairs in the order they were written."""
+        from conductor_nb.engine.node_runner import LogLine
+
+        full = self.resolve_id(run_id)
+        sql = "SELECT node_id, time, stream, text, level FROM logs WHERE run_id = ?"
+        params: list[Any] = [full]
+        if node_id is not None:
+            sql += " AND node_id = ?"
+            params.append(node_id)
+        rows = self._query(sql + " ORDER BY rowid", params)
+        return [
+            (nid, LogLine(t, stream, text, level or "")) for nid, t, stream, text, level in rows
+        ]
+
+    # --------------------------------------------------------------- retention
+    def prune(self, keep: int | None = None, days: float | None = None) -> list[str]:
+        """Delete old finished runs; returns their ids. Unfinished runs are never pruned.
+
+        ``keep=N`` keeps the newest N runs, ``days=D`` keeps runs younger than D days;
+        with both, a run is kept when either rule keeps it. With neither, nothing goes.
+        """
+        if keep is None and days is None:
+            return []
+        if keep is not None and keep < 0:
+            raise StoreError(f"prune keep must be >= 0 (got {keep})")
+        rows = self._query(
+            "SELECT id, status, created_at FROM runs ORDER BY created_at DESC, rowid DESC"
+        )
+        cutoff = None if days is None else time.time() - days * 86400
+        doomed = []
+        for index, (run_id, status, created) in enumerate(rows):
+            if status not in FINISHED:
+                continue
+            kept_by_count = keep is not None and index < keep
+            kept_by_age = cutoff is not None and created >= cutoff
+            if not (kept_by_count or kept_by_age):
+                doomed.append(run_id)
+        for start in range(0, len(doomed), 200):
+            self._delete(doomed[start : start + 200])
+        return doomed
+
+    def delete(self, run_id: str) -> None:
+        """Delete one run (and blobs nothing else refers to)."""
+        self._delete([self.resolve_id(run_id)])
+
+    def _delete(self, run_ids: list[str]) -> None:
+        if not run_ids:
+            return
+        marks = ",".join("?" * len(run_ids))
+        digests = [
+            r[0]
+            for r in self._query(
+                f"SELECT DISTINCT digest FROM blob_refs WHERE owner IN ({marks})", run_ids
+            )
+        ]
+        self.write(
+            [
+                (f"DELETE FROM {table} WHERE {column} IN ({marks})", run_ids)
+                for table, column in (
+                    ("runs", "id"),
+                    ("nodes", "run_id"),
+                    ("logs", "run_id"),
+                    ("blob_refs", "owner"),
+                )
+            ]
+        )
+        self._collect(digests)
+
+    def _collect(self, digests: list[str]) -> None:
+        for digest in digests:
+            if not self._query("SELECT 1 FROM blob_refs WHERE digest = ? LIMIT 1", (digest,)):
+                self.codec.blob_path(digest).unlink(missing_ok=True)
+
+    # ------------------------------------------------------------ conveniences
+    def cache(self) -> HistoryCache:
+        """The result cache kept in this history file."""
+        from conductor_nb.storage.cache import HistoryCache
+
+        return HistoryCache(self)
+
+    def load_run(self, run_id: str) -> Run:
+        """A Run rebuilt from history (see :func:`conductor_nb.storage.load_run`)."""
+        from conductor_nb.storage.rebuild import load_run
+
+        return load_run(run_id, history=self)
+
+    def resume(self, run_id: str, **options: Any) -> Run:
+        """Resume a run (see :func:`conductor_nb.storage.resume`)."""
+        from conductor_nb.storage.rebuild import resume
+
+        return resume(run_id, history=self, **options)
+
+
+_histories: dict[Path, RunHistory] = {}
+_histories_lock = threading.Lock()
+
+
+def default_history(home: str | PathLike[str] | None = None) -> RunHistory:
+    """The process-wide history for ``home`` (default: $CONDUCTOR_HOME or ./.conductor)."""
+    path = resolve_home(home).absolute()
+    with _histories_lock:
+        found = _histories.get(path)
+        if found is None:
+            found = _histories[path] = RunHistory(path)
+            while len(_histories) > 8:  # tests and notebooks may switch homes often
+                del _histories[next(iter(_histories))]  # recorders still using it keep it open
+        return found
