@@ -1,0 +1,308 @@
+"""Data nodes: ``edit-fields`` sets fields on records; ``transform`` reshapes lists.
+
+``transform`` runs one sandboxed expression per item (names ``item``,
+``index``, and ``acc`` for reduce) under one time and size budget for the
+whole list, so a runaway expression fails the node quickly with a clear error.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from conductor_nb.nodes.builtin import _limits
+from conductor_nb.nodes.builtin._define import define, param
+
+# ------------------------------------------------------------------ edit-fields
+
+
+def _set_path(target: dict[str, Any], dotted: str, value: Any) -> None:
+    """``a.b.c`` sets a nested field, creating the mappings on the way."""
+    *parents, last = dotted.split(".")
+    for part in parents:
+        child = target.get(part)
+        if not isinstance(child, dict):
+            child = target[part] = {}
+        target = child
+    target[last] = value
+
+
+def _remove_path(target: dict[str, Any], dotted: str) -> None:
+    *parents, last = dotted.split(".")
+    for part in parents:
+        child = target.get(part)
+        if not isinstance(child, dict):
+            return
+        target = child
+    target.pop(last, None)
+
+
+def _edit_one(
+    record: Any, values: Mapping[str, Any], keep_only_set: bool, remove: list[str]
+) -> dict[str, Any]:
+    if record is not None and not isinstance(record, Mapping):
+        raise TypeError(
+            f"edit-fields edits mappings (records); got a {type(record).__name__}: "
+            "wrap the value first, e.g. values: {value: '{{ inputs.input }}'}"
+        )
+    out: dict[str, Any] = {} if keep_only_set else copy.deepcopy(dict(record or {}))
+    for name in remove:
+        _remove_path(out, name)
+    for name, value in values.items():
+        _set_path(out, str(name), value)
+    return out
+
+
+def edit_fields(
+    input: Any = None,
+    values: dict[str, Any] | None = None,
+    keepOnlySet: bool = False,
+    remove: list[str] | None = None,
+) -> Any:
+    """Set, replace or remove fields of a record (or of every record of a list)."""
+    values, remove = values or {}, list(remove or [])
+    if isinstance(input, list):
+        return [_edit_one(item, values, keepOnlySet, remove) for item in input]
+    return _edit_one(input, values, keepOnlySet, remove)
+
+
+EDIT_FIELDS = define(
+    "edit-fields",
+    edit_fields,
+    category="data",
+    description="Set or edit fields of a record, or of each record of a list; values may "
+    "hold templates (dotted names set nested fields).",
+    params=[
+        param("values", "dict", {}, "fields to set: name -> value (dotted names nest)"),
+        param("keepOnlySet", "bool", False, "drop every field that values does not set"),
+        param("remove", "list", [], "fields to remove (dotted names nest)"),
+    ],
+    example={
+        "type": "edit-fields",
+        "params": {"values": {"greeting": "Hello {{ inputs.input.name }}"}},
+    },
+)
+
+# -------------------------------------------------------------------- transform
+
+OPERATIONS = (
+    "map",
+    "filter",
+    "reduce",
+    "sort",
+    "group",
+    "flatten",
+    "unique",
+    "reverse",
+    "limit",
+    "skip",
+    "slice",
+)
+_NEEDS_EXPRESSION = {"map", "filter", "reduce"}
+
+
+def _items(value: Any, field: str | None) -> list[Any]:
+    if field:
+        for part in field.split("."):
+            if not isinstance(value, Mapping) or part not in value:
+                raise KeyError(f"the input has no field {field!r}")
+            value = value[part]
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return list(value)
+    if isinstance(value, Mapping):
+        return [value]  # one record is a list of one
+    raise TypeError(f"transform works on a list, got a {type(value).__name__}")
+
+
+class _Evaluator:
+    """Evaluates one expression per item, all under one budget."""
+
+    def __init__(self, expression: str, extra: Mapping[str, Any]) -> None:
+        self.expression = expression
+        self.extra = dict(extra)
+
+    def __call__(self, item: Any, index: int, **names: Any) -> Any:
+        return _limits.evaluate(
+            self.expression, {**self.extra, **names, "item": item, "index": index}
+        )
+
+
+def _key_of(key: str | None, ev: _Evaluator | None) -> Callable[[Any, int], Any]:
+    if ev is not None and not key:
+        return lambda item, i: ev(item, i)
+    if key:
+
+        def by_field(item: Any, i: int) -> Any:
+            value = item
+            for part in key.split("."):
+                value = value.get(part) if isinstance(value, Mapping) else None
+            return value
+
+        return by_field
+    return lambda item, i: item
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    # None last, numbers before strings: mixed lists sort instead of raising
+    if value is None:
+        return (2, 0)
+    if isinstance(value, int | float):
+        return (0, value)
+    return (1, str(value))
+
+
+def _flatten(items: list[Any], depth: int) -> list[Any]:
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, list | tuple) and depth > 0:
+            out.extend(_flatten(list(item), depth - 1))
+        else:
+            out.append(item)
+    return out
+
+
+def _unique(items: list[Any], key: Callable[[Any, int], Any]) -> list[Any]:
+    seen: list[Any] = []
+    out = []
+    for i, item in enumerate(items):
+        k = key(item, i)
+        if k not in seen:
+            seen.append(k)
+            out.append(item)
+    return out
+
+
+def _apply(
+    operation: str,
+    items: list[Any],
+    ev: _Evaluator | None,
+    key: str | None,
+    opts: Mapping[str, Any],
+) -> Any:
+    if operation == "map":
+        assert ev is not None
+        return [ev(item, i) for i, item in enumerate(items)]
+    if operation == "filter":
+        assert ev is not None
+        return [item for i, item in enumerate(items) if ev(item, i)]
+    if operation == "reduce":
+        assert ev is not None
+        acc = opts["initial"]
+        for i, item in enumerate(items):
+            acc = ev(item, i, acc=acc)
+        return acc
+    keyfn = _key_of(key, ev)
+    if operation == "sort":
+        decorated = sorted(
+            ((_sort_key(keyfn(item, i)), i, item) for i, item in enumerate(items)),
+            key=lambda t: (t[0], t[1]),
+            reverse=opts["direction"] == "desc",
+        )
+        return [item for _, _, item in decorated]
+    if operation == "group":
+        groups: dict[Any, list[Any]] = {}
+        for i, item in enumerate(items):
+            k = keyfn(item, i)
+            groups.setdefault(
+                k if isinstance(k, str | int | float | bool) or k is None else str(k), []
+            ).append(item)
+        return groups
+    if operation == "flatten":
+        return _flatten(items, opts["depth"])
+    if operation == "unique":
+        return _unique(items, keyfn)
+    if operation == "reverse":
+        return items[::-1]
+    if operation == "limit":
+        return items[: opts["count"]]
+    if operation == "skip":
+        return items[opts["count"] :]
+    if operation == "slice":
+        return items[opts["start"] : opts["end"]]
+    raise ValueError(f"unknown operation {operation!r}; operations: {', '.join(OPERATIONS)}")
+
+
+def transform(
+    input: Any = None,
+    operation: str = "map",
+    expression: str = "",
+    field: str = "",
+    key: str = "",
+    direction: str = "asc",
+    depth: int = 1,
+    count: int = 10,
+    start: int = 0,
+    end: int | None = None,
+    initial: Any = None,
+    time_limit: float = _limits.DEFAULT_TIME_LIMIT,
+    size_limit: int = _limits.DEFAULT_SIZE_LIMIT,
+) -> Any:
+    """Reshape a list with one operation and an optional per-item expression."""
+    if operation in _NEEDS_EXPRESSION and not expression:
+        raise ValueError(f"operation {operation!r} needs an expression (over item, index)")
+    items = _items(input, field or None)
+    opts = {
+        "direction": direction,
+        "depth": depth,
+        "count": count,
+        "start": start,
+        "end": end,
+        "initial": initial,
+    }
+    with _limits.budget(expression, time_limit, size_limit):
+        ev = _Evaluator(expression, {"items": items}) if expression else None
+        return _apply(operation, items, ev, key or None, opts)
+
+
+def _check_transform(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    problems = []
+    expression = values.get("expression")
+    if isinstance(expression, str) and expression and "{{" not in expression:
+        problem = _limits.check(expression)
+        if problem:
+            problems.append(("expression", problem))
+    operation = values.get("operation", "map")
+    if operation in _NEEDS_EXPRESSION and not expression:
+        problems.append(("expression", f"operation {operation!r} needs an expression"))
+    return problems
+
+
+TRANSFORM = define(
+    "transform",
+    transform,
+    category="data",
+    description="Map, filter, reduce, sort, group, flatten, dedupe, reverse or slice a list, "
+    "with sandboxed per-item expressions over item, index (and acc for reduce).",
+    params=[
+        param("operation", "str", "map", "what to do with the list", choices=OPERATIONS),
+        param("expression", "code", "", "per-item expression over item, index, items, acc"),
+        param("field", "str", "", "dotted field of the input that holds the list"),
+        param("key", "str", "", "sort/group/unique by this dotted field (else the expression)"),
+        param("direction", "str", "asc", "sort direction", choices=("asc", "desc")),
+        param("depth", "int", 1, "flatten depth", minimum=0),
+        param("count", "int", 10, "limit/skip: how many items", minimum=0),
+        param("start", "int", 0, "slice start"),
+        param("end", "int", None, "slice end (None = to the end)"),
+        param("initial", "any", None, "reduce: the starting accumulator"),
+        param(
+            "time_limit", "float", _limits.DEFAULT_TIME_LIMIT, "seconds for all items", minimum=0
+        ),
+        param(
+            "size_limit",
+            "int",
+            _limits.DEFAULT_SIZE_LIMIT,
+            "data the expressions may produce",
+            minimum=1,
+        ),
+    ],
+    example={
+        "type": "transform",
+        "params": {"operation": "filter", "expression": "item.age >= 18"},
+    },
+    validate=_check_transform,
+)
+
+NODE_TYPES = [EDIT_FIELDS, TRANSFORM]
