@@ -213,6 +213,7 @@ class Blueprint:
         }
         self.nodes: dict[str, Node] = {}
         self.edges: list[Edge] = []
+        self._edge_set: set[Edge] = set()
         self.outputs: dict[str, str] = {}
         self.registry: Registry = registry if registry is not None else default_registry
         self.source: str | None = None
@@ -307,11 +308,18 @@ class Blueprint:
         s_node, s_port = self._endpoint(source, "output")
         t_node, t_port = self._endpoint(target, "input")
         edge = Edge(s_node, s_port, t_node, t_port)
-        if edge in self.edges:
+        if self._has_edge(edge):
             return edge
         self.edges.append(edge)
+        self._edge_set.add(edge)
         self._changed()
         return edge
+
+    def _has_edge(self, edge: Edge) -> bool:
+        """Set lookup (``edges`` is a plain list users may edit: resync when it changed)."""
+        if len(self._edge_set) != len(self.edges):
+            self._edge_set = set(self.edges)
+        return edge in self._edge_set
 
     def disconnect(self, source: str, target: str) -> None:
         s_node, s_port = self._endpoint(source, "output")

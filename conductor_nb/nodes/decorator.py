@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, overload
 
-from conductor_nb.model.types import NodeType, Registry, registry as default_registry
+from conductor_nb.model.types import NodeType, Registry
+from conductor_nb.model.types import registry as default_registry
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,10 +28,18 @@ def node(
 ) -> Callable[[F], F]: ...
 
 
-def node(fn: Any = None, /, *, name: str | None = None, version: int = 1,
-         outputs: Sequence[str] | None = None, description: str | None = None,
-         category: str = "function", concurrency: int | None = None,
-         registry: Registry | None = None) -> Any:
+def node(
+    fn: Any = None,
+    /,
+    *,
+    name: str | None = None,
+    version: int = 1,
+    outputs: Sequence[str] | None = None,
+    description: str | None = None,
+    category: str = "function",
+    concurrency: int | None = None,
+    registry: Registry | None = None,
+) -> Any:
     """Register a function as a node type; the function stays callable as before.
 
     Arguments become input ports (required unless defaulted); the return value is
@@ -40,9 +49,15 @@ def node(fn: Any = None, /, *, name: str | None = None, version: int = 1,
     target = registry if registry is not None else default_registry
 
     def wrap(func: F) -> F:
-        node_type = NodeType.from_function(func, name=name, version=version, outputs=outputs,
-                                           description=description, category=category,
-                                           concurrency=concurrency)
+        node_type = NodeType.from_function(
+            func,
+            name=name,
+            version=version,
+            outputs=outputs,
+            description=description,
+            category=category,
+            concurrency=concurrency,
+        )
         target.register(node_type)
         try:
             func.__conductor_node__ = node_type  # type: ignore[attr-defined]
