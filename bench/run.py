@@ -183,13 +183,15 @@ def bench_build(n: int) -> float:
 
 def bench_memory(n: int) -> float:
     """Peak RSS (MB) of a process that builds and runs an n-node chain."""
+    root, here = str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve())
     code = (
-        "import resource, sys; sys.path.insert(0, %r); sys.argv=['x']\n"
-        "import importlib.util as u; s=u.spec_from_file_location('b', %r); m=u.module_from_spec(s);"
-        " s.loader.exec_module(m)\n"
-        "m.blueprint(m.chain(%d), 'anode').run(history=False)\n"
+        f"import resource, sys; sys.path.insert(0, {root!r})\n"
+        "import importlib.util as u\n"
+        f"s = u.spec_from_file_location('b', {here!r}); m = u.module_from_spec(s)\n"
+        "s.loader.exec_module(m)\n"
+        f"m.blueprint(m.chain({n}), 'anode').run(history=False)\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
-    ) % (str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve()), n)
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -201,7 +203,7 @@ def main() -> int:
     args = parser.parse_args()
     n = 1_000 if args.quick else 10_000
     repeat = 1 if args.quick else 2
-    rows = bench_graphs(n if not args.quick else n, repeat)
+    rows = bench_graphs(n, repeat)
     io = bench_io(200 if args.quick else 500, 50)
     build = bench_build(n)
     rss = bench_memory(n)
