@@ -76,12 +76,12 @@ def _name_problem(name: str) -> str | None:
         return "it contains a control character"
     if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
         return "it is an absolute path"
+    if ":" in name:
+        return "it contains ':' (a URL or drive)"
     if "/" in name or "\\" in name or os.sep in name:
         return "it contains a path separator"
     if ".." in name:
         return "it contains '..'"
-    if ":" in name:
-        return "it contains ':' (a URL or drive)"
     if not NAME_PATTERN.match(name) or name.endswith("."):
         return "it has characters other than letters, digits, '_', '-' and '.'"
     return None
