@@ -50,6 +50,12 @@ class Executor(Protocol):
     async def close(self) -> None: ...
 
 
+# Optional executor methods, used when present (remote executors keep data where it is):
+#   split_outputs(node_type, result) -> dict   map a (remote) result onto output ports
+#   async materialize(value) -> value          fetch remote values the engine must read
+#   resolve(value) -> value                    the same, blocking, for user-facing reads
+
+
 class LocalExecutor:
     """Async functions on the event loop; sync functions in a thread pool."""
 

@@ -229,6 +229,9 @@ async def execute(
     node = planned.node
     node_type = node_type or planned.type
     edge_inputs = dict(pinned_inputs) if pinned_inputs is not None else resolve_inputs(run, planned)
+    materialize = getattr(run.executor, "materialize", None)
+    if materialize is not None and edge_inputs and templates.has_template(node.params):
+        edge_inputs = await materialize(edge_inputs)  # templates need the values themselves
     try:
         kwargs = build_arguments(run, planned, node_type, edge_inputs)
         if pinned_inputs is not None:
@@ -266,7 +269,8 @@ async def execute(
         run._publish(NodeStarted(run.id, node_id=planned.id, attempt=attempt, inputs=kwargs))
         try:
             result = await _attempt(run, planned, node_run, node_type, kwargs)
-            outputs = node_type.split_outputs(result)
+            split = getattr(run.executor, "split_outputs", None)
+            outputs = node_type.split_outputs(result) if split is None else split(node_type, result)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

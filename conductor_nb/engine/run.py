@@ -212,7 +212,8 @@ class Run:
             node_run = self.node_runs.get(src.node)
             if node_run is not None and node_run.outputs is not None:
                 out[name] = node_run.outputs.get(src.port)
-        return out
+        resolve = getattr(self.executor, "resolve", None)
+        return resolve(out) if resolve is not None and out else out
 
     @property
     def duration(self) -> float | None:
