@@ -1,0 +1,100 @@
+"""The result cache: hits, misses, and invalidation when a node function's code changes."""
+
+from __future__ import annotations
+
+import conductor_nb as cnb
+from conductor_nb.storage import default_history
+
+CALLS: list[int] = []
+
+
+def _define_square(offset: int) -> object:
+    # Two different function bodies under one node type name, as when a cell is edited.
+    if offset == 0:
+
+        @cnb.node(name="cache_square")
+        def square(x: int) -> int:
+            CALLS.append(x)
+            return x * x
+
+    else:
+
+        @cnb.node(name="cache_square")
+        def square(x: int) -> int:
+            CALLS.append(x)
+            return x * x + 1
+
+    return square
+
+
+def _blueprint(x: int = 3) -> cnb.Blueprint:
+    bp = cnb.Blueprint("cache-demo", params={"x": x})
+    bp.add("cache_square", id="sq", x="{{ params.x }}")
+    bp.outputs["y"] = "sq.output"
+    return bp
+
+
+def test_second_run_is_a_cache_hit() -> None:
+    CALLS.clear()
+    _define_square(0)
+    first = _blueprint().run(cache=True)
+    assert first.outputs == {"y": 9}
+    assert first["sq"].status is cnb.NodeState.SUCCEEDED
+    second = _blueprint().run(cache=True)
+    assert second.outputs == {"y": 9}
+    assert second["sq"].status is cnb.NodeState.CACHED
+    assert CALLS == [3]
+    assert any(e.kind == "NodeCached" for e in second.events)
+    nodes = default_history().nodes(second.id)
+    assert nodes[0].status == "cached"
+    assert nodes[0].cache_key == first["sq"].cache_key
+
+
+def test_other_inputs_miss() -> None:
+    CALLS.clear()
+    _define_square(0)
+    _blueprint(3).run(cache=True)
+    other = _blueprint(4).run(cache=True)
+    assert other["sq"].status is cnb.NodeState.SUCCEEDED
+    assert other.outputs == {"y": 16}
+    assert CALLS == [3, 4]
+
+
+def test_redefining_the_function_invalidates() -> None:
+    CALLS.clear()
+    _define_square(0)
+    assert _blueprint().run(cache=True)["sq"].status is cnb.NodeState.SUCCEEDED
+    _define_square(1)
+    changed = _blueprint().run(cache=True)
+    assert changed["sq"].status is cnb.NodeState.SUCCEEDED
+    assert changed.outputs == {"y": 10}
+    assert CALLS == [3, 3]
+    assert _blueprint().run(cache=True)["sq"].status is cnb.NodeState.CACHED
+
+
+def test_per_node_cache_setting() -> None:
+    CALLS.clear()
+    _define_square(0)
+    bp = cnb.Blueprint("cache-node")
+    bp.add("cache_square", id="sq", x=5, cache=True)
+    bp.run()
+    assert bp.run()["sq"].status is cnb.NodeState.CACHED
+    assert CALLS == [5]
+
+
+def test_without_cache_nothing_is_reused() -> None:
+    CALLS.clear()
+    _define_square(0)
+    _blueprint().run()
+    assert _blueprint().run()["sq"].status is cnb.NodeState.SUCCEEDED
+    assert CALLS == [3, 3]
+
+
+def test_clear_forgets_everything() -> None:
+    CALLS.clear()
+    _define_square(0)
+    _blueprint().run(cache=True)
+    cache = default_history().cache()
+    assert len(cache) == 1
+    assert cache.clear() == 1
+    assert _blueprint().run(cache=True)["sq"].status is cnb.NodeState.SUCCEEDED
