@@ -225,6 +225,15 @@ class BlueprintView(anywidget.AnyWidget):
             self.run_info = state.run_info(run)
             self.inspector = state.inspector_payload(self.blueprint, self.selected, run)
 
+    def wait_actions(self, timeout: float | None = 30) -> None:
+        """Wait for the toolbar actions still in flight (step, retry, rerun): for scripts/tests."""
+        for future in list(self._pending):
+            try:
+                future.result(timeout)
+            except Exception:  # shown in the error area by the done callback
+                pass
+        self._refresh_run_info()
+
     # ------------------------------------------------------------ toolbar (public)
     def start_run(self) -> Run:
         """Run: start in the background (or resume a paused run)."""

@@ -3,6 +3,7 @@
 // small messages back ({event: "connect", ...}); Python owns every decision.
 
 const NS = "http://www.w3.org/2000/svg";
+const FOOTER = 12; // extra height under the ports for the state / attempts / duration line
 const BADGE = {
   pending: "", queued: "…", running: "▶", succeeded: "✓", cached: "↺", failed: "✗",
   skipped: "–", cancelled: "■", paused: "⏸",
@@ -49,9 +50,9 @@ function render({ model, el }) {
   const bar = htmlEl("div", "cnb-toolbar", root);
   const runGroup = htmlEl("span", "cnb-group", bar);
   button(runGroup, "cnb-btn-run", "▶ Run", "Run in the background (or resume)").onclick = () => send({ event: "run" });
-  button(runGroup, "cnb-btn-step", "⏭ Step", "Run exactly one more node, then pause").onclick = () => send({ event: "step" });
-  button(runGroup, "cnb-btn-pause", "⏸ Pause", "Dispatch nothing new").onclick = () => send({ event: "pause" });
-  button(runGroup, "cnb-btn-resume", "⏵ Resume").onclick = () => send({ event: "resume" });
+  button(runGroup, "cnb-btn-step", "Step", "Run exactly one more node, then pause").onclick = () => send({ event: "step" });
+  button(runGroup, "cnb-btn-pause", "Pause", "Dispatch nothing new").onclick = () => send({ event: "pause" });
+  button(runGroup, "cnb-btn-resume", "Resume").onclick = () => send({ event: "resume" });
   button(runGroup, "cnb-btn-stop", "■ Stop", "Cancel the run").onclick = () => send({ event: "stop" });
   button(runGroup, "cnb-btn-reset", "↺ Reset", "Forget the run").onclick = () => send({ event: "reset" });
   const slowLabel = htmlEl("label", "cnb-slow-label", runGroup, "slow-motion ");
@@ -73,11 +74,10 @@ function render({ model, el }) {
   };
   button(editGroup, "cnb-btn-delete", "Delete", "Delete the selected node or edge").onclick = () => deleteSelection();
 
-  const status = htmlEl("span", "cnb-run-status", bar);
-
   const progress = htmlEl("div", "cnb-progress", root);
   const progressBar = htmlEl("div", "cnb-progress-bar", progress);
   const progressText = htmlEl("span", "cnb-progress-text", progress);
+  const status = htmlEl("span", "cnb-run-status", progress);
 
   const errorBox = htmlEl("div", "cnb-error", root);
   const errorText = htmlEl("pre", "cnb-error-text", errorBox);
@@ -125,7 +125,7 @@ function render({ model, el }) {
     const w = canvas.clientWidth, h = canvas.clientHeight;
     if (!list.length || !w || !h) return false;
     const x0 = Math.min(...list.map((n) => n.x)), y0 = Math.min(...list.map((n) => n.y));
-    const x1 = Math.max(...list.map((n) => n.x + n.w)), y1 = Math.max(...list.map((n) => n.y + n.h));
+    const x1 = Math.max(...list.map((n) => n.x + n.w)), y1 = Math.max(...list.map((n) => n.y + n.h + FOOTER));
     const pad = 24;
     const k = Math.min(1.2, (w - 2 * pad) / Math.max(1, x1 - x0), (h - 2 * pad) / Math.max(1, y1 - y0));
     T = { k, x: (w - (x1 - x0) * k) / 2 - x0 * k, y: (h - (y1 - y0) * k) / 2 - y0 * k };
@@ -186,7 +186,7 @@ function render({ model, el }) {
     const g = svgEl("g", { class: "cnb-node", "data-node": n.id, transform: `translate(${n.x},${n.y})` }, nodeLayer);
     if (!n.enabled) g.classList.add("cnb-disabled");
     svgEl("title", {}, g).textContent = `${n.id} (${n.type})`;
-    svgEl("rect", { class: "cnb-node-box", width: n.w, height: n.h, rx: 7 }, g);
+    svgEl("rect", { class: "cnb-node-box", width: n.w, height: n.h + FOOTER, rx: 7 }, g);
     svgEl("text", { class: "cnb-node-label", x: 26, y: 18 }, g).textContent = clip(n.label, 17);
     svgEl("text", { class: "cnb-node-type", x: n.w - 8, y: 18 }, g).textContent = clip(n.type, 12);
     const badge = svgEl("g", { class: "cnb-badge", "data-node": n.id, transform: "translate(13,13)" }, g);
@@ -195,7 +195,7 @@ function render({ model, el }) {
     svgEl("text", { class: "cnb-badge-text", y: 4 }, badge);
     badge.addEventListener("pointerdown", (ev) => ev.stopPropagation());
     badge.addEventListener("click", (ev) => { ev.stopPropagation(); send({ event: "toggle_breakpoint", node: n.id }); });
-    svgEl("text", { class: "cnb-node-detail", x: 10, y: n.h - 7 }, g);
+    svgEl("text", { class: "cnb-node-detail", x: 10, y: n.h + FOOTER - 7 }, g);
     for (const [side, list] of [["in", n.inputs], ["out", n.outputs]]) {
       for (const p of list) {
         const x = side === "in" ? 0 : n.w;

@@ -1,0 +1,351 @@
+"""The graph view in a real JupyterLab, driven by Playwright in Debian's chromium.
+
+One JupyterLab server and one page for the module: the notebook is opened and
+run once, then each test acts on its views (tests run in file order). Waits are
+on DOM states, never on fixed sleeps or timing thresholds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+nbformat = pytest.importorskip("nbformat")
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+CHROMIUM = "/usr/bin/chromium"
+CHROME_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+CELLS = [
+    '''import conductor_nb as cnb
+from conductor_nb.widgets import BlueprintView
+
+@cnb.node
+def load() -> list:
+    """Three numbers."""
+    return [1, 2, 3]
+
+@cnb.node
+def double(rows: list, factor: int = 2) -> list:
+    """Multiply every row."""
+    return [r * factor for r in rows]
+
+@cnb.node
+def total(rows: list) -> int:
+    return sum(rows)
+
+@cnb.node
+def report(value: int, label: str = "total") -> str:
+    print("reporting", value)
+    return f"{label}={value}"
+
+bp = cnb.Blueprint("demo")
+bp.add(load, id="load"); bp.add(double, id="double"); bp.add(total, id="total")
+bp.add(report, id="report")
+bp.connect("load", "double.rows"); bp.connect("double", "total.rows")
+bp.connect("total", "report.value")
+v = BlueprintView(bp, slow_motion=0.6, height=300, run_options={"history": False})
+v.add_class("v-main")
+display(v)''',
+    """@cnb.node
+def explode(rows: list) -> int:
+    raise ValueError(f"kaboom: cannot use {len(rows)} rows")
+
+bp2 = cnb.Blueprint("fails")
+bp2.add(load, id="src"); bp2.add(explode, id="boom"); bp2.connect("src", "boom.rows")
+v2 = BlueprintView(bp2, height=220, run_options={"history": False})
+v2.add_class("v-fail")
+display(v2)""",
+    """bp3 = cnb.Blueprint("edit")
+bp3.add(load, id="src", position=(20, 40)); bp3.add(total, id="sink", position=(340, 40))
+v3 = BlueprintView(bp3, height=220)
+v3.add_class("v-edit")
+display(v3)""",
+    'print("READY-" + "SENTINEL")',
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed")
+    root = tmp_path_factory.mktemp("nbroot")
+    home = tmp_path_factory.mktemp("jhome")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in CELLS]
+    nbformat.write(nb, str(root / "view.ipynb"))
+    settings = home / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(home / "cfg"),
+        JUPYTER_RUNTIME_DIR=str(home / "rt"),
+        JUPYTERLAB_WORKSPACES_DIR=str(home / "ws"),
+        JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
+        PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    )
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        "--IdentityProvider.token=",
+        "--ServerApp.password=",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.expose_app_in_browser=True",
+    ]
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    log = open(home / "server.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
+    t0 = time.monotonic()
+    while True:
+        assert proc.poll() is None, (home / "server.log").read_text()[-2000:]
+        try:
+            with urllib.request.urlopen(f"{url}/api/status", timeout=2):
+                break
+        except Exception:
+            assert time.monotonic() - t0 < 90, "jupyter lab did not start"
+            time.sleep(0.2)
+    yield {"url": url, "root": root}
+    proc.terminate()
+    proc.wait(15)
+    log.close()
+
+
+def _wait_kernel_connected(url: str, path: str, timeout: float = 90) -> None:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        with urllib.request.urlopen(f"{url}/api/sessions") as r:
+            for s in json.load(r):
+                k = s.get("kernel") or {}
+                if (
+                    s["path"] == path
+                    and k.get("execution_state") == "idle"
+                    and k.get("connections", 0) >= 1
+                ):
+                    return
+        time.sleep(0.2)
+    raise TimeoutError("kernel not connected")
+
+
+@pytest.fixture(scope="module")
+def page(lab: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    profile = tmp_path_factory.mktemp("chrome-profile")
+    with sync_api.sync_playwright() as pw:
+        ctx = pw.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROME_ARGS,
+            viewport={"width": 1400, "height": 1000},
+        )
+        pg = ctx.pages[0] if ctx.pages else ctx.new_page()
+        pg.set_default_timeout(60_000)
+        pg.goto(f"{lab['url']}/lab/tree/view.ipynb")
+        pg.locator(".jp-Notebook .jp-Cell").first.wait_for()
+        _wait_kernel_connected(lab["url"], "view.ipynb")
+        pg.get_by_role("button", name=re.compile(r"\(ipykernel\) \| Idle")).wait_for()
+        pg.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        pg.locator("li.lm-Menu-item[data-command='runmenu:run-all']").click()
+        pg.locator(".jp-OutputArea-output", has_text="READY-SENTINEL").wait_for()
+        yield pg
+        ctx.close()
+
+
+def kernel(page: Any, code: str) -> str:
+    """Run ``code`` in the notebook's kernel through the page; its printed output."""
+    return str(
+        page.evaluate(
+            """async (code) => {
+        const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+        const f = k.requestExecute({code});
+        let t = "";
+        f.onIOPub = m => {
+          if (m.header.msg_type === "stream") t += m.content.text;
+          const c = m.content;
+          if (m.header.msg_type === "error") t += `ERROR ${c.ename}: ${c.evalue}`;
+        };
+        await f.done; return t; }""",
+            code,
+        )
+    )
+
+
+def node(page: Any, view: str, node_id: str) -> Any:
+    return page.locator(f".{view} .cnb-node[data-node='{node_id}']")
+
+
+def test_renders_nodes_edges_and_ports(page: Any) -> None:
+    expect(page.locator(".v-main .cnb-node")).to_have_count(4)
+    expect(page.locator(".v-main path.cnb-edge")).to_have_count(3)
+    expect(page.locator(".v-main .cnb-port-in")).to_have_count(
+        5
+    )  # rows, factor, rows, value, label
+    expect(page.locator(".v-main .cnb-port-out")).to_have_count(4)
+    expect(node(page, "v-main", "double").locator(".cnb-node-label")).to_have_text("double")
+    expect(page.locator(".v-main .cnb-run-status")).to_have_text("idle")
+    expect(page.locator(".v-fail .cnb-node")).to_have_count(2)
+
+
+def test_background_run_updates_live_while_kernel_idle(page: Any) -> None:
+    page.locator(".v-main .cnb-btn-run").click()
+    expect(node(page, "v-main", "load")).to_have_attribute("data-state", "succeeded")
+    # the first node finished and the last has not: the picture changes during the run...
+    assert node(page, "v-main", "report").get_attribute("data-state") != "succeeded"
+    expect(page.locator(".v-main .cnb-run-status")).to_have_text("running")
+    # ...while the kernel is idle (the run lives on the engine thread)
+    expect(page.get_by_role("button", name=re.compile(r"\(ipykernel\) \| Idle"))).to_be_visible()
+    expect(node(page, "v-main", "report")).to_have_attribute("data-state", "succeeded")
+    expect(page.locator(".v-main .cnb-run-status")).to_have_text("succeeded")
+    expect(page.locator(".v-main .cnb-progress-text")).to_contain_text("4/4 nodes · 100%")
+    expect(page.locator(".v-main path.cnb-edge.cnb-flowed")).to_have_count(3)
+    expect(node(page, "v-main", "total").locator(".cnb-node-detail")).to_contain_text("succeeded")
+
+
+def test_step_runs_exactly_one_more_node(page: Any) -> None:
+    page.locator(".v-main .cnb-btn-reset").click()
+    succeeded = page.locator(".v-main .cnb-node[data-state='succeeded']")
+    expect(succeeded).to_have_count(0)
+    page.locator(".v-main .cnb-btn-step").click()
+    expect(succeeded).to_have_count(1)
+    expect(node(page, "v-main", "load")).to_have_attribute("data-state", "succeeded")
+    expect(page.locator(".v-main .cnb-run-status")).to_contain_text("paused")
+    assert "1 of 4" in kernel(
+        page, "print(sum(r.status.value == 'succeeded' for r in v.run.node_runs.values()), 'of', 4)"
+    )
+    page.locator(".v-main .cnb-btn-step").click()
+    expect(succeeded).to_have_count(2)
+    expect(node(page, "v-main", "double")).to_have_attribute("data-state", "succeeded")
+    expect(page.locator(".v-main .cnb-run-status")).to_contain_text("paused")
+    expect(succeeded).to_have_count(2)
+    page.locator(".v-main .cnb-btn-stop").click()
+    expect(page.locator(".v-main .cnb-run-status")).to_have_text("cancelled")
+
+
+def test_breakpoint_pauses_the_run_there(page: Any, tmp_path: Path) -> None:
+    page.locator(".v-main .cnb-btn-reset").click()
+    expect(page.locator(".v-main .cnb-run-status")).to_have_text("idle")
+    node(page, "v-main", "total").locator(".cnb-badge").click()
+    expect(node(page, "v-main", "total")).to_have_class(re.compile(r"cnb-has-breakpoint"))
+    assert "['total']" in kernel(page, "print(v.breakpoints)")
+    page.locator(".v-main .cnb-btn-run").click()
+    expect(node(page, "v-main", "total")).to_have_attribute("data-state", "paused")
+    expect(page.locator(".v-main .cnb-run-status")).to_have_text("paused before total")
+    expect(node(page, "v-main", "double")).to_have_attribute("data-state", "succeeded")
+    expect(node(page, "v-main", "report")).to_have_attribute("data-state", "pending")
+    assert "paused total" in kernel(page, "print(v.run.status.value, v.run.paused_at)")
+    page.locator(".v-main .cnb-view").screenshot(path=str(tmp_path / "paused.png"))
+    page.locator(".v-main .cnb-btn-resume").click()
+    expect(node(page, "v-main", "report")).to_have_attribute("data-state", "succeeded")
+    expect(page.locator(".v-main .cnb-run-status")).to_have_text("succeeded")
+
+
+def test_failed_node_error_in_inspector(page: Any) -> None:
+    page.locator(".v-fail .cnb-btn-run").click()
+    expect(node(page, "v-fail", "boom")).to_have_attribute("data-state", "failed")
+    expect(page.locator(".v-fail .cnb-run-status")).to_have_text("failed")
+    node(page, "v-fail", "boom").locator(".cnb-node-box").click()
+    inspector = page.locator(".v-fail .cnb-inspector")
+    expect(inspector.locator(".cnb-insp-title")).to_have_text("boom")
+    expect(inspector.locator(".cnb-insp-error-message")).to_contain_text(
+        "ValueError: kaboom: cannot use 3 rows"
+    )
+    expect(inspector.locator(".cnb-traceback")).to_contain_text("explode", use_inner_text=False)
+    expect(inspector.locator(".cnb-inputs .cnb-preview[data-name='rows']")).to_contain_text(
+        "[1, 2, 3]"
+    )
+    expect(inspector.locator(".cnb-btn-retry")).to_be_visible()
+
+
+def _drag(page: Any, source: Any, target: Any) -> None:
+    source.scroll_into_view_if_needed()
+    a, b = source.bounding_box(), target.bounding_box()
+    ax, ay = a["x"] + a["width"] / 2, a["y"] + a["height"] / 2
+    bx, by = b["x"] + b["width"] / 2, b["y"] + b["height"] / 2
+    page.mouse.move(ax, ay)
+    page.mouse.down()
+    page.mouse.move((ax + bx) / 2, (ay + by) / 2 + 20, steps=5)
+    page.mouse.move(bx, by, steps=5)
+    page.mouse.up()
+
+
+def test_connect_ports_by_dragging(page: Any) -> None:
+    expect(page.locator(".v-edit path.cnb-edge")).to_have_count(0)
+    out_port = page.locator(".v-edit .cnb-port-out[data-node='src'][data-port='output']")
+    in_port = page.locator(".v-edit .cnb-port-in[data-node='sink'][data-port='rows']")
+    _drag(page, out_port, in_port)
+    expect(page.locator(".v-edit path.cnb-edge")).to_have_count(1)
+    assert "['src.output -> sink.rows']" in kernel(page, "print([str(e) for e in bp3.edges])")
+    # the same edge again is refused, with the reason in the view's error area
+    _drag(page, out_port, in_port)
+    expect(page.locator(".v-edit .cnb-error-text")).to_contain_text("already connected")
+    expect(page.locator(".v-edit path.cnb-edge")).to_have_count(1)
+    page.locator(".v-edit .cnb-error-close").click()
+    expect(page.locator(".v-edit .cnb-error")).to_be_hidden()
+
+
+def test_python_edits_update_the_view(page: Any) -> None:
+    kernel(page, "bp3.add(double, id='more', position=(340, 150)); bp3.connect('src', 'more.rows')")
+    expect(page.locator(".v-edit .cnb-node")).to_have_count(3)
+    expect(page.locator(".v-edit path.cnb-edge")).to_have_count(2)
+
+
+def test_screenshot_for_readme(page: Any) -> None:
+    page.locator(".v-main .cnb-btn-reset").click()
+    expect(page.locator(".v-main .cnb-run-status")).to_have_text("idle")
+    page.locator(".v-main .cnb-btn-run").click()
+    expect(page.locator(".v-main .cnb-run-status")).to_contain_text("paused")  # breakpoint
+    page.locator(".v-main .cnb-btn-resume").click()
+    expect(page.locator(".v-main .cnb-run-status")).to_have_text("succeeded")
+    node(page, "v-main", "double").locator(".cnb-node-box").click()
+    expect(page.locator(".v-main .cnb-insp-title")).to_have_text("double")
+    expect(page.locator(".v-main .cnb-outputs")).to_contain_text("[2, 4, 6]")
+    DOCS.mkdir(exist_ok=True)
+    page.locator(".v-main .cnb-view").screenshot(path=str(DOCS / "screenshot-view.png"))
+    shots = Path(os.environ.get("CNB_SHOT_DIR", "/tmp/cnb-shots"))
+    shots.mkdir(exist_ok=True)
+    page.screenshot(path=str(shots / "lab-full.png"), full_page=True)

@@ -1,0 +1,331 @@
+"""BlueprintView without a browser: the synced state, run binding and coalescing, editing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytest.importorskip("anywidget")
+
+import conductor_nb as cnb
+from conductor_nb.model.layout import layout, port_y
+from conductor_nb.model.types import NodeType, Registry
+from conductor_nb.widgets import (
+    BlueprintView,
+    ConnectionRefused,
+    state,
+    view_run,
+    widget_mimebundle,
+)
+from conductor_nb.widgets.magic import blueprint_magic, register
+
+NO_HISTORY = {"history": False}
+
+
+def explode(x: int) -> int:
+    raise ValueError(f"kaboom {x}")
+
+
+@pytest.fixture
+def reg(registry: Registry) -> Registry:
+    registry.register(NodeType.from_function(explode))
+    return registry
+
+
+@pytest.fixture
+def chain(reg: Registry) -> cnb.Blueprint:
+    bp = cnb.Blueprint("chain", registry=reg)
+    bp.add("add", id="a", a=1)
+    bp.add("double", id="b")
+    bp.add("double", id="c")
+    bp.connect("a", "b.x")
+    bp.connect("b", "c.x")
+    return bp
+
+
+def view_of(bp: cnb.Blueprint, **options: Any) -> BlueprintView:
+    return BlueprintView(bp, run_options=NO_HISTORY, **options)
+
+
+# ----------------------------------------------------------------- graph state
+def test_graph_payload_boxes_ports_and_edges_match_the_layout(chain: cnb.Blueprint) -> None:
+    graph = view_of(chain).graph
+    assert [n["id"] for n in graph["nodes"]] == ["a", "b", "c"]
+    assert [e["id"] for e in graph["edges"]] == ["a.output -> b.x", "b.output -> c.x"]
+    boxes = layout(chain)
+    a = graph["nodes"][0]
+    assert (a["x"], a["y"], a["w"], a["h"]) == (
+        boxes["a"].x,
+        boxes["a"].y,
+        boxes["a"].w,
+        boxes["a"].h,
+    )
+    assert [p["name"] for p in a["inputs"]] == ["a", "b"]
+    assert a["inputs"][0]["required"] and not a["inputs"][1]["required"]
+    assert a["inputs"][1]["dy"] == port_y(boxes["a"], 1) + 4 - boxes["a"].y
+    assert graph["nodes"][1]["x"] > a["x"]  # layered left to right
+
+
+def test_palette_lists_registered_types(chain: cnb.Blueprint) -> None:
+    names = [t["name"] for t in view_of(chain).palette]
+    assert {"add", "double", "transform", "concat", "explode"} <= set(names)
+
+
+def test_python_edits_update_the_graph(chain: cnb.Blueprint) -> None:
+    view = view_of(chain)
+    chain.add("double", id="d")
+    chain.connect("c", "d.x")
+    assert [n["id"] for n in view.graph["nodes"]] == ["a", "b", "c", "d"]
+    assert len(view.graph["edges"]) == 3
+    chain.remove("b")
+    assert [n["id"] for n in view.graph["nodes"]] == ["a", "c", "d"]
+
+
+# ----------------------------------------------------------------- runs
+def test_background_run_states_and_progress(chain: cnb.Blueprint) -> None:
+    view = view_of(chain)
+    run = view.start_run()
+    run.wait(30)
+    view.wait_actions()
+    assert {n: s["state"] for n, s in view.states.items()} == dict.fromkeys("abc", "succeeded")
+    assert view.states["a"]["attempts"] == 1
+    assert view.states["a"]["duration"] is not None
+    assert view.run_info["status"] == "succeeded"
+    assert (view.run_info["done"], view.run_info["total"]) == (3, 3)
+    assert view.error == ""
+
+
+def test_events_are_coalesced_into_few_trait_updates(reg: Registry) -> None:
+    bp = cnb.Blueprint("wide", registry=reg)
+    bp.add("add", id="root", a=1)
+    for i in range(300):
+        bp.add("double", id=f"n{i}")
+        bp.connect("root", f"n{i}.x")
+    view = view_of(bp)
+    updates: list[int] = []
+    view.observe(lambda change: updates.append(len(change["new"])), names=["states"])
+    run = view.start_run()
+    run.wait(60)
+    view.wait_actions()
+    node_events = [e for e in run.events if hasattr(e, "node_id")]
+    assert len(node_events) >= 900  # queued, started, succeeded per node
+    assert 1 <= view.flushes * 5 < len(node_events)
+    assert len(updates) <= view.flushes + 2  # + attach and the final refresh
+    assert all(s["state"] == "succeeded" for s in view.states.values())
+    assert len(view.states) == 301
+
+
+def test_step_runs_exactly_one_node(chain: cnb.Blueprint) -> None:
+    view = view_of(chain)
+    view.step()
+    view.wait_actions()
+    assert [n for n, s in view.states.items() if s["state"] == "succeeded"] == ["a"]
+    assert view.run_info["status"] == "paused"
+    view.step()
+    view.wait_actions()
+    assert [n for n, s in view.states.items() if s["state"] == "succeeded"] == ["a", "b"]
+    view.stop()
+    assert view.run is not None
+    view.run.wait(30)
+    view.wait_actions()
+    assert view.run_info["status"] == "cancelled"
+    view.reset()
+    assert view.states == {} and view.run is None and view.run_info["status"] == "idle"
+
+
+def test_breakpoint_pauses_before_the_node(chain: cnb.Blueprint) -> None:
+    view = view_of(chain)
+    assert view.toggle_breakpoint("b") is True
+    run = view.start_run()
+    run.wait(30)
+    view.wait_actions()
+    assert view.run_info["status"] == "paused"
+    assert view.run_info["paused_at"] == "b"
+    assert view.states["b"]["state"] == "pending"
+    svg = view._repr_mimebundle_()[0]["image/svg+xml"]  # type: ignore[index]
+    assert 'data-node="b" data-state="paused"' in svg
+    view.start_run()  # Run on a paused run resumes it
+    run.wait(30)
+    view.wait_actions()
+    assert view.run_info["status"] == "succeeded"
+    assert view.toggle_breakpoint("b") is False
+    assert view.breakpoints == []
+
+
+def test_failed_node_inspector_retry_and_rerun(reg: Registry) -> None:
+    bp = cnb.Blueprint("fails", registry=reg)
+    bp.add("add", id="a", a=2)
+    bp.add("explode", id="boom")
+    bp.connect("a", "boom.x")
+    view = view_of(bp)
+    view.start_run().wait(30)
+    view.wait_actions()
+    view.selected = "boom"
+    record = view.inspector["run"]
+    assert record["state"] == "failed"
+    assert "ValueError: kaboom 2" in record["error"]
+    assert "explode" in record["traceback"]
+    assert record["inputs"] == [{"name": "x", "kind": "int", "text": "2"}]
+    assert record["inputs_json"].replace(" ", "").replace("\n", "") == '{"x":2}'
+    # fix the function, retry from the inspector's button
+    reg.register(NodeType.from_function(lambda x: x * 10, name="explode"))
+    view._on_message(view, {"event": "retry", "node": "boom"}, [])
+    view.wait_actions()
+    assert view.states["boom"]["state"] == "succeeded", view.error
+    assert view.inspector["run"]["outputs"][0]["text"] == "20"
+    view._on_message(view, {"event": "rerun", "node": "boom", "inputs": '{"x": 5}'}, [])
+    view.wait_actions()
+    assert view.inspector["run"]["outputs"][0]["text"] == "50"
+    view._on_message(view, {"event": "rerun", "node": "boom", "inputs": "{not json"}, [])
+    assert "not valid JSON" in view.error
+
+
+def test_view_run_binds_a_finished_run(chain: cnb.Blueprint) -> None:
+    run = chain.run(history=False)
+    view = view_run(run)
+    assert view.run is run
+    assert view.states["c"]["state"] == "succeeded"
+    assert view.run_info["status"] == "succeeded"
+
+
+# ----------------------------------------------------------------- editing
+def test_connect_accepts_valid_and_refuses_invalid_edges(reg: Registry) -> None:
+    bp = cnb.Blueprint("edit", registry=reg)
+    bp.add("add", id="a", a=1)
+    bp.add("add", id="b", a=1)
+    bp.add("double", id="c")
+    view = view_of(bp)
+    view.connect("a.output", "c.x")
+    assert [str(e) for e in bp.edges] == ["a.output -> c.x"]
+    with pytest.raises(ConnectionRefused, match="already connected"):
+        view.connect("a.output", "c.x")
+    with pytest.raises(ConnectionRefused, match=r"cannot connect b.output -> c.x: .*c\.x"):
+        view.connect("b.output", "c.x")  # one edge per input port
+    view.connect("c.output", "b.b")
+    with pytest.raises(ConnectionRefused, match="cycle"):
+        view.connect("b.output", "a.b")
+    with pytest.raises(ConnectionRefused, match="no input port 'nope'"):
+        view.connect("a.output", "c.nope")
+    assert len(bp.edges) == 2
+    # from the page: the reason lands in the error area
+    view._on_message(view, {"event": "connect", "source": "b.output", "target": "c.x"}, [])
+    assert "cannot connect b.output -> c.x" in view.error
+
+
+def test_messages_edit_the_blueprint(reg: Registry) -> None:
+    bp = cnb.Blueprint("edit", registry=reg)
+    view = view_of(bp)
+    msg = view._on_message
+    msg(view, {"event": "add", "type": "transform", "x": 100, "y": 50}, [])
+    assert list(bp.nodes) == ["transform"] and bp.nodes["transform"].position == (100, 50)
+    assert view.selected == "transform"
+    assert [f["name"] for f in view.inspector["fields"]] == ["operation", "expression", "input"]
+    assert view.inspector["fields"][0]["kind"] == "choice"
+    msg(
+        view,
+        {"event": "set_param", "node": "transform", "name": "operation", "value": "filter"},
+        [],
+    )
+    assert bp.nodes["transform"].params["operation"] == "filter"
+    msg(view, {"event": "add", "type": "add"}, [])
+    msg(view, {"event": "set_param", "node": "add", "name": "a", "value": "41"}, [])
+    assert bp.nodes["add"].params["a"] == 41
+    msg(view, {"event": "set_param", "node": "add", "name": "a", "value": "forty"}, [])
+    assert "expected an integer, got 'forty'" in view.error
+    msg(view, {"event": "set_param", "node": "add", "name": "a", "value": ""}, [])
+    assert "a" not in bp.nodes["add"].params
+    msg(view, {"event": "move", "node": "add", "x": 12.345, "y": 7}, [])
+    assert bp.nodes["add"].position == (12.3, 7.0)
+    assert view.graph["nodes"][1]["x"] == 12.3
+    msg(view, {"event": "connect", "source": "add.output", "target": "transform.input"}, [])
+    msg(view, {"event": "disconnect", "edge": "add.output -> transform.input"}, [])
+    assert bp.edges == []
+    msg(view, {"event": "remove", "node": "transform"}, [])
+    assert list(bp.nodes) == ["add"] and view.selected == "add"
+    msg(view, {"event": "remove", "node": "add"}, [])
+    assert view.selected == "" and view.inspector == {}
+    msg(view, {"event": "remove", "node": "ghost"}, [])
+    assert "no node 'ghost'" in view.error
+    msg(view, {"event": "no-such-thing"}, [])
+    assert "unknown view message" in view.error
+
+
+def test_coerce_value() -> None:
+    assert state.coerce_value("int", "3") == 3
+    assert state.coerce_value("float", "2.5") == 2.5
+    assert state.coerce_value("bool", True) is True
+    assert state.coerce_value("str", "007") == "007"
+    assert state.coerce_value("list", "[1, 2]") == [1, 2]
+    assert state.coerce_value("any", "plain words") == "plain words"
+    assert state.coerce_value("int", "{{ params.n }}") == "{{ params.n }}"
+    assert state.coerce_value("int", "  ") is None
+
+
+def test_previews_are_truncated() -> None:
+    out = state.preview(list(range(10_000)))
+    assert out["kind"] == "list" and len(out["text"]) == state.PREVIEW_CHARS
+    assert out["text"].endswith("…")
+
+
+# ----------------------------------------------------------------- display
+def test_mimebundle_has_widget_and_static_svg(chain: cnb.Blueprint) -> None:
+    view = view_of(chain)
+    data, _meta = view._repr_mimebundle_()  # type: ignore[misc]
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert data["image/svg+xml"].startswith("<svg")
+    assert data["image/svg+xml"].count('class="cnb-node"') == 3
+    bundle = widget_mimebundle(chain)
+    assert bundle is not None and "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_errors_in_callbacks_are_shown(chain: cnb.Blueprint) -> None:
+    view = view_of(chain)
+    view._on_message(view, {"event": "toggle_breakpoint", "node": "zzz"}, [])
+    assert "no node 'zzz'" in view.error
+    chain.nodes["a"].params["a"] = "{{ params.missing }}"
+    view._on_message(view, {"event": "run"}, [])  # refused before it starts: the reason is shown
+    assert view.run is None
+    assert view.error.startswith("run: ") and "missing" in view.error
+
+
+# ----------------------------------------------------------------- %%blueprint
+class FakeShell:
+    def __init__(self) -> None:
+        self.user_ns: dict[str, Any] = {}
+        self.magics: dict[str, Any] = {}
+
+    def register_magic_function(self, fn: Any, magic_kind: str, magic_name: str) -> None:
+        self.magics[(magic_kind, magic_name)] = fn
+
+
+@cnb.node
+def cnb_view_test_source() -> int:
+    return 1
+
+
+YAML = """
+id: magic
+nodes:
+  one: {type: cnb_view_test_source}
+"""
+
+
+def test_blueprint_magic_binds_the_name() -> None:
+    shell = FakeShell()
+    register(shell)
+    magic = shell.magics[("cell", "blueprint")]
+    magic("flow --no-show", YAML)
+    assert isinstance(shell.user_ns["flow"], cnb.Blueprint)
+    assert list(shell.user_ns["flow"].nodes) == ["one"]
+    bp = blueprint_magic(shell, "--no-show", YAML)
+    assert shell.user_ns["bp"] is bp
+
+
+def test_blueprint_magic_reports_problems() -> None:
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="no_such_type"):
+        blueprint_magic(FakeShell(), "bad --no-show", "id: x\nnodes:\n  a: {type: no_such_type}\n")
+    with pytest.raises(UsageError, match="not a Python name"):
+        blueprint_magic(FakeShell(), "1abc", YAML)
