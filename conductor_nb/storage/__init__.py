@@ -47,7 +47,9 @@ def runs(
 
     ``home`` picks the history folder (default: $CONDUCTOR_HOME or ./.conductor).
     """
-    return default_history(home).runs(limit, status=status, blueprint=blueprint)
+    history = default_history(home)
+    history.mark_interrupted()  # another process may have died since we opened it
+    return history.runs(limit, status=status, blueprint=blueprint)
 
 
 def load_run(

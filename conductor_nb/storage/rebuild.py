@@ -154,6 +154,7 @@ def resume(
     from conductor_nb.engine.run import new_run_id
 
     hist = _history(history)
+    hist.mark_interrupted()
     record = hist.get(run_id)
     if not record.is_finished and process.is_alive(record.pid, None, record.host):
         raise StoreError(

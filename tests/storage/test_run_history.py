@@ -302,3 +302,22 @@ def test_many_runs_keep_memory_flat() -> None:
         tracemalloc.stop()
     assert len(cnb.runs(limit=None)) == 110
     assert after - before < 1_000_000, f"memory grew by {after - before} bytes over 100 runs"
+
+
+def test_async_and_concurrent_runs_are_recorded() -> None:
+    import asyncio
+
+    FAIL["flag"] = False
+    bp = _pipeline()
+    started = [bp.start() for _ in range(3)]
+    for run in started:
+        run.wait()
+
+    async def main() -> cnb.Run:
+        return await bp.arun()
+
+    awaited = asyncio.run(main())
+    records = {r.id: r for r in cnb.runs()}
+    for run in [*started, awaited]:
+        assert records[run.id].status == "succeeded"
+        assert records[run.id].counts == {"succeeded": 4}
