@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from conductor_nb.model.types import NodeType
 
@@ -104,32 +104,36 @@ def compile_plan(bp: Blueprint, *, validate: bool = True) -> Plan:
     if validate:
         bp.validate()
     index = {nid: i for i, nid in enumerate(bp.nodes)}
-    sources: dict[str, dict[str, list[Source]]] = {nid: defaultdict(list) for nid in bp.nodes}
-    consumers: dict[str, dict[str, list[str]]] = {nid: defaultdict(list) for nid in bp.nodes}
+    sources: dict[str, dict[str, list[Source]]] = {}
+    consumers: dict[str, dict[str, list[str]]] = {}
     upstream: dict[str, dict[str, None]] = {nid: {} for nid in bp.nodes}
     downstream: dict[str, dict[str, None]] = {nid: {} for nid in bp.nodes}
     for edge in bp.edges:
-        sources[edge.target][edge.target_port].append(Source(edge.source, edge.source_port))
-        consumers[edge.source][edge.source_port].append(edge.target)
+        by_port = sources.setdefault(edge.target, {})
+        by_port.setdefault(edge.target_port, []).append(Source(edge.source, edge.source_port))
+        consumers.setdefault(edge.source, {}).setdefault(edge.source_port, []).append(edge.target)
         upstream[edge.target][edge.source] = None
         downstream[edge.source][edge.target] = None
     order = _stable_order(list(bp.nodes), upstream, downstream, index)
     levels: dict[str, int] = {}
     for nid in order:
         levels[nid] = 1 + max((levels[u] for u in upstream[nid]), default=-1)
-    position = {nid: i for i, nid in enumerate(order)}
+    types = {}  # resolve each (type, version) once
     planned = {}
-    for nid in order:
+    for position, nid in enumerate(order):
         node = bp.nodes[nid]
+        key = (node.type, node.version)
+        if key not in types:
+            types[key] = bp.registry.get(node.type, node.version)
         planned[nid] = PlannedNode(
             id=nid,
             node=node,
-            type=bp.registry.get(node.type, node.version),
-            index=position[nid],
-            sources=MappingProxyType({k: tuple(v) for k, v in sources[nid].items()}),
+            type=types[key],
+            index=position,
+            sources=_freeze(sources.get(nid)),
             upstream=tuple(upstream[nid]),
             downstream=tuple(downstream[nid]),
-            consumers=MappingProxyType({k: tuple(v) for k, v in consumers[nid].items()}),
+            consumers=_freeze(consumers.get(nid)),
         )
     outputs = {name: Source(*endpoint.split(".", 1)) for name, endpoint in bp.outputs.items()}
     return Plan(
@@ -139,6 +143,15 @@ def compile_plan(bp: Blueprint, *, validate: bool = True) -> Plan:
         MappingProxyType(levels),
         MappingProxyType(outputs),
     )
+
+
+_EMPTY: Mapping[str, tuple[Any, ...]] = MappingProxyType({})
+
+
+def _freeze(by_port: dict[str, list[Any]] | None) -> Mapping[str, tuple[Any, ...]]:
+    if not by_port:
+        return _EMPTY
+    return MappingProxyType({k: tuple(v) for k, v in by_port.items()})
 
 
 def _stable_order(

@@ -244,9 +244,8 @@ class Run:
         return out
 
     def progress(self) -> tuple[int, int]:
-        total = len(self.node_runs)
-        done = sum(1 for r in self.node_runs.values() if r.status.is_finished)
-        return done, total
+        """(finished, total) nodes of this run's plan."""
+        return self._sched.finished_count, len(self.plan.order)
 
     def eta(self) -> float | None:
         """Seconds left, from the mean duration so far and the remaining nodes' levels."""

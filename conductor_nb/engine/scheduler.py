@@ -64,7 +64,7 @@ class Scheduler:
     # ---------------------------------------------------------------- moves
     def take(self, node_id: str | None = None) -> str:
         """Dispatch ``node_id`` (default: the first ready node)."""
-        if node_id is None:
+        if node_id is None or (self._heap and self._heap[0][1] == node_id):
             if not self._heap:
                 raise LookupError("no node is ready")
             _, node_id = heapq.heappop(self._heap)

@@ -220,6 +220,8 @@ def _check_cycles(found: ProblemList, bp: Blueprint) -> None:
     for edge in bp.edges:
         if edge.source in graph and edge.target in graph and edge.source != edge.target:
             graph[edge.target].add(edge.source)
+    if _is_acyclic(graph):  # the common case, in linear time; graphlib only to name a cycle
+        return
     try:
         graphlib.TopologicalSorter(graph).prepare()
     except graphlib.CycleError as exc:
@@ -230,3 +232,21 @@ def _check_cycles(found: ProblemList, bp: Blueprint) -> None:
             "hint: a blueprint is a DAG; remove one of these edges (use a loop node "
             "to repeat work)",
         )
+
+
+def _is_acyclic(parents: dict[str, set[str]]) -> bool:
+    children: dict[str, list[str]] = {n: [] for n in parents}
+    indegree = {n: len(p) for n, p in parents.items()}
+    for node, ups in parents.items():
+        for up in ups:
+            children[up].append(node)
+    ready = [n for n, d in indegree.items() if d == 0]
+    seen = 0
+    while ready:
+        node = ready.pop()
+        seen += 1
+        for child in children[node]:
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                ready.append(child)
+    return seen == len(parents)
