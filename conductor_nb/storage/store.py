@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from conductor_nb.model.blueprint import Blueprint
     from conductor_nb.model.types import Registry
 
+Names = list[str]  # aliases: inside BlueprintStore, ``list`` is the method
+Versions = list[int]
 SUFFIXES = (".yaml", ".yml", ".json")
 VERSIONS_DIR = ".versions"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -258,7 +260,7 @@ class BlueprintStore:
         return f"BlueprintStore({self.location!r})"
 
     # ----------------------------------------------------------------- reading
-    def list(self) -> list[str]:
+    def list(self) -> Names:
         """The names of stored blueprints, sorted."""
         names = set()
         for entry in self.backend.listdir(""):
@@ -270,7 +272,7 @@ class BlueprintStore:
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._current(check_name(name)) is not None
 
-    def versions(self, name: str) -> list[int]:
+    def versions(self, name: str) -> Versions:
         """Saved version numbers of ``name``, oldest first ([] if it is not stored)."""
         bare = check_name(name)
         found = self._history(bare)
@@ -304,9 +306,9 @@ class BlueprintStore:
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             raise StoreError(f"version must be a whole number >= 1 (got {version!r})")
         for path in self._version_paths(bare, version):
-            data = self.backend.read(path)
-            if data is not None:
-                return data.decode("utf-8"), _format_of(path), path
+            stored = self.backend.read(path)
+            if stored is not None:
+                return stored.decode("utf-8"), _format_of(path), path
         if version == 1 and not self._history(bare) and self._current(bare) is not None:
             return self._read(bare, None)
         known = self.versions(bare)
@@ -334,7 +336,7 @@ class BlueprintStore:
                 return bare + suffix, data
         return None
 
-    def _history(self, bare: str) -> list[int]:
+    def _history(self, bare: str) -> Versions:
         found = set()
         for entry in self.backend.listdir(f"{VERSIONS_DIR}/{bare}"):
             stem, _, suffix = entry.partition(".")
@@ -342,7 +344,7 @@ class BlueprintStore:
                 found.add(int(stem))
         return sorted(found)
 
-    def _version_paths(self, bare: str, version: int) -> list[str]:
+    def _version_paths(self, bare: str, version: int) -> Names:
         return [f"{VERSIONS_DIR}/{bare}/{version}{suffix}" for suffix in SUFFIXES]
 
     # ----------------------------------------------------------------- writing
