@@ -30,7 +30,7 @@ from conductor_nb.engine.events import (
     NodeStarted,
     NodeSucceeded,
 )
-from conductor_nb.engine.executors import Call
+from conductor_nb.engine.executors import Call, LocalExecutor
 from conductor_nb.engine.states import NodeState
 from conductor_nb.errors import NodeExecutionError
 from conductor_nb.model import templates
@@ -318,7 +318,12 @@ async def _attempt(
     call = Call(node_type.fn, call_kwargs, planned.id, node_type.name, dict(node.resources))
     token = capture.current_sink.set(run._sink_for(planned.id)) if run.options.capture else None
     try:
-        coro = _with_faults(run, planned.id, run.executor.submit(call))
+        if type(run.executor) is LocalExecutor and node_type.is_async:
+            coro = node_type.fn(**call_kwargs)  # fast path: no executor hop for local async
+        else:
+            coro = run.executor.submit(call)
+        if run.options.faults or run.options.fault_rate:
+            coro = _with_faults(run, planned.id, coro)
         if node.timeout:
             try:
                 return await asyncio.wait_for(coro, node.timeout)
