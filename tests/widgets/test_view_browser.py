@@ -39,6 +39,7 @@ CHROME_ARGS = [
     "--disable-sync",
 ]
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+SHOTS = Path(os.environ.get("CNB_SHOT_DIR", "/tmp/cnb-shots"))
 
 CELLS = [
     '''import conductor_nb as cnb
@@ -266,7 +267,7 @@ def test_step_runs_exactly_one_more_node(page: Any) -> None:
     expect(page.locator(".v-main .cnb-run-status")).to_have_text("cancelled")
 
 
-def test_breakpoint_pauses_the_run_there(page: Any, tmp_path: Path) -> None:
+def test_breakpoint_pauses_the_run_there(page: Any) -> None:
     page.locator(".v-main .cnb-btn-reset").click()
     expect(page.locator(".v-main .cnb-run-status")).to_have_text("idle")
     node(page, "v-main", "total").locator(".cnb-badge").click()
@@ -278,7 +279,8 @@ def test_breakpoint_pauses_the_run_there(page: Any, tmp_path: Path) -> None:
     expect(node(page, "v-main", "double")).to_have_attribute("data-state", "succeeded")
     expect(node(page, "v-main", "report")).to_have_attribute("data-state", "pending")
     assert "paused total" in kernel(page, "print(v.run.status.value, v.run.paused_at)")
-    page.locator(".v-main .cnb-view").screenshot(path=str(tmp_path / "paused.png"))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator(".v-main .cnb-view").screenshot(path=str(SHOTS / "paused.png"))
     page.locator(".v-main .cnb-btn-resume").click()
     expect(node(page, "v-main", "report")).to_have_attribute("data-state", "succeeded")
     expect(page.locator(".v-main .cnb-run-status")).to_have_text("succeeded")
@@ -346,6 +348,5 @@ def test_screenshot_for_readme(page: Any) -> None:
     expect(page.locator(".v-main .cnb-outputs")).to_contain_text("[2, 4, 6]")
     DOCS.mkdir(exist_ok=True)
     page.locator(".v-main .cnb-view").screenshot(path=str(DOCS / "screenshot-view.png"))
-    shots = Path(os.environ.get("CNB_SHOT_DIR", "/tmp/cnb-shots"))
-    shots.mkdir(exist_ok=True)
-    page.screenshot(path=str(shots / "lab-full.png"), full_page=True)
+    page.locator(".v-fail .cnb-view").screenshot(path=str(SHOTS / "failed.png"))
+    page.screenshot(path=str(SHOTS / "lab-full.png"), full_page=True)
