@@ -316,7 +316,8 @@ async def _attempt(
     if node_type.context_arg:
         call_kwargs[node_type.context_arg] = NodeContextImpl(run, planned, node_run)
     call = Call(node_type.fn, call_kwargs, planned.id, node_type.name, dict(node.resources))
-    token = capture.current_sink.set(run._sink_for(planned.id)) if run.options.capture else None
+    sink = LineSink(run, planned.id) if run.options.capture else None
+    token = capture.current_sink.set(sink) if sink is not None else None
     try:
         if type(run.executor) is LocalExecutor and node_type.is_async:
             coro = node_type.fn(**call_kwargs)  # fast path: no executor hop for local async
@@ -331,8 +332,9 @@ async def _attempt(
                 raise TimeoutError(f"timed out after {node.timeout:g}s") from None
         return await coro
     finally:
-        if token is not None:
+        if token is not None and sink is not None:
             capture.current_sink.reset(token)
+            sink.flush()
 
 
 async def _with_faults(run: Run, node_id: str, coro: Any) -> Any:
@@ -397,16 +399,37 @@ def _fail(
     )
 
 
-def make_sink(run: Run, node_id: str) -> capture.Sink:
-    loop_thread = threading.get_ident()
+class LineSink:
+    """A node's log sink: whole lines become NodeLog events (``print("a", 1)`` is one)."""
 
-    def sink(stream: str, text: str, level: str) -> None:
-        if threading.get_ident() == loop_thread:
-            run._log(node_id, stream, text, level)
+    def __init__(self, run: Run, node_id: str) -> None:
+        self.run = run
+        self.node_id = node_id
+        self.loop_thread = threading.get_ident()
+        self.partial: dict[str, str] = {}
+
+    def __call__(self, stream: str, text: str, level: str) -> None:
+        if stream != "log":
+            buffered = self.partial.get(stream, "") + text
+            if "\n" not in buffered and len(buffered) < 65536:
+                self.partial[stream] = buffered
+                return
+            head, _, tail = buffered.rpartition("\n")
+            self.partial[stream] = tail
+            text = head + "\n" if head or not tail else buffered
+        self._emit(stream, text, level)
+
+    def flush(self) -> None:
+        for stream, text in list(self.partial.items()):
+            if text:
+                self._emit(stream, text, "")
+        self.partial.clear()
+
+    def _emit(self, stream: str, text: str, level: str) -> None:
+        if threading.get_ident() == self.loop_thread:
+            self.run._log(self.node_id, stream, text, level)
         else:
-            run._call_soon(run._log, node_id, stream, text, level)
-
-    return sink
+            self.run._call_soon(self.run._log, self.node_id, stream, text, level)
 
 
 def fault_rng(seed: int | None) -> random.Random:

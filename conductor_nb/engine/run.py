@@ -216,6 +216,11 @@ class Run:
         return resolve(out) if resolve is not None and out else out
 
     @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop this run executes on (None before it starts)."""
+        return self._loop
+
+    @property
     def duration(self) -> float | None:
         if self.started_at is None:
             return None
@@ -334,9 +339,6 @@ class Run:
         if record is not None:
             record.logs.append(LogLine(time.time(), stream, text, level))
         self._publish(NodeLog(self.id, node_id=node_id, stream=stream, text=text, level=level))
-
-    def _sink_for(self, node_id: str) -> capture.Sink:
-        return node_runner.make_sink(self, node_id)
 
     def _call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
         if self._loop is not None and not self._loop.is_closed():
