@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from conductor_nb.model.types import MISSING, NodeType, ParamField, Port
+from conductor_nb.model.types import MISSING, NodeType, OutputMode, ParamField, Port
 
 Validator = Callable[[Mapping[str, Any]], list[tuple[str, str]]]
 
@@ -58,6 +58,7 @@ def define(
     validate: Validator | None = None,
     takes_context: bool = False,
     output_type: str = "any",
+    output_mode: OutputMode = "single",
 ) -> BuiltinNodeType:
     """A built-in node type with the shared ``input``/``output`` ports."""
     ports = (Port("input", default=None, description="any data (optional)"), *inputs)
@@ -74,6 +75,7 @@ def define(
         examples=(dict(example),) if example else (),
         context_arg="ctx" if takes_context else None,
         validate_params=validate,
+        output_mode=output_mode,
     )
 
 

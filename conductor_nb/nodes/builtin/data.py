@@ -112,9 +112,7 @@ def _items(value: Any, field: str | None) -> list[Any]:
         return []
     if isinstance(value, list | tuple):
         return list(value)
-    if isinstance(value, Mapping):
-        return [value]  # one record is a list of one
-    raise TypeError(f"transform works on a list, got a {type(value).__name__}")
+    return [value]  # one record (or value) is a list of one
 
 
 class _Evaluator:

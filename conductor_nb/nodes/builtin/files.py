@@ -55,6 +55,7 @@ def confine(path: str | os.PathLike[str], roots: Sequence[Path]) -> Path:
 def atomic_write(target: Path, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``target``, then rename it into place."""
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    done = False
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -63,9 +64,10 @@ def atomic_write(target: Path, data: bytes) -> None:
         if target.exists():
             shutil.copymode(target, tmp)
         os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        done = True
+    finally:
+        if not done:  # a failed write leaves the old file as it was, and no temporary behind
+            Path(tmp).unlink(missing_ok=True)
 
 
 def _as_bytes(content: Any, binary: bool, encoding: str) -> bytes:

@@ -1,0 +1,121 @@
+"""Sub-blueprints run by container nodes (loop, parallel, group).
+
+A body is a blueprint document given inline (a dict, the blueprint file
+format; ``conductor``/``id`` may be left out) or a stored Blueprint. Before
+each run it is prepared:
+
+- the values the container passes (``item``, ``index``...) are declared as
+  params of the body when it does not declare them itself;
+- entry nodes (no edge into their ``input`` port, no ``input`` value) get an
+  edge from an added ``_input`` node (type ``pass``) that holds the current
+  value, so their templates read it as ``{{ inputs.input }}``; data is passed
+  as a value and never rendered as a template;
+- a body without declared outputs outputs its sink nodes' ``output``.
+
+Each run is a child of the node's run: its node states appear as
+``<prefix>.<inner id>`` (``loop[3].fetch``) in events, views and history.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+ENTRY_NODE = "_input"
+
+
+def _edge_ends(edge: Any) -> tuple[str, str]:
+    if isinstance(edge, Mapping):
+        source, target = str(edge.get("source", "")), str(edge.get("target", ""))
+    else:
+        source, _, target = str(edge).partition("->")
+    return source.strip(), target.strip()
+
+
+def _takes_input(registry: Any, node: Mapping[str, Any]) -> bool:
+    if registry is None:
+        return True
+    node_type = registry.find(str(node.get("type", "")), node.get("version"))
+    return node_type is not None and node_type.input("input") is not None
+
+
+def prepare(
+    doc: Mapping[str, Any],
+    name: str,
+    passed: Mapping[str, Any],
+    entry: str | None,
+    registry: Any = None,
+) -> dict[str, Any]:
+    """A runnable copy of the body document (see the module docstring)."""
+    body = copy.deepcopy(dict(doc))
+    body.setdefault("conductor", 1)
+    body.setdefault("id", f"{name}-body")
+    declared = body.setdefault("params", {}) or {}
+    body["params"] = declared
+    for key in passed:
+        declared.setdefault(key, {"default": None, "description": f"set by {name}"})
+    nodes = body.get("nodes") or {}
+    fed_inputs, has_downstream = set(), set()
+    for edge in body.get("edges") or []:
+        source, target = _edge_ends(edge)
+        has_downstream.add(source.split(".")[0])
+        fed_inputs.add(target)
+    if entry is not None:
+        entries = [
+            node_id
+            for node_id, node in nodes.items()
+            if f"{node_id}.input" not in fed_inputs
+            and "input" not in (node.get("params") or {})
+            and _takes_input(registry, node)
+        ]
+        if entries and ENTRY_NODE not in nodes:
+            nodes[ENTRY_NODE] = {"type": "pass", "params": {"input": f"{{{{ params.{entry} }}}}"}}
+            edges = body.setdefault("edges", []) or []
+            body["edges"] = edges + [f"{ENTRY_NODE}.output -> {n}.input" for n in entries]
+            has_downstream.add(ENTRY_NODE)
+    if not body.get("outputs"):
+        sinks = [n for n in nodes if n not in has_downstream]
+        if len(sinks) == 1:
+            body["outputs"] = {"output": f"{sinks[0]}.output"}
+        else:
+            body["outputs"] = {s: f"{s}.output" for s in sinks}
+    return body
+
+
+def registry_of(ctx: Any) -> Any:
+    run = getattr(ctx, "run", None)
+    blueprint = getattr(run, "blueprint", None)
+    return getattr(blueprint, "registry", None)
+
+
+def build(ctx: Any, doc: Any, name: str, passed: Mapping[str, Any], entry: str | None) -> Any:
+    """A Blueprint for one run of a body document (or a Blueprint) with ``passed`` params."""
+    from conductor_nb.model.blueprint import Blueprint
+
+    if isinstance(doc, Blueprint):
+        doc = doc.to_dict()
+    if not isinstance(doc, Mapping):
+        raise TypeError(
+            f"{name}: the body must be a blueprint document (a mapping with nodes and edges), "
+            f"got a {type(doc).__name__}"
+        )
+    registry = registry_of(ctx)
+    return Blueprint.from_dict(prepare(doc, name, passed, entry, registry), registry=registry)
+
+
+def result_of(outputs: Mapping[str, Any]) -> Any:
+    """A body run's result: its only output, or the dict of its outputs."""
+    if len(outputs) == 1:
+        return next(iter(outputs.values()))
+    return dict(outputs)
+
+
+def check_body(value: Any, required: bool = True) -> list[tuple[str, str]]:
+    if value is None:
+        return [("body", "needs a body: a sub-blueprint with nodes and edges")] if required else []
+    if not isinstance(value, Mapping) or not isinstance(value.get("nodes"), Mapping):
+        return [("body", "the body must be a blueprint document: a mapping with 'nodes'")]
+    if not value["nodes"]:
+        return [("body", "the body has no nodes")]
+    return []

@@ -1,0 +1,159 @@
+"""``http-request``: one HTTP call with httpx (async), for http and https URLs only.
+
+The output is ``{status, headers, body, url}``; ``body`` is parsed JSON when the
+response says it is JSON, else text (or bytes with ``response: bytes``). A
+status outside 2xx fails the node unless ``allowErrors`` is set, so a broken
+upstream does not silently feed its error page downstream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from conductor_nb.model.types import Port
+from conductor_nb.nodes.builtin._define import define, param
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+class HTTPStatusFailure(RuntimeError):
+    """A response outside 2xx when errors are not allowed."""
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"url {url!r} is not an http(s) URL; only http:// and https:// are allowed"
+        )
+
+
+def _auth(auth: Mapping[str, Any] | None) -> tuple[httpx.Auth | None, dict[str, str]]:
+    """``{type: basic, username, password}`` or ``{type: bearer, token}``."""
+    if not auth:
+        return None, {}
+    kind = str(auth.get("type", "basic")).lower()
+    if kind == "basic":
+        return httpx.BasicAuth(str(auth.get("username", "")), str(auth.get("password", ""))), {}
+    if kind == "bearer":
+        return None, {"Authorization": f"Bearer {auth.get('token', '')}"}
+    raise ValueError(f"auth type {kind!r} is not supported; use 'basic' or 'bearer'")
+
+
+def _body(response: httpx.Response, mode: str) -> Any:
+    if mode == "bytes":
+        return response.content
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    is_json = kind == "application/json" or kind.endswith("+json")
+    if mode == "json" or (mode == "auto" and is_json):
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            if mode == "json":
+                raise ValueError(f"the response body is not valid JSON: {exc}") from None
+    return response.text
+
+
+async def http_request(
+    input: Any = None,
+    url: str = "",
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    query: dict[str, Any] | None = None,
+    json: Any = None,
+    body: Any = None,
+    auth: dict[str, Any] | None = None,
+    timeout: float = 30.0,  # noqa: ASYNC109 (a node param, given to httpx)
+    followRedirects: bool = True,
+    allowErrors: bool = False,
+    response: str = "auto",
+) -> dict[str, Any]:
+    """Send one request; return status, headers and the (parsed) body."""
+    _check_url(url)
+    auth_obj, auth_headers = _auth(auth)
+    send_headers = {**auth_headers, **{str(k): str(v) for k, v in (headers or {}).items()}}
+    content = body.encode() if isinstance(body, str) else body
+    async with httpx.AsyncClient(follow_redirects=followRedirects, timeout=timeout) as client:
+        reply = await client.request(
+            method.upper(),
+            url,
+            headers=send_headers,
+            params=query or None,
+            json=json,
+            content=content,
+            auth=auth_obj,
+        )
+    result = {
+        "status": reply.status_code,
+        "headers": dict(reply.headers),
+        "body": _body(reply, response),
+        "url": str(reply.url),
+    }
+    if not allowErrors and not reply.is_success:
+        snippet = reply.text[:200] if response != "bytes" else ""
+        raise HTTPStatusFailure(
+            f"{method.upper()} {reply.url} answered {reply.status_code} {reply.reason_phrase}"
+            + (f": {snippet}" if snippet else "")
+            + "; set allowErrors: true to pass non-2xx responses on"
+        )
+    return result
+
+
+def _check(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    url = values.get("url")
+    if not url:
+        return [("url", "http-request needs a url")]
+    if isinstance(url, str) and "{{" not in url:
+        try:
+            _check_url(url)
+        except ValueError as exc:
+            return [("url", str(exc))]
+    if values.get("json") is not None and values.get("body") is not None:
+        return [("body", "give either json or body, not both")]
+    return []
+
+
+HTTP_REQUEST = define(
+    "http-request",
+    http_request,
+    category="network",
+    description="Send an HTTP(S) request with httpx; output status, headers and the body "
+    "(parsed when JSON). Non-2xx fails the node unless allowErrors.",
+    outputs=[
+        Port("status", type="int"),
+        Port("headers", type="dict"),
+        Port("body", description="parsed JSON, text, or bytes"),
+    ],
+    params=[
+        param("url", "str", "", "http:// or https:// URL", required=True),
+        param("method", "str", "GET", "HTTP method", choices=METHODS),
+        param("headers", "dict", {}, "request headers"),
+        param("query", "dict", {}, "query string parameters"),
+        param("json", "any", None, "a JSON body"),
+        param("body", "any", None, "a text or bytes body"),
+        param("auth", "dict", None, "{type: basic, username, password} or {type: bearer, token}"),
+        param("timeout", "float", 30.0, "seconds", minimum=0),
+        param("followRedirects", "bool", True, "follow 3xx redirects"),
+        param("allowErrors", "bool", False, "pass non-2xx responses on instead of failing"),
+        param(
+            "response",
+            "str",
+            "auto",
+            "how to read the body",
+            choices=("auto", "json", "text", "bytes"),
+        ),
+    ],
+    example={
+        "type": "http-request",
+        "params": {"url": "https://httpbin.org/get", "query": {"q": 1}},
+    },
+    validate=_check,
+)
+
+NODE_TYPES = [HTTP_REQUEST]

@@ -1,0 +1,155 @@
+"""``shell-command``: run one program with a list of arguments, never through a shell.
+
+The program starts in its own process group (session), so on timeout or
+cancellation the whole tree it spawned is killed: SIGTERM to the group, then
+SIGKILL after a grace period. Output is ``{stdout, stderr, exit_code,
+duration}``; a non-zero exit fails the node unless ``allowFailure`` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from conductor_nb.model.types import Port
+from conductor_nb.nodes.builtin._define import define, param
+
+GRACE = 2.0
+
+
+class CommandFailed(RuntimeError):
+    """The program exited with a non-zero code."""
+
+
+def _kill_tree(proc: asyncio.subprocess.Process, sig: int) -> None:
+    if sys.platform == "win32":  # pragma: no cover
+        proc.kill()
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+async def _terminate(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM the process group, SIGKILL it if it lingers; always reap the process."""
+    _kill_tree(proc, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(asyncio.shield(proc.wait()), GRACE)
+    except TimeoutError:
+        pass
+    _kill_tree(proc, signal.SIGKILL)  # children that ignored SIGTERM, or outlived the leader
+    await proc.wait()
+
+
+def _environment(env: Mapping[str, Any] | None, inherit: bool) -> dict[str, str]:
+    base = dict(os.environ) if inherit else {"PATH": os.environ.get("PATH", "")}
+    base.update({str(k): str(v) for k, v in (env or {}).items()})
+    return base
+
+
+def _text(data: bytes, encoding: str) -> str:
+    return data.decode(encoding, errors="replace")
+
+
+async def shell_command(
+    input: Any = None,
+    program: str = "",
+    args: list[Any] | None = None,
+    stdin: Any = None,
+    env: dict[str, Any] | None = None,
+    inheritEnv: bool = True,
+    cwd: str | None = None,
+    timeout: float | None = None,  # noqa: ASYNC109 (a node param, enforced below)
+    allowFailure: bool = False,
+    encoding: str = "utf-8",
+) -> dict[str, Any]:
+    """Run ``program`` with ``args`` (no shell), capture its output, kill its tree on cancel."""
+    if not program:
+        raise ValueError("shell-command needs a program")
+    argv = [str(program), *(str(a) for a in (args or []))]
+    data = stdin.encode(encoding) if isinstance(stdin, str) else stdin
+    started = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.PIPE if data is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_environment(env, inheritEnv),
+        cwd=cwd or None,
+        start_new_session=True,  # its own process group: killable as a tree
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(data), timeout)
+    except TimeoutError:
+        raise TimeoutError(
+            f"{argv[0]} timed out after {timeout:g}s; its process tree was killed"
+        ) from None
+    finally:
+        if proc.returncode is None:  # timed out or cancelled: never leave the tree running
+            await asyncio.shield(_terminate(proc))
+    # the leader is gone; kill what it left behind in its group (daemons, orphans)
+    _kill_tree(proc, signal.SIGKILL)
+    result = {
+        "stdout": _text(out, encoding),
+        "stderr": _text(err, encoding),
+        "exit_code": proc.returncode,
+        "duration": time.monotonic() - started,
+    }
+    if proc.returncode != 0 and not allowFailure:
+        tail = result["stderr"].strip().splitlines()[-5:]
+        raise CommandFailed(
+            f"{argv[0]} exited with code {proc.returncode}"
+            + (": " + " | ".join(tail) if tail else "")
+            + "; set allowFailure: true to continue on non-zero exits"
+        )
+    return result
+
+
+def _check(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    problems = []
+    if not values.get("program"):
+        problems.append(("program", "shell-command needs a program (and args as a list)"))
+    program = values.get("program")
+    if isinstance(program, str) and " " in program.strip() and "{{" not in program:
+        problems.append(
+            (
+                "program",
+                f"program {program!r} holds spaces: commands do not go through a shell; "
+                "put the arguments in args, e.g. program: ls, args: [-l]",
+            )
+        )
+    return problems
+
+
+SHELL_COMMAND = define(
+    "shell-command",
+    shell_command,
+    category="system",
+    description="Run a program with a list of arguments (never through a shell); output "
+    "stdout, stderr, exit code and duration; timeouts and cancels kill the process tree.",
+    outputs=[
+        Port("stdout", type="str"),
+        Port("stderr", type="str"),
+        Port("exit_code", type="int"),
+    ],
+    params=[
+        param("program", "str", "", "the executable (a name on PATH or a path)", required=True),
+        param("args", "list", [], "its arguments, one list item each"),
+        param("stdin", "any", None, "text or bytes sent to its standard input"),
+        param("env", "dict", {}, "extra environment variables"),
+        param("inheritEnv", "bool", True, "start from this process's environment"),
+        param("cwd", "path", None, "working directory"),
+        param("timeout", "float", None, "seconds before the process tree is killed", minimum=0),
+        param("allowFailure", "bool", False, "a non-zero exit code does not fail the node"),
+        param("encoding", "str", "utf-8", "how to decode stdout and stderr"),
+    ],
+    example={"type": "shell-command", "params": {"program": "git", "args": ["status", "--short"]}},
+    validate=_check,
+)
+
+NODE_TYPES = [SHELL_COMMAND]
