@@ -103,9 +103,9 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext conductor_nb``: the ``%%blueprint`` cell magic."""
-    from conductor_nb.widgets.magic import register
+    import importlib  # the facade reaches the widget layer only when Jupyter asks for it
 
-    register(ipython)
+    importlib.import_module("conductor_nb.widgets.magic").register(ipython)
 
 
 __all__ = [
