@@ -225,6 +225,8 @@ def _apply(
 
 def transform(
     input: Any = None,
+    *,
+    ctx: Any = None,
     operation: str = "map",
     expression: str = "",
     field: str = "",
@@ -251,7 +253,8 @@ def transform(
         "initial": initial,
     }
     with _limits.budget(expression, time_limit, size_limit):
-        ev = _Evaluator(expression, {"items": items}) if expression else None
+        names = {"items": items, "params": dict(getattr(ctx, "params", None) or {})}
+        ev = _Evaluator(expression, names) if expression else None
         return _apply(operation, items, ev, key or None, opts)
 
 
@@ -276,7 +279,7 @@ TRANSFORM = define(
     "with sandboxed per-item expressions over item, index (and acc for reduce).",
     params=[
         param("operation", "str", "map", "what to do with the list", choices=OPERATIONS),
-        param("expression", "code", "", "per-item expression over item, index, items, acc"),
+        param("expression", "code", "", "per-item expression over item, index, items, acc, params"),
         param("field", "str", "", "dotted field of the input that holds the list"),
         param("key", "str", "", "sort/group/unique by this dotted field (else the expression)"),
         param("direction", "str", "asc", "sort direction", choices=("asc", "desc")),
@@ -301,6 +304,7 @@ TRANSFORM = define(
         "params": {"operation": "filter", "expression": "item.age >= 18"},
     },
     validate=_check_transform,
+    takes_context=True,
 )
 
 NODE_TYPES = [EDIT_FIELDS, TRANSFORM]

@@ -1,0 +1,162 @@
+"""edit-fields and transform, the expression limits, the sandbox-escape corpus, the examples."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import conductor_nb as cnb
+from conductor_nb.model import templates
+from conductor_nb.nodes.builtin import _limits
+from conductor_nb.nodes.builtin.data import edit_fields, transform
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+PEOPLE = [
+    {"name": "Ada", "age": 36, "team": "a"},
+    {"name": "Linus", "age": 12, "team": "b"},
+    {"name": "Grace", "age": 45, "team": "a"},
+]
+
+
+def test_edit_fields_sets_nested_and_keeps_only_set():
+    assert edit_fields({"a": 1, "b": 2}, {"c.d": 3}, remove=["b"]) == {"a": 1, "c": {"d": 3}}
+    assert edit_fields({"a": 1}, {"z": 0}, keepOnlySet=True) == {"z": 0}
+    assert edit_fields([{"a": 1}, {"a": 2}], {"b": 0}) == [{"a": 1, "b": 0}, {"a": 2, "b": 0}]
+    with pytest.raises(TypeError, match="edits mappings"):
+        edit_fields(3, {"x": 1})
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"operation": "map", "expression": "item.name | upper"}, ["ADA", "LINUS", "GRACE"]),
+        ({"operation": "filter", "expression": "item.age >= 18"}, [PEOPLE[0], PEOPLE[2]]),
+        ({"operation": "reduce", "expression": "acc + item.age", "initial": 0}, 93),
+        (
+            {"operation": "sort", "key": "age", "direction": "desc"},
+            [PEOPLE[2], PEOPLE[0], PEOPLE[1]],
+        ),
+        ({"operation": "sort", "expression": "item.name"}, [PEOPLE[0], PEOPLE[2], PEOPLE[1]]),
+        ({"operation": "group", "key": "team"}, {"a": [PEOPLE[0], PEOPLE[2]], "b": [PEOPLE[1]]}),
+        ({"operation": "unique", "key": "team"}, [PEOPLE[0], PEOPLE[1]]),
+        ({"operation": "reverse"}, PEOPLE[::-1]),
+        ({"operation": "limit", "count": 2}, PEOPLE[:2]),
+        ({"operation": "skip", "count": 2}, PEOPLE[2:]),
+        ({"operation": "slice", "start": 1, "end": 2}, PEOPLE[1:2]),
+        ({"operation": "map", "expression": "index"}, [0, 1, 2]),
+    ],
+)
+def test_transform_operations(params, expected):
+    assert transform(PEOPLE, **params) == expected
+
+
+def test_transform_flatten_depth():
+    assert transform([[1, [2, [3]]], 4], operation="flatten", depth=1) == [1, [2, [3]], 4]
+    assert transform([[1, [2, [3]]], 4], operation="flatten", depth=5) == [1, 2, 3, 4]
+
+
+def test_runaway_expression_fails_on_size():
+    with pytest.raises(_limits.ExpressionLimitError, match="size limit"):
+        transform([1], expression="range(100000) | map('center', 1000000) | list | length")
+
+
+def test_runaway_expression_fails_on_time():
+    # a zero budget: the first metered step is already past the deadline
+    with pytest.raises(_limits.ExpressionLimitError, match="time limit"):
+        transform(list(range(1000)), expression="range(1000) | map('string') | join", time_limit=0)
+
+
+def test_transform_in_a_run_fails_the_node_with_a_clear_error(run_bp):
+    nodes = {
+        "t": {
+            "type": "transform",
+            "params": {
+                "input": [1, 2],
+                "expression": "range(100000) | map('center', 10**6) | list",
+            },
+        }
+    }
+    run = run_bp(nodes)
+    assert run.status.value == "failed"
+    assert "size limit" in str(run["t"].error)
+
+
+ESCAPES = [
+    "{{ ().__class__ }}",
+    "{{ ().__class__.__mro__ }}",
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ cycler.__init__.__globals__ }}",
+    "{{ joiner.__init__.__globals__.os }}",
+    "{{ namespace.__init__.__globals__ }}",
+    "{{ lipsum.__globals__['os'].popen('id').read() }}",
+    "{{ self._TemplateReference__context }}",
+    "{{ self.__init__.__globals__ }}",
+    "{{ params.__class__.__base__ }}",
+    "{{ params.update({'x': 1}) }}",
+    "{{ dict.__subclasses__() }}",
+    "{{ range.__self__ }}",
+    "{{ range(10**9) | list }}",
+    "{{ 'a' * 10**9 }}",
+    "{{ [1] * 10**9 }}",
+    "{{ 10 ** 10 ** 10 }}",
+    "{{ request.application.__globals__ }}",
+    "{{ config.items() }}",
+    "{{ ''.format.__globals__ }}",
+    "{{ '{0.__class__}'.format(params) }}",
+    "{% import 'os' as os %}",
+    "{% include '/etc/passwd' %}",
+    "{{ now.__class__.__subclasses__() }}",
+    "{{ (params|attr('__class__')) }}",
+    "{{ env.PATH }}",
+]
+
+
+@pytest.mark.parametrize("text", ESCAPES)
+def test_sandbox_escape_corpus_fails_cleanly(text):
+    context = templates.base_context({"x": 1})
+    with pytest.raises(templates.TemplateError):
+        value = templates.render_value(text, context)
+        if isinstance(value, str) and ("class" in value or "root" in value):
+            pytest.fail(f"escaped: {value!r}")
+        raise templates.TemplateError(f"rendered without refusing: {value!r}")
+
+
+@pytest.mark.parametrize("text", [t[3:-3].strip() for t in ESCAPES if t.startswith("{{")])
+def test_sandbox_escape_corpus_fails_in_transform_expressions(text):
+    with pytest.raises((templates.TemplateError, _limits.ExpressionLimitError)):
+        value = transform([1], expression=text)
+        raise templates.TemplateError(f"evaluated without refusing: {value!r}")
+
+
+def test_env_is_only_available_when_the_run_enables_it(run_bp, monkeypatch):
+    monkeypatch.setenv("CNB_TEST_SECRET", "s3cret")
+    nodes = {"e": {"type": "edit-fields", "params": {"values": {"v": "{{ env.CNB_TEST_SECRET }}"}}}}
+    assert run_bp(nodes).status.value == "failed"
+    run = run_bp(nodes, env=True)
+    assert run["e"].outputs["output"] == {"v": "s3cret"}
+
+
+def test_validation_names_the_node_and_field():
+    doc = {
+        "conductor": 1,
+        "id": "bad",
+        "nodes": {
+            "t": {"type": "transform", "params": {"operation": "filter", "expression": "item.("}}
+        },
+    }
+    with pytest.raises(cnb.BlueprintError, match=r"nodes\.t\.params\.expression"):
+        cnb.Blueprint.from_dict(doc)
+
+
+@pytest.mark.parametrize("name", ["hello.yaml", "data-transform.yaml"])
+def test_examples_run_end_to_end(name, tmp_path, monkeypatch):
+    shutil.copy(EXAMPLES / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    run = cnb.load(name).run(history=False)
+    assert run.status.value == "succeeded", run.summary()
+    if name == "hello.yaml":
+        assert run.outputs["greeted"] == ["Hello Ada", "Hello Grace"]
+        assert (tmp_path / "out" / "greetings.txt").read_text() == "Hello Ada\nHello Grace"
