@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from conductor_nb.model.types import NodeType
 
@@ -26,8 +26,9 @@ class Source:
     port: str
 
 
-@dataclass(frozen=True)
-class PlannedNode:
+class PlannedNode(NamedTuple):
+    """One node of a plan (a NamedTuple: immutable and cheap to build by the thousand)."""
+
     id: str
     node: Node
     type: NodeType

@@ -173,6 +173,8 @@ def _check_edge(
             ok = False
             continue
         ports = node_type.outputs if side == "output" else node_type.inputs
+        if any(p.name == port for p in ports):
+            continue
         names = [p.name for p in ports]
         if port not in names:
             hints = [
