@@ -32,7 +32,7 @@ class PlannedNode(NamedTuple):
     id: str
     node: Node
     type: NodeType
-    index: int  # position in the stable topological order
+    rank: int  # position in the stable topological order
     sources: Mapping[str, tuple[Source, ...]]  # input port -> feeding outputs, in edge order
     upstream: tuple[str, ...]
     downstream: tuple[str, ...]
@@ -130,7 +130,7 @@ def compile_plan(bp: Blueprint, *, validate: bool = True) -> Plan:
             id=nid,
             node=node,
             type=types[key],
-            index=position,
+            rank=position,
             sources=_freeze(sources.get(nid)),
             upstream=tuple(upstream[nid]),
             downstream=tuple(downstream[nid]),

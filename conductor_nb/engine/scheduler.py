@@ -71,7 +71,7 @@ class Scheduler:
         else:
             if node_id not in self._ready:
                 raise LookupError(f"node {node_id!r} is not ready")
-            self._heap.remove((self.plan.nodes[node_id].index, node_id))
+            self._heap.remove((self.plan.nodes[node_id].rank, node_id))
             heapq.heapify(self._heap)
         self._ready.discard(node_id)
         self._running.add(node_id)
@@ -82,7 +82,7 @@ class Scheduler:
         self._running.discard(node_id)
         if node_id in self._ready:
             self._ready.discard(node_id)
-            self._heap.remove((self.plan.nodes[node_id].index, node_id))
+            self._heap.remove((self.plan.nodes[node_id].rank, node_id))
             heapq.heapify(self._heap)
         self._outcome[node_id] = ok
         planned = self.plan.nodes[node_id]
@@ -111,7 +111,7 @@ class Scheduler:
                 continue
             if current in self._ready:
                 self._ready.discard(current)
-                self._heap.remove((self.plan.nodes[current].index, current))
+                self._heap.remove((self.plan.nodes[current].rank, current))
                 heapq.heapify(self._heap)
             self._outcome[current] = False
             skipped.append(current)
@@ -133,7 +133,7 @@ class Scheduler:
 
     def _push(self, node_id: str) -> None:
         self._ready.add(node_id)
-        heapq.heappush(self._heap, (self.plan.nodes[node_id].index, node_id))
+        heapq.heappush(self._heap, (self.plan.nodes[node_id].rank, node_id))
 
     def cancel_pending(self) -> list[str]:
         """Finish every node not finished or running (they end cancelled); return them."""

@@ -1,0 +1,394 @@
+"""Running blueprint nodes on a Dask cluster (``dask.distributed``).
+
+:class:`DaskExecutor` submits each node's function to the cluster and hands the
+engine the resulting :class:`distributed.Future`, not the value: a node's
+outputs stay on the workers and travel to downstream nodes as futures nested in
+their keyword arguments (Dask resolves those on the worker that runs the
+consumer), so a large intermediate result never passes through the client.
+Values come back only when the engine must read them (templates that mention
+``inputs``, via :meth:`materialize`), when a node runs locally, or when the
+user reads ``run.outputs`` (:meth:`resolve`).
+
+The model, step by step:
+
+- ``submit`` sends one task per node, keyed ``"<node-type>-<uuid>"``. The prefix
+  is the node *type*: the scheduler keeps per-prefix bookkeeping, and one prefix
+  per node made a 10,000-node fan-out quadratic.
+- The task is a small wrapper (:func:`run_node`) that calls the function (async
+  functions in a fresh event loop in the worker thread), checks a multi-output
+  result's shape where the node type is known, and captures what the function
+  prints or logs. Captured lines go to the client as a Dask event on this
+  executor's topic, ahead of the task's completion on the same ordered streams,
+  and reach the node's record through the run's log sink.
+- Completion is bridged with ``Future.add_done_callback`` and
+  ``loop.call_soon_threadsafe``: no thread blocks per node, and the engine's
+  loop stays free. A task that failed re-raises the original exception (type,
+  message and the worker's traceback), so retries and error messages work.
+- Cancellation (``run.cancel()``, a timeout) cancels the Dask future.
+- ``split_outputs`` maps a remote result onto ports without fetching it: one
+  port keeps the future itself; more ports each get a tiny selector task.
+- Nodes that need the run itself (a ``NodeContext`` argument: groups, loops) and
+  the control-flow built-ins (``if`` must return ``SKIP`` to the engine) run on
+  the engine's loop, after their inputs are gathered.
+
+Lifecycle: with no client or address, a small ``LocalCluster`` starts on the
+first ``start()``. ``close()`` (called at the end of every run) does not shut
+the cluster down: the run's records hold futures that live on it, and
+``run.outputs``, ``retry`` and ``rerun`` need them after the run ends. Call
+:meth:`DaskExecutor.shutdown` (or use the executor as a context manager) to
+stop a cluster or client it started; a Client you pass in is never closed.
+Unreferenced executors shut their own cluster down when garbage collected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import dataclasses
+import inspect
+import threading
+import uuid
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from conductor_nb._extras import require
+from conductor_nb.engine import capture
+from conductor_nb.engine.executors import Call, LocalExecutor
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+    from conductor_nb.model.types import NodeType
+
+LOCAL_MODULES = ("conductor_nb.nodes.builtin.control",)
+"""Node functions from these modules run on the engine's loop (they steer the run)."""
+
+_LOCAL_CLUSTER_DEFAULTS: dict[str, Any] = {
+    "n_workers": 2,
+    "threads_per_worker": 1,
+    "processes": True,
+    "host": "127.0.0.1",
+    "dashboard_address": ":0",
+}
+
+
+class DaskExecutor:
+    """Runs node functions on a Dask cluster; results stay there until someone reads them.
+
+    ``client_or_address`` is a :class:`distributed.Client`, a scheduler address
+    (``"tcp://10.0.0.5:8786"``) or ``None`` for a LocalCluster started on first use
+    (``local_cluster_kwargs`` go to it; by default 2 worker processes, 1 thread each).
+
+    >>> run = bp.run(executor=cnb.DaskExecutor(client))  # doctest: +SKIP
+    """
+
+    name = "dask"
+
+    def __init__(self, client_or_address: Any = None, **local_cluster_kwargs: Any) -> None:
+        require("distributed", "dask", "the Dask executor")
+        if client_or_address is not None and local_cluster_kwargs:
+            raise TypeError(
+                "LocalCluster options were given together with a client or address; "
+                "pass one or the other"
+            )
+        if client_or_address is not None and not (
+            isinstance(client_or_address, str) or _is_client(client_or_address)
+        ):
+            raise TypeError(
+                "DaskExecutor takes a distributed.Client, a scheduler address such as "
+                f"'tcp://127.0.0.1:8786', or nothing (got {type(client_or_address).__name__!r})"
+            )
+        self._target = client_or_address
+        self._cluster_kwargs = {**_LOCAL_CLUSTER_DEFAULTS, **local_cluster_kwargs}
+        self._client: Client | None = client_or_address if _is_client(client_or_address) else None
+        self._cluster: Any = None
+        self._owns_client = False
+        self._topic = f"conductor-nb-logs-{uuid.uuid4().hex[:12]}"
+        self._subscribed = False
+        self._sinks: dict[str, capture.Sink] = {}
+        self._connect_lock = threading.Lock()
+        self._local = LocalExecutor()
+        self._canceller: concurrent.futures.ThreadPoolExecutor | None = None
+        self._finalizer: weakref.finalize[Any, DaskExecutor] | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+    @property
+    def client(self) -> Client:
+        """The connected client (after ``start()``, or once a Client was passed in)."""
+        if self._client is None:
+            raise RuntimeError("the Dask executor has not started: await executor.start() first")
+        return self._client
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """The Dask dashboard's address, when connected and the scheduler serves one."""
+        if self._client is None:
+            return None
+        try:
+            return str(self._client.dashboard_link)
+        except Exception:  # no dashboard (bokeh missing, dashboard disabled)
+            return None
+
+    async def start(self) -> None:
+        """Connect (or start a LocalCluster) off the event loop; a no-op once connected."""
+        if self._client is None or not self._subscribed:
+            await asyncio.to_thread(self._connect)
+        await self._local.start()
+
+    def _connect(self) -> None:
+        with self._connect_lock:
+            if self._client is None:
+                distributed = require("distributed", "dask", "the Dask executor")
+                if isinstance(self._target, str):
+                    self._client = distributed.Client(self._target)
+                else:
+                    self._cluster = distributed.LocalCluster(**self._cluster_kwargs)
+                    self._client = distributed.Client(self._cluster)
+                self._owns_client = True
+                self._finalizer = weakref.finalize(
+                    self, _shutdown_owned, self._client, self._cluster
+                )
+            if not self._subscribed:
+                self._client.subscribe_topic(self._topic, self._on_log_event)
+                self._subscribed = True
+
+    async def close(self) -> None:
+        """End of a run: local resources go; the cluster and its results stay (see above)."""
+        await self._local.close()
+
+    def shutdown(self) -> None:
+        """Stop what this executor started (its client, its LocalCluster). Blocking."""
+        if self._canceller is not None:
+            self._canceller.shutdown(wait=True)
+            self._canceller = None
+        if self._client is not None and self._subscribed:
+            with contextlib.suppress(Exception):
+                self._client.unsubscribe_topic(self._topic)
+        self._subscribed = False
+        if self._finalizer is not None:
+            self._finalizer()  # closes the owned client and cluster, once
+            self._finalizer = None
+        if self._owns_client:
+            self._client = self._cluster = None
+            self._owns_client = False
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    def __repr__(self) -> str:
+        where = self._client.scheduler.address if self._client is not None else "not started"
+        return f"<DaskExecutor {where}>"
+
+    # --------------------------------------------------------------- running
+    async def submit(self, call: Call) -> Any:
+        """Run one node: on the cluster (returns its Future), or locally (returns the value)."""
+        await self.start()
+        if runs_locally(call):
+            kwargs = await self.materialize(call.kwargs)
+            return await self._local.submit(dataclasses.replace(call, kwargs=kwargs))
+        client = self.client
+        key = f"{call.type_name}-{uuid.uuid4().hex}"
+        sink = capture.current_sink.get()
+        if sink is not None:
+            self._sinks[key] = sink
+        try:
+            future = client.submit(
+                run_node,
+                call.fn,
+                key,
+                self._topic if sink is not None else None,
+                key=key,
+                resources=dict(call.resources) or None,
+                pure=False,
+                **call.kwargs,
+            )
+            try:
+                await self._settled(future)
+            except asyncio.CancelledError:
+                self._cancel_soon([future])
+                raise
+        finally:
+            self._sinks.pop(key, None)
+        return future
+
+    async def _settled(self, future: Future) -> None:
+        """Wait for ``future`` without blocking a thread; raise the task's own error."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[tuple[str, BaseException | None, Any]] = loop.create_future()
+
+        def deliver(outcome: tuple[str, BaseException | None, Any]) -> None:
+            if not waiter.done():
+                waiter.set_result(outcome)
+
+        def on_done(fut: Future) -> None:  # a Dask callback thread
+            status, error, tb = fut.status, None, None
+            if status == "error":
+                error, tb = fut.exception(), fut.traceback()
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
+                loop.call_soon_threadsafe(deliver, (status, error, tb))
+
+        future.add_done_callback(on_done)
+        status, error, tb = await waiter
+        if status == "finished":
+            return
+        if error is not None:
+            raise error.with_traceback(tb)
+        raise RuntimeError(f"the Dask task {future.key!r} was {status} on the cluster")
+
+    def _cancel_soon(self, futures: list[Future]) -> None:
+        """Cancel on the cluster without blocking the loop (a round trip to the scheduler)."""
+        if self._client is None:
+            return
+        if self._canceller is None:
+            self._canceller = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="conductor-dask-cancel"
+            )
+        self._canceller.submit(self._client.cancel, futures)
+
+    def _on_log_event(self, event: tuple[float, Any]) -> None:
+        """Lines a node printed or logged on a worker, routed to its run's log sink."""
+        _, message = event
+        sink = self._sinks.get(message.get("key", ""))
+        if sink is None:
+            return
+        for stream, text, level in message.get("lines", ()):
+            with contextlib.suppress(Exception):  # a log sink must never break a run
+                sink(stream, text, level)
+
+    # ------------------------------------------------------- remote values
+    def split_outputs(self, node_type: NodeType, result: Any) -> dict[str, Any]:
+        """Output ports of a remote result, as futures; local results split as usual."""
+        if not _is_future(result):
+            return node_type.split_outputs(result)
+        names = [port.name for port in node_type.outputs]
+        if len(names) == 1:
+            return {names[0]: result}
+        client = self.client
+        mode = node_type.output_mode
+        outputs = {names[0]: result} if mode == "single" else {}
+        for name in names[1:] if mode == "single" else names:
+            outputs[name] = client.submit(
+                port_value,
+                result,
+                mode,
+                names,
+                name,
+                key=f"{node_type.name}-{uuid.uuid4().hex}",
+                pure=False,
+            )
+        return outputs
+
+    async def materialize(self, value: Any) -> Any:
+        """``value`` with every Dask future in it (nested in dicts, lists, tuples) gathered."""
+        if self._client is None or not _has_future(value):
+            return value
+        return await asyncio.to_thread(self._client.gather, value)
+
+    def resolve(self, value: Any) -> Any:
+        """The blocking form of :meth:`materialize`, for user-facing reads."""
+        if self._client is None or not _has_future(value):
+            return value
+        return self._client.gather(value)
+
+
+# ------------------------------------------------------------------ helpers
+def runs_locally(call: Call) -> bool:
+    """Nodes that steer the run or need it (a NodeContext) stay on the engine's loop."""
+    from conductor_nb.engine.node_runner import NodeContextImpl
+
+    if getattr(call.fn, "__module__", "") in LOCAL_MODULES:
+        return True
+    return any(isinstance(value, NodeContextImpl) for value in call.kwargs.values())
+
+
+def _is_client(obj: Any) -> bool:
+    if obj is None:
+        return False
+    from distributed import Client
+
+    return isinstance(obj, Client)
+
+
+def _is_future(obj: Any) -> bool:
+    from distributed import Future
+
+    return isinstance(obj, Future)
+
+
+def _walk(value: Any, depth: int = 0) -> Iterator[Any]:
+    yield value
+    if depth > 50:
+        return
+    if isinstance(value, Mapping):
+        for item in value.values():
+            yield from _walk(item, depth + 1)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            yield from _walk(item, depth + 1)
+
+
+def _has_future(value: Any) -> bool:
+    from distributed import Future
+
+    return any(isinstance(item, Future) for item in _walk(value))
+
+
+def _shutdown_owned(client: Any, cluster: Any) -> None:
+    with contextlib.suppress(Exception):
+        client.close()
+    if cluster is not None:
+        with contextlib.suppress(Exception):
+            cluster.close()
+
+
+# --------------------------------------------------------------- worker side
+def run_node(fn: Callable[..., Any], key: str, topic: str | None, /, **kwargs: Any) -> Any:
+    """On a worker: call a node function, capturing its output lines for ``topic``."""
+    lines: list[list[str]] = []
+    token = None
+    if topic is not None:
+        capture.install()
+        token = capture.current_sink.set(
+            lambda stream, text, level: lines.append([stream, text, level])
+        )
+    try:
+        result = fn(**kwargs)
+        if inspect.isawaitable(result):
+            result = asyncio.run(_await(result))
+        node_type = getattr(fn, "__conductor_node__", None)
+        if node_type is not None and node_type.output_mode == "mapping":
+            node_type.split_outputs(result)  # a wrong shape fails this node, not a consumer
+        return result
+    finally:
+        if token is not None:
+            capture.current_sink.reset(token)
+        if lines and topic is not None:
+            _send_lines(topic, key, lines)
+
+
+def _send_lines(topic: str, key: str, lines: list[list[str]]) -> None:
+    from distributed import get_worker
+
+    with contextlib.suppress(Exception):  # not on a worker (a local test call): drop them
+        get_worker().log_event(topic, {"key": key, "lines": lines})
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def port_value(value: Any, mode: str, names: list[str], name: str) -> Any:
+    """On a worker: one output port's value out of a node's result."""
+    if mode == "single":
+        return value.get(name) if isinstance(value, Mapping) else None
+    if isinstance(value, Mapping):
+        return value[name]
+    return value[names.index(name)]
+
+
+__all__ = ["DaskExecutor", "port_value", "run_node", "runs_locally"]
