@@ -118,17 +118,13 @@ ESCAPES = [
 def test_sandbox_escape_corpus_fails_cleanly(text):
     context = templates.base_context({"x": 1})
     with pytest.raises(templates.TemplateError):
-        value = templates.render_value(text, context)
-        if isinstance(value, str) and ("class" in value or "root" in value):
-            pytest.fail(f"escaped: {value!r}")
-        raise templates.TemplateError(f"rendered without refusing: {value!r}")
+        templates.render_value(text, context)
 
 
 @pytest.mark.parametrize("text", [t[3:-3].strip() for t in ESCAPES if t.startswith("{{")])
 def test_sandbox_escape_corpus_fails_in_transform_expressions(text):
     with pytest.raises((templates.TemplateError, _limits.ExpressionLimitError)):
-        value = transform([1], expression=text)
-        raise templates.TemplateError(f"evaluated without refusing: {value!r}")
+        transform([1], expression=text)
 
 
 def test_env_is_only_available_when_the_run_enables_it(run_bp, monkeypatch):

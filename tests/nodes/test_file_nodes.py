@@ -1,0 +1,161 @@
+"""file-system and spreadsheet against real files in tmp_path."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from conductor_nb.nodes.builtin.files import PathNotAllowed, atomic_write, confine
+
+
+def test_write_read_list_copy_move_delete_in_a_run(run_bp, tmp_path):
+    nodes = {
+        "w": {
+            "type": "file-system",
+            "params": {"operation": "write", "path": "a/b.txt", "content": "hi"},
+        },
+        "r": {
+            "type": "file-system",
+            "params": {"operation": "read", "path": "{{ inputs.input.path }}"},
+        },
+        "c": {
+            "type": "file-system",
+            "params": {"operation": "copy", "path": "a/b.txt", "destination": "c/d.txt"},
+        },
+        "m": {
+            "type": "file-system",
+            "params": {"operation": "move", "path": "c/d.txt", "destination": "e.txt"},
+        },
+        "l": {
+            "type": "file-system",
+            "params": {"operation": "list", "path": ".", "recursive": True},
+        },
+        "x": {"type": "file-system", "params": {"operation": "exists", "path": "c/d.txt"}},
+        "d": {
+            "type": "file-system",
+            "params": {"operation": "delete", "path": "a", "recursive": True},
+        },
+    }
+    edges = [
+        "w.output -> r.input",
+        "r.output -> c.input",
+        "c.output -> m.input",
+        "m.output -> l.input",
+        "l.output -> x.input",
+        "x.output -> d.input",
+    ]
+    run = run_bp(nodes, edges)
+    assert run.status.value == "succeeded", run.summary()
+    assert run["r"].outputs["content"] == "hi"
+    paths = [e["path"] for e in run["l"].outputs["entries"]]
+    assert {"a", "a/b.txt", "e.txt"} <= set(paths)
+    assert run["x"].outputs["exists"] is False
+    assert not (tmp_path / "a").exists()
+    assert (tmp_path / "e.txt").read_text() == "hi"
+
+
+def test_bytes_round_trip(run_bp, tmp_path):
+    (tmp_path / "b.bin").write_bytes(b"\x00\xff")
+    run = run_bp({"r": {"type": "file-system", "params": {"path": "b.bin", "binary": True}}})
+    assert run["r"].outputs["content"] == b"\x00\xff"
+
+
+@pytest.mark.parametrize("path", ["../outside.txt", "/etc/passwd", "sub/../../x"])
+def test_paths_cannot_escape_the_root(run_bp, path):
+    run = run_bp(
+        {
+            "r": {
+                "type": "file-system",
+                "params": {"operation": "write", "path": path, "content": "x"},
+            }
+        }
+    )
+    assert run.status.value == "failed"
+    assert "outside the allowed roots" in str(run["r"].error)
+
+
+def test_symlinks_cannot_escape(tmp_path):
+    root = tmp_path / "root"
+    outside = tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / "link").symlink_to(outside)
+    with pytest.raises(PathNotAllowed):
+        confine("link/secret.txt", [root.resolve()])
+    assert confine("ok.txt", [root.resolve()]) == root.resolve() / "ok.txt"
+
+
+def test_file_roots_setting(run_bp, tmp_path):
+    other = tmp_path / "data"
+    other.mkdir()
+    nodes = {
+        "w": {
+            "type": "file-system",
+            "params": {"operation": "write", "path": "f.txt", "content": "1"},
+        }
+    }
+    run = run_bp(nodes, settings={"file_roots": [str(other)]})
+    assert run.status.value == "succeeded"
+    assert (other / "f.txt").read_text() == "1"
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    target = tmp_path / "f.txt"
+    target.write_text("old")
+
+    with pytest.raises(TypeError):
+        atomic_write(target, object())  # type: ignore[arg-type]
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]  # no temporary left behind
+    atomic_write(target, b"new")
+    assert target.read_text() == "new"
+
+
+def test_csv_write_then_read(run_bp, tmp_path):
+    rows = [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
+    nodes = {
+        "w": {
+            "type": "spreadsheet",
+            "params": {"operation": "write", "path": "t.csv", "records": rows, "delimiter": ";"},
+        },
+        "r": {
+            "type": "spreadsheet",
+            "params": {"path": "{{ inputs.input.path }}", "delimiter": ";"},
+        },
+    }
+    run = run_bp(nodes, ["w.output -> r.input"])
+    assert run.status.value == "succeeded", run.summary()
+    assert (tmp_path / "t.csv").read_text() == "a;b\n1;x\n2;y\n"
+    assert run["r"].outputs["records"] == [{"a": "1", "b": "x"}, {"a": "2", "b": "y"}]
+    assert run["r"].outputs["headers"] == ["a", "b"]
+    assert run["r"].outputs["row_count"] == 2
+
+
+def test_csv_skips_empty_lines_and_reads_without_headers(run_bp, tmp_path):
+    (tmp_path / "t.csv").write_text("1,2\n\n3,4\n")
+    run = run_bp({"r": {"type": "spreadsheet", "params": {"path": "t.csv", "headers": False}}})
+    assert run["r"].outputs["records"] == [
+        {"column_1": "1", "column_2": "2"},
+        {"column_1": "3", "column_2": "4"},
+    ]
+
+
+def test_xlsx_round_trip_with_sheet_and_range(run_bp, tmp_path):
+    rows = [{"n": i, "sq": i * i} for i in range(5)]
+    nodes = {
+        "w": {
+            "type": "spreadsheet",
+            "params": {"operation": "write", "path": "t.xlsx", "records": rows, "sheet": "data"},
+        },
+        "r": {
+            "type": "spreadsheet",
+            "params": {"path": "t.xlsx", "sheet": "data", "range": "A1:B3"},
+        },
+        "r2": {"type": "spreadsheet", "params": {"path": "t.xlsx", "sheet": 0}},
+    }
+    run = run_bp(nodes, ["w.output -> r.input", "w.output -> r2.input"])
+    assert run.status.value == "succeeded", run.summary()
+    assert run["r"].outputs["records"] == [{"n": 0, "sq": 0}, {"n": 1, "sq": 1}]
+    assert run["r2"].outputs["row_count"] == 5
+    assert os.path.exists(tmp_path / "t.xlsx")

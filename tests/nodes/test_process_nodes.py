@@ -1,0 +1,231 @@
+"""http-request against a real local server; shell-command with real subprocesses."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _send(self, status: int, body: bytes, kind: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/json"):
+            self._send(
+                200,
+                json.dumps({"path": self.path, "auth": self.headers.get("Authorization")}).encode(),
+            )
+        elif self.path == "/text":
+            self._send(200, b"plain", "text/plain")
+        elif self.path == "/redirect":
+            self.send_response(302)
+            self.send_header("Location", "/text")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            self._send(404, b'{"error": "nope"}')
+
+    def do_POST(self) -> None:
+        data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self._send(201, json.dumps({"got": json.loads(data)}).encode())
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_get_json_with_query_and_bearer_auth(run_bp, server):
+    params = {
+        "url": f"{server}/json",
+        "query": {"q": "1"},
+        "auth": {"type": "bearer", "token": "t0k"},
+    }
+    run = run_bp({"h": {"type": "http-request", "params": params}})
+    assert run.status.value == "succeeded", run.summary()
+    assert run["h"].outputs["status"] == 200
+    assert run["h"].outputs["body"] == {"path": "/json?q=1", "auth": "Bearer t0k"}
+
+
+def test_basic_auth_and_post_json(run_bp, server):
+    nodes = {
+        "p": {
+            "type": "http-request",
+            "params": {"url": f"{server}/x", "method": "POST", "json": {"a": 1}},
+        },
+        "g": {
+            "type": "http-request",
+            "params": {
+                "url": f"{server}/json",
+                "auth": {"type": "basic", "username": "u", "password": "p"},
+            },
+        },
+    }
+    run = run_bp(nodes)
+    assert run["p"].outputs["status"] == 201
+    assert run["p"].outputs["body"] == {"got": {"a": 1}}
+    expected = "Basic " + base64.b64encode(b"u:p").decode()
+    assert run["g"].outputs["body"]["auth"] == expected
+
+
+def test_text_body_and_redirects(run_bp, server):
+    run = run_bp({"h": {"type": "http-request", "params": {"url": f"{server}/redirect"}}})
+    assert run["h"].outputs["body"] == "plain"
+
+
+def test_non_2xx_fails_unless_allowed(run_bp, server):
+    failed = run_bp({"h": {"type": "http-request", "params": {"url": f"{server}/missing"}}})
+    assert failed.status.value == "failed"
+    assert "404" in str(failed["h"].error)
+    allowed = run_bp(
+        {"h": {"type": "http-request", "params": {"url": f"{server}/missing", "allowErrors": True}}}
+    )
+    assert allowed["h"].outputs["status"] == 404
+    assert allowed["h"].outputs["body"] == {"error": "nope"}
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/x", "gopher://x"])
+def test_only_http_schemes(url):
+    import conductor_nb as cnb
+
+    doc = {
+        "conductor": 1,
+        "id": "t",
+        "nodes": {"h": {"type": "http-request", "params": {"url": url}}},
+    }
+    with pytest.raises(cnb.BlueprintError, match="only http"):
+        cnb.Blueprint.from_dict(doc)
+
+
+# ----------------------------------------------------------------- shell-command
+
+PY = sys.executable
+
+
+def test_shell_captures_output_with_stdin_env_cwd(run_bp, tmp_path):
+    code = "import os, sys; print(sys.stdin.read().upper(), os.environ['CNB_X'], os.getcwd())"
+    params = {
+        "program": PY,
+        "args": ["-c", code],
+        "stdin": "hi",
+        "env": {"CNB_X": "42"},
+        "cwd": str(tmp_path),
+    }
+    run = run_bp({"s": {"type": "shell-command", "params": params}})
+    assert run.status.value == "succeeded", run.summary()
+    assert run["s"].outputs["stdout"].split() == ["HI", "42", str(tmp_path)]
+    assert run["s"].outputs["exit_code"] == 0
+
+
+def test_shell_args_are_not_interpreted_by_a_shell(run_bp, tmp_path):
+    params = {
+        "program": PY,
+        "args": ["-c", "import sys; print(sys.argv[1])", "$(touch pwned); `id`"],
+    }
+    run = run_bp({"s": {"type": "shell-command", "params": params}})
+    assert run["s"].outputs["stdout"].strip() == "$(touch pwned); `id`"
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_nonzero_exit_fails_unless_allowed(run_bp):
+    args = ["-c", "import sys; sys.stderr.write('bad thing'); sys.exit(3)"]
+    run = run_bp({"s": {"type": "shell-command", "params": {"program": PY, "args": args}}})
+    assert run.status.value == "failed"
+    assert "code 3" in str(run["s"].error)
+    assert "bad thing" in str(run["s"].error)
+    ok = run_bp(
+        {
+            "s": {
+                "type": "shell-command",
+                "params": {"program": PY, "args": args, "allowFailure": True},
+            }
+        }
+    )
+    assert ok["s"].outputs["exit_code"] == 3
+
+
+TREE = """
+import subprocess, sys, time, pathlib
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+pathlib.Path(sys.argv[1]).write_text(str(child.pid))
+time.sleep(300)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _wait_dead(pid: int) -> bool:
+    for _ in range(200):  # SIGKILL is delivered asynchronously: allow it to land
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _wait_for_file(path: Path) -> int:
+    for _ in range(400):
+        if path.exists() and path.read_text():
+            return int(path.read_text())
+        time.sleep(0.05)
+    raise AssertionError("the child process never started")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups")
+def test_cancel_kills_the_whole_process_tree(run_bp, tmp_path):
+    import conductor_nb as cnb
+
+    pid_file = tmp_path / "grandchild.pid"
+    doc = {
+        "conductor": 1,
+        "id": "t",
+        "nodes": {
+            "s": {
+                "type": "shell-command",
+                "params": {"program": PY, "args": ["-c", TREE, str(pid_file)]},
+            }
+        },
+    }
+    run = cnb.Blueprint.from_dict(doc).start(history=False)
+    grandchild = _wait_for_file(pid_file)  # the gate: the tree is fully up
+    assert _alive(grandchild)
+    run.cancel()
+    run.wait()
+    assert run["s"].status.value == "cancelled"
+    assert _wait_dead(grandchild)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups")
+def test_timeout_kills_the_whole_process_tree(run_bp, tmp_path):
+    pid_file = tmp_path / "grandchild.pid"
+    params = {"program": PY, "args": ["-c", TREE, str(pid_file)], "timeout": 3}
+    run = run_bp({"s": {"type": "shell-command", "params": params}})
+    assert run.status.value == "failed"
+    assert "timed out" in str(run["s"].error)
+    assert _wait_dead(int(pid_file.read_text()))
