@@ -181,7 +181,8 @@ class DaskExecutor:
         self.shutdown()
 
     def __repr__(self) -> str:
-        where = self._client.scheduler.address if self._client is not None else "not started"
+        scheduler = getattr(self._client, "scheduler", None)
+        where = getattr(scheduler, "address", None) or "not started"
         return f"<DaskExecutor {where}>"
 
     # --------------------------------------------------------------- running
@@ -202,10 +203,10 @@ class DaskExecutor:
                 call.fn,
                 key,
                 self._topic if sink is not None else None,
+                call.kwargs,  # positional: a node's inputs may be named like submit's options
                 key=key,
                 resources=dict(call.resources) or None,
                 pure=False,
-                **call.kwargs,
             )
             try:
                 await self._settled(future)
@@ -219,9 +220,9 @@ class DaskExecutor:
     async def _settled(self, future: Future) -> None:
         """Wait for ``future`` without blocking a thread; raise the task's own error."""
         loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[tuple[str, BaseException | None, Any]] = loop.create_future()
+        waiter: asyncio.Future[tuple[Any, Any, Any]] = loop.create_future()
 
-        def deliver(outcome: tuple[str, BaseException | None, Any]) -> None:
+        def deliver(outcome: tuple[Any, Any, Any]) -> None:
             if not waiter.done():
                 waiter.set_result(outcome)
 
@@ -347,7 +348,7 @@ def _shutdown_owned(client: Any, cluster: Any) -> None:
 
 
 # --------------------------------------------------------------- worker side
-def run_node(fn: Callable[..., Any], key: str, topic: str | None, /, **kwargs: Any) -> Any:
+def run_node(fn: Callable[..., Any], key: str, topic: str | None, kwargs: Mapping[str, Any]) -> Any:
     """On a worker: call a node function, capturing its output lines for ``topic``."""
     lines: list[list[str]] = []
     token = None
