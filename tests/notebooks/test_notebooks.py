@@ -1,0 +1,124 @@
+"""The tutorial notebooks run top to bottom in a real kernel, with small parameters.
+
+Each notebook ends with a cell that asserts its own key results and prints
+``<name> OK``; these tests run every notebook in ``notebooks/`` with papermill,
+in a temporary working directory with ``CONDUCTOR_HOME`` in a temporary folder
+(nothing is written into the repository), then check a few outputs of the
+executed notebook. A fast test checks that the committed notebooks carry no
+outputs and have a ``parameters`` cell.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+NOTEBOOK_NAMES = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
+
+PARAMETERS: dict[str, dict[str, Any]] = {
+    "01-quickstart": {"n": 6, "threshold": 3},
+    "02-building-blueprints": {"words": ["fig", "banana", "kiwi", "cherry"], "min_length": 5},
+    "03-debugging": {"size": 4},
+    "04-built-in-nodes": {"rows": 5},
+    "05-headless": {"day": "2026-11-24"},
+    "06-custom-nodes": {"scale": 3},
+    "07-scaling-out": {"items": 6, "workers": 1},
+}
+"""Small parameters per notebook (names must exist in the notebook's parameters cell)."""
+
+EXPECTED_TEXT: dict[str, list[str]] = {
+    "01-quickstart": ["quickstart OK: {'total': 15, 'kept': [4, 5, 6]}"],
+    "02-building-blueprints": ["building-blueprints OK", "2 problems in blueprint 'words'"],
+    "03-debugging": ["debugging OK"],
+    "04-built-in-nodes": ["built-in-nodes OK"],
+    "05-headless": ["headless OK"],
+    "06-custom-nodes": ["custom-nodes OK"],
+    "07-scaling-out": ["scaling-out"],
+}
+"""Text that must appear in the executed notebook's outputs."""
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _output_text(nb: dict[str, Any]) -> str:
+    parts = []
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            if out["output_type"] == "stream":
+                parts.append("".join(out["text"]))
+            elif out["output_type"] in ("execute_result", "display_data"):
+                parts.append("".join(out["data"].get("text/plain", "")))
+            elif out["output_type"] == "error":
+                parts.append(f"{out['ename']}: {out['evalue']}")
+    return "\n".join(parts)
+
+
+def _pictures(nb: dict[str, Any]) -> int:
+    return sum(
+        1
+        for cell in nb["cells"]
+        for out in cell.get("outputs", [])
+        if "image/svg+xml" in out.get("data", {})
+    )
+
+
+def test_every_notebook_has_parameters_and_checks() -> None:
+    assert NOTEBOOK_NAMES, f"no notebooks in {NOTEBOOKS}"
+    assert set(NOTEBOOK_NAMES) <= set(PARAMETERS), "give new notebooks small PARAMETERS"
+    assert NOTEBOOK_NAMES[0] == "01-quickstart"
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_committed_notebook_is_clean(name: str) -> None:
+    nb = _read(NOTEBOOKS / f"{name}.ipynb")
+    tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, f"{name}: expected one 'parameters'-tagged cell"
+    for index, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        assert cell.get("outputs") == [], f"{name} cell {index}: strip outputs before committing"
+        assert cell.get("execution_count") is None, f"{name} cell {index}: has an execution count"
+    for key in PARAMETERS.get(name, {}):
+        assert f"{key} =" in "".join(tagged[0]["source"]), f"{name}: no parameter {key!r}"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_notebook_runs(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    papermill = pytest.importorskip("papermill")
+    home = tmp_path / "conductor-home"
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setenv("CONDUCTOR_HOME", str(home))
+    monkeypatch.setenv("CONDUCTOR_BLUEPRINTS", str(work / "blueprints"))
+    monkeypatch.chdir(work)
+    output = tmp_path / f"{name}.out.ipynb"
+    try:
+        papermill.execute_notebook(
+            str(NOTEBOOKS / f"{name}.ipynb"),
+            str(output),
+            parameters=PARAMETERS.get(name, {}),
+            cwd=str(work),
+            kernel_name="python3",
+            progress_bar=False,
+            execution_timeout=240,
+        )
+    except papermill.PapermillExecutionError as exc:
+        pytest.fail(f"{name} failed in cell {exc.cell_index}: {exc.ename}: {exc.evalue}")
+    nb = _read(output)
+    text = _output_text(nb)
+    for expected in EXPECTED_TEXT.get(name, []):
+        assert expected in text, f"{name}: {expected!r} not in the outputs"
+    assert _pictures(nb) >= 1, f"{name}: no SVG picture of a blueprint or run in the outputs"
+    injected = nb["metadata"]["papermill"]["parameters"]
+    assert injected == PARAMETERS.get(name, {})
+    allowed = {f"{n}.ipynb" for n in NOTEBOOK_NAMES} | {".ipynb_checkpoints", "README.md"}
+    leftovers = {p.name for p in NOTEBOOKS.iterdir()} - allowed
+    assert not leftovers, f"the notebook wrote into notebooks/: {sorted(leftovers)}"
