@@ -101,7 +101,7 @@ ESCAPES = [
     "{{ range(10**9) | list }}",
     "{{ 'a' * 10**9 }}",
     "{{ [1] * 10**9 }}",
-    "{{ 10 ** 10 ** 10 }}",
+    "{{ 2 ** 100000 }}",
     "{{ request.application.__globals__ }}",
     "{{ config.items() }}",
     "{{ ''.format.__globals__ }}",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -85,7 +85,7 @@ class _MeteredSandbox(_Base):  # type: ignore[misc]
         return super().getitem(obj, argument)
 
 
-def _metered(fn: Callable[..., Any]) -> Callable[..., Any]:
+def _metered(fn: Any) -> Any:
     @functools.wraps(fn)  # keeps jinja's pass_context/pass_environment markers
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         _charge(None)
@@ -99,7 +99,7 @@ def environment() -> _MeteredSandbox:
     base = templates.environment()
     env = _MeteredSandbox(undefined=StrictUndefined, autoescape=False)
     env.intercepted_binops = base.intercepted_binops
-    env.globals = {k: _metered(v) for k, v in base.globals.items()}
+    env.globals = {k: _metered(v) if callable(v) else v for k, v in base.globals.items()}
     env.filters = {k: _metered(v) for k, v in base.filters.items()}
     env.tests = {k: _metered(v) for k, v in base.tests.items()}
     return env

@@ -107,8 +107,9 @@ def image(
     source = input if isinstance(input, bytes | bytearray) else path
     with _open(pil, source, roots) as img:
         img.load()
-        opts = dict(operation=operation, width=width, height=height, keepAspect=keepAspect)
-        opts.update(radius=radius, overlay=overlay, x=x, y=y, alpha=alpha, mode=mode)
+        opts: dict[str, Any] = {"operation": operation, "width": width, "height": height}
+        opts.update(keepAspect=keepAspect, radius=radius, overlay=overlay, x=x, y=y)
+        opts.update(alpha=alpha, mode=mode)
         result = _apply(pil, img, opts, roots)
         source_format = img.format or "PNG"
     target = confine(output_path, roots) if output_path else None

@@ -70,6 +70,7 @@ async def notebook(
     if input is not None:
         values.setdefault("input", input)
     workdir = str(confine(cwd, roots)) if cwd else str(source.parent)
+    target.parent.mkdir(parents=True, exist_ok=True)
     executed = await asyncio.to_thread(
         _execute, str(source), str(target), values, kernel, workdir, cell_timeout
     )

@@ -94,14 +94,14 @@ async def shell_command(
             await asyncio.shield(_terminate(proc))
     # the leader is gone; kill what it left behind in its group (daemons, orphans)
     _kill_tree(proc, signal.SIGKILL)
-    result = {
+    result: dict[str, Any] = {
         "stdout": _text(out, encoding),
         "stderr": _text(err, encoding),
         "exit_code": proc.returncode,
         "duration": time.monotonic() - started,
     }
     if proc.returncode != 0 and not allowFailure:
-        tail = result["stderr"].strip().splitlines()[-5:]
+        tail = _text(err, encoding).strip().splitlines()[-5:]
         raise CommandFailed(
             f"{argv[0]} exited with code {proc.returncode}"
             + (": " + " | ".join(tail) if tail else "")
