@@ -63,6 +63,10 @@ def atomic_write(target: Path, data: bytes) -> None:
             os.fsync(fh.fileno())
         if target.exists():
             shutil.copymode(target, tmp)
+        else:  # mkstemp makes 0600 files; a new file gets the usual umask-based mode
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
         done = True
     finally:
