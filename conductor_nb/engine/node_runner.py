@@ -106,7 +106,14 @@ class InjectedFault(RuntimeError):
 
 
 class NodeContextImpl:
-    """What a node function annotated with ``NodeContext`` receives."""
+    """What a node function annotated with ``NodeContext`` (or named ``ctx``) receives.
+
+    The contract: ``run_id``, ``node_id``, ``node`` (the Node: id, params as written,
+    settings), ``node_type``, ``run`` (the Run handle), ``attempt``, ``params`` (the
+    blueprint params), ``options`` and ``settings`` (run options; e.g. ``file_roots``),
+    ``cancelled``, ``log(text)``, ``await run_blueprint(bp, params=..., prefix=...)``
+    and ``load_blueprint(name)``.
+    """
 
     def __init__(self, run: Run, planned: PlannedNode, node_run: NodeRun) -> None:
         self.run = run
@@ -130,12 +137,15 @@ class NodeContextImpl:
         self,
         blueprint: Any,
         params: Mapping[str, Any] | None = None,
-        inputs: Mapping[str, Any] | None = None,
         prefix: str | None = None,
     ) -> dict[str, Any]:
-        """Run a sub-blueprint as part of this node; its node states appear as ``prefix.inner``."""
+        """Run a sub-blueprint as part of this node and return its declared outputs.
+
+        ``params`` are the sub-blueprint's params (values flow in through them); its node
+        states appear in this run as ``prefix.inner`` (default prefix: this node's id).
+        """
         return await self.run._run_child(
-            blueprint, params=params or {}, inputs=inputs or {}, prefix=prefix or self.node_id
+            blueprint, params=params or {}, prefix=prefix or self.node_id
         )
 
     def load_blueprint(self, name: str) -> Any:
@@ -177,7 +187,9 @@ def build_arguments(
         elif port.default is not MISSING:
             kwargs[port.name] = port.default
     for spec in node_type.params:
-        if spec.name in node.params:
+        if spec.name in node_type.raw_params and spec.name in node.params:
+            kwargs[spec.name] = node.params[spec.name]
+        elif spec.name in node.params:
             kwargs[spec.name] = _render(node.params[spec.name], context)
         elif spec.default is not MISSING:
             kwargs[spec.name] = spec.default

@@ -240,7 +240,8 @@ class Run:
 
     @property
     def failed_nodes(self) -> list[str]:
-        return [n for n, r in self.node_runs.items() if r.status is NodeState.FAILED]
+        """Failed nodes of this run's plan (nested ``group.inner`` records are not counted)."""
+        return [n for n in self.plan.order if self.node_runs[n].status is NodeState.FAILED]
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -585,9 +586,9 @@ class Run:
         self.finished_at = time.time()
         if self._cancelling:
             state = RunState.CANCELLED
-        elif any(r.status is NodeState.FAILED for r in self.node_runs.values()):
+        elif any(self.node_runs[n].status is NodeState.FAILED for n in self.plan.order):
             state = RunState.FAILED
-        elif any(r.status is NodeState.CANCELLED for r in self.node_runs.values()):
+        elif any(self.node_runs[n].status is NodeState.CANCELLED for n in self.plan.order):
             state = RunState.CANCELLED
         else:
             state = RunState.SUCCEEDED
@@ -936,7 +937,7 @@ class Run:
 
     # ---------------------------------------------------------- nested runs
     async def _run_child(
-        self, blueprint: Any, params: Mapping[str, Any], inputs: Mapping[str, Any], prefix: str
+        self, blueprint: Any, params: Mapping[str, Any], prefix: str
     ) -> dict[str, Any]:
         from conductor_nb.engine.plan import compile_plan
 

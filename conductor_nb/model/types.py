@@ -175,8 +175,9 @@ class NodeType:
     validate_params: Callable[[Mapping[str, Any]], list[tuple[str, str]]] | None = None
     source_hash: str = ""
     module: str = ""
-    body: Any = None
-    """For container types (group, loop, parallel): how to find their sub-blueprint param."""
+    raw_params: tuple[str, ...] = ()
+    """Params whose values are not templates to render (sub-blueprint bodies of loop, parallel,
+    group): they reach the node unrendered and their own templates are checked by the type."""
 
     def __post_init__(self) -> None:
         if not self.source_hash:

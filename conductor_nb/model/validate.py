@@ -50,6 +50,8 @@ def validate_blueprint(bp: Blueprint) -> list[Problem]:
             if spec is None and node_type.input(key) is None:
                 found.problems.append(_unknown_value_problem(node_id, node_type, key))
                 continue
+            if key in node_type.raw_params:  # a body: its templates belong to the inner runs
+                continue
             _check_value(found, f"{path}.params.{key}", spec, value, bp)
         if node_type.validate_params is not None:
             for key, message in node_type.validate_params(node.params):

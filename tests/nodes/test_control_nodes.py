@@ -121,11 +121,6 @@ def test_parallel_race_returns_the_first_success_and_cancels_the_rest(run_bp):
     assert run.node_runs["p[0].sh"].status.value == "cancelled"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: Run's final state counts nested (prefix.inner) cancelled nodes, so a race "
-    "whose losers were cancelled ends 'cancelled' although every top-level node succeeded",
-)
 def test_race_run_status_ignores_cancelled_losers(run_bp):
     items = [_item("import time; time.sleep(300)"), _item("print('fast')")]
     params = {"items": items, "strategy": "race", "concurrency": 2, "body": SHELL_ECHO}

@@ -70,6 +70,7 @@ def define(
         outputs=outs,
         params=tuple(params),
         raw=tuple(raw),
+        raw_params=tuple(p.name for p in raw),
         description=description,
         category=category,
         examples=(dict(example),) if example else (),
