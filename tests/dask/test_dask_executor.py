@@ -361,3 +361,32 @@ def test_executor_string_starts_its_own_local_cluster() -> None:
     finally:
         executor.shutdown()
     assert executor.dashboard_link is None
+
+
+def test_templates_over_remote_inputs_gather_them(executor: cnb.DaskExecutor) -> None:
+    bp = cnb.Blueprint("tpl", registry=REG)
+    bp.add(dk_load, id="load", n=4)
+    bp.add(dk_scale, id="scale", factor="{{ inputs.xs | length }}")
+    bp.connect("load", "scale.xs")
+    bp.outputs["scaled"] = "scale.output"
+    run = bp.run(executor=executor)
+    assert run.outputs == {"scaled": [0, 4, 8, 12]}
+    assert run["scale"].inputs == {"xs": [0, 1, 2, 3], "factor": 4}
+
+
+def test_control_nodes_run_locally_so_branches_skip(executor: cnb.DaskExecutor) -> None:
+    bp = cnb.Blueprint("branch")
+    bp.add("transform", id="double", input=[1, 2, 3], operation="map", expression="item * 2")
+    bp.add("if", id="cond", condition="input | length > 2")
+    bp.connect("double", "cond.input")
+    bp.add("transform", id="yes", operation="map", expression="item + 1")
+    bp.add("transform", id="no", operation="map", expression="item - 1")
+    bp.connect("cond.true", "yes.input")
+    bp.connect("cond.false", "no.input")
+    bp.outputs["yes"] = "yes.output"
+    run = bp.run(executor=executor)
+    assert run.status is cnb.RunState.SUCCEEDED, run.summary()
+    assert run.outputs == {"yes": [3, 5, 7]}
+    assert run["no"].status is cnb.NodeState.SKIPPED
+    # transform takes a NodeContext (it reads its raw params), so it ran on the engine's loop
+    assert run["double"].output == [2, 4, 6]
