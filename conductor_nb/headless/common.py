@@ -1,0 +1,129 @@
+"""What every ``conductor-nb`` command shares: exit codes, user errors, imports, loading."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from conductor_nb.errors import ConductorError
+
+if TYPE_CHECKING:
+    from conductor_nb.model.blueprint import Blueprint
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(ConductorError):
+    """A mistake in how the command was called: printed without a traceback, exit 2."""
+
+
+def import_modules(names: Iterable[str]) -> None:
+    """``--import MODULE``: modules whose import registers node types (cwd is importable)."""
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise UsageError(
+                f"--import {name}: cannot import it ({exc}); "
+                "put its folder on PYTHONPATH or run from there"
+            ) from None
+
+
+def load_blueprint(path: str) -> Blueprint:
+    from conductor_nb.model.blueprint import Blueprint
+
+    file = Path(path)
+    if not file.exists():
+        raise UsageError(f"{path}: no such file")
+    if file.suffix.lower() not in (".yaml", ".yml", ".json"):
+        raise UsageError(
+            f"{path}: expected a blueprint (.yaml, .yml, .json) or a notebook (.ipynb)"
+        )
+    bp = Blueprint.load(file)
+    fix_param_specs(bp)
+    return bp
+
+
+def fix_param_specs(bp: Blueprint) -> None:
+    """Work around a model bug: params loaded from a file can hold the parsed document
+    object (with ``default``/``type``) as their default instead of being unpacked."""
+    from conductor_nb.model.blueprint import ParamSpec
+
+    for name, spec in list(bp.params.items()):
+        inner = spec.default
+        dump = getattr(inner, "model_dump", None)
+        if callable(dump) and hasattr(inner, "default") and hasattr(inner, "type"):
+            data: dict[str, Any] = dump()
+            bp.params[name] = ParamSpec.coerce(
+                {k: v for k, v in data.items() if v is not None} | {"default": data.get("default")}
+            )
+
+
+def history_available() -> bool:
+    """Whether the run-history layer is installed (runs are recorded by default then)."""
+    try:
+        storage = importlib.import_module("conductor_nb.storage")
+    except ImportError:
+        return False
+    return callable(getattr(storage, "on_run_created", None))
+
+
+class NodeOutputRouter:
+    """Stands in for ``sys.stdout`` during a CLI run: what nodes print goes to ``divert``
+    (or nowhere, when the progress display already echoes node logs), so stdout carries
+    only the result (``--json`` stays parseable). Everything else passes through."""
+
+    def __init__(self, stream: Any, divert: Any | None) -> None:
+        self._stream = stream
+        self._divert = divert
+
+    def write(self, text: str) -> int:
+        from conductor_nb.engine import capture
+
+        if capture.current_sink.get() is None:
+            return int(self._stream.write(text))
+        if self._divert is not None:
+            self._divert.write(text)
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def route_node_output(*, echoed: bool) -> Iterator[None]:
+    """Keep node prints off stdout for the length of a run. Set up before the run starts,
+    the routers sit *inside* the engine's capture tee, which still records every node's
+    output; after an earlier run, the existing tee's stream is swapped instead."""
+    divert = None if echoed else sys.stderr
+    names = ("stdout", "stderr")
+    for name in names:
+        _swap(name, lambda stream: NodeOutputRouter(stream, divert))
+    try:
+        yield
+    finally:
+        for name in names:
+            _swap(
+                name,
+                lambda stream: stream._stream if isinstance(stream, NodeOutputRouter) else stream,
+            )
+
+
+def _swap(name: str, change: Any) -> None:
+    from conductor_nb.engine import capture
+
+    current = getattr(sys, name)
+    if isinstance(current, capture._Tee):
+        current._stream = change(current._stream)
+    else:
+        setattr(sys, name, change(current))

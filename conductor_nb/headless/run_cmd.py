@@ -1,0 +1,150 @@
+"""``conductor-nb run BLUEPRINT``: run a blueprint on the engine with progress and a result.
+
+The run starts in the background of this process; the main thread only waits,
+so Ctrl-C (SIGINT) lands here at once: the run is cancelled, its nodes end as
+cancelled, the result is still printed and the exit code is 130. Progress goes
+to stderr (rich on a terminal, a line per event otherwise); the result (a
+summary, or ``--json``) goes to stdout so it can be piped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from conductor_nb.headless import common
+from conductor_nb.headless.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
+
+if TYPE_CHECKING:
+    from conductor_nb.engine.run import Run
+    from conductor_nb.model.blueprint import Blueprint
+
+
+def run_blueprint(args: argparse.Namespace) -> int:
+    common.import_modules(args.imports)
+    bp = common.load_blueprint(args.file)
+    params = blueprint_params(bp, args.params, args.params_file)
+    options = run_options(args)
+    with common.route_node_output(echoed=args.progress != "none" and not args.quiet):
+        run = bp.start(params, **options)
+        code = wait_with_progress(run, args.progress, logs=not args.quiet)
+    finish(run, code, args)
+    return code
+
+
+def blueprint_params(
+    bp: Blueprint, assignments: list[str], params_file: str | None
+) -> dict[str, Any]:
+    from conductor_nb.headless.params import ParamValueError, load_params_file, typed_params
+
+    try:
+        base = load_params_file(params_file) if params_file else {}
+    except ParamValueError as exc:
+        raise UsageError(str(exc)) from None
+    declared = {name: spec.type for name, spec in bp.params.items()}
+    return typed_params(assignments, declared, base=base, owner=f"blueprint {bp.id!r}")
+
+
+def run_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {"fail_fast": args.fail_fast}
+    if args.concurrency is not None:
+        if args.concurrency < 1:
+            raise UsageError(f"--concurrency must be at least 1, got {args.concurrency}")
+        options["concurrency"] = args.concurrency
+    options["executor"] = make_executor(args.executor, args.scheduler)
+    if not common.history_available() or args.no_history:
+        options["history"] = False
+    return options
+
+
+def make_executor(name: str, scheduler: str | None) -> Any:
+    if scheduler and name != "dask":
+        raise UsageError("--scheduler needs --executor dask")
+    if name != "dask":
+        return name
+    try:
+        from conductor_nb.engine.dask_executor import DaskExecutor
+    except ImportError as exc:
+        raise UsageError(
+            f"--executor dask is not available: {exc}\n    fix: pip install 'conductor-nb[dask]'"
+        ) from None
+    if not scheduler:
+        return DaskExecutor()
+    from distributed import Client
+
+    return DaskExecutor(Client(scheduler))
+
+
+def wait_with_progress(run: Run, mode: str, *, logs: bool = True) -> int:
+    """Wait for ``run`` while a display follows it; return the exit code."""
+    from conductor_nb.headless.progress import attach, make_display
+
+    display = make_display(sys.stderr, mode, logs=logs)
+    detach = attach(run, display) if display is not None else None
+    interrupted = False
+    try:
+        with _sigterm_as_interrupt():
+            run.wait()
+    except KeyboardInterrupt:
+        interrupted = True  # run.wait() has cancelled the run and let it settle
+    finally:
+        if detach is not None:
+            detach()
+        if display is not None:
+            display.close()
+    return exit_code(run, interrupted)
+
+
+def exit_code(run: Run, interrupted: bool) -> int:
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if run.failed_nodes:
+        return EXIT_FAILED
+    return EXIT_OK if run.status.value == "succeeded" else EXIT_FAILED
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """A scheduler's SIGTERM cancels the run the way Ctrl-C does."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def finish(run: Run, code: int, args: argparse.Namespace) -> None:
+    """Write the report, then the result: JSON or a short summary on stdout."""
+    report_path = None
+    if args.report:
+        from conductor_nb.headless.report import write_report
+
+        report_path = write_report(run, args.report)
+    if args.json:
+        from conductor_nb.headless.result import run_result
+
+        result = run_result(run, code)
+        result["report"] = report_path
+        json.dump(result, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        print(run.summary())
+        if code == EXIT_INTERRUPTED:
+            print("interrupted: the run was cancelled")
+        if report_path:
+            print(f"report: {Path(report_path)}")
+    sys.stdout.flush()
