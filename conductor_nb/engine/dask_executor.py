@@ -151,7 +151,7 @@ class DaskExecutor:
                     self, _shutdown_owned, self._client, self._cluster
                 )
             if not self._subscribed:
-                self._client.subscribe_topic(self._topic, self._on_log_event)
+                self._client.subscribe_topic(self._topic, _weak_handler(self._on_log_event))
                 self._subscribed = True
 
     async def close(self) -> None:
@@ -337,6 +337,18 @@ def _has_future(value: Any) -> bool:
     from distributed import Future
 
     return any(isinstance(item, Future) for item in _walk(value))
+
+
+def _weak_handler(method: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A topic handler that does not keep the executor alive (its cluster closes on GC)."""
+    ref = weakref.WeakMethod(method)
+
+    def handler(event: Any) -> None:
+        target = ref()
+        if target is not None:
+            target(event)
+
+    return handler
 
 
 def _shutdown_owned(client: Any, cluster: Any) -> None:
