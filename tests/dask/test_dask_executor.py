@@ -390,3 +390,16 @@ def test_control_nodes_run_locally_so_branches_skip(executor: cnb.DaskExecutor) 
     assert run["no"].status is cnb.NodeState.SKIPPED
     # transform takes a NodeContext (it reads its raw params), so it ran on the engine's loop
     assert run["double"].output == [2, 4, 6]
+
+
+def test_scheduler_address_connects_and_shutdown_leaves_the_cluster(client: Any) -> None:
+    executor = cnb.DaskExecutor(client.scheduler.address)
+    run = pipeline().run(params={"n": 2}, executor=executor)
+    assert run.outputs["scaled"] == [0, 3]
+    own_client = executor.client
+    assert own_client is not client
+    executor.shutdown()
+    assert own_client.status == "closed"
+    assert client.submit(sum, [1, 2]).result() == 3  # the shared cluster is still up
+    with pytest.raises(TypeError, match="takes a distributed.Client"):
+        cnb.DaskExecutor(42)
