@@ -61,7 +61,7 @@ class BlueprintView(anywidget.AnyWidget):
     breakpoints = traitlets.List(traitlets.Unicode()).tag(sync=True)
     selected = traitlets.Unicode("").tag(sync=True)
     inspector = traitlets.Dict().tag(sync=True)
-    palette = traitlets.List().tag(sync=True)
+    palette: traitlets.List[Any] = traitlets.List().tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
     notice = traitlets.Unicode("").tag(sync=True)
     slow_motion = traitlets.Float(0.0).tag(sync=True)
