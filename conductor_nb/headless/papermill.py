@@ -1,0 +1,261 @@
+"""Running notebooks headlessly through papermill: ``cnb.run_notebook`` and ``conductor-nb run
+NOTEBOOK.ipynb``.
+
+papermill's conventions hold: a ``parameters``-tagged cell gets an
+``injected-parameters`` cell after it, and the output notebook is written even
+when a cell fails. What papermill's output notebook cannot tell (it marks every
+cell completed after a cell timeout or a dead kernel) is taken from the
+exception and recorded here: :class:`NotebookError` says which of the three it
+was (``kind``), and the output notebook gets a ``metadata.conductor_nb`` entry
+and a banner cell saying so. papermill is imported only when a notebook runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conductor_nb.errors import ConductorError
+
+CELL_ERROR = "cell-error"
+TIMEOUT = "timeout"
+DEAD_KERNEL = "dead-kernel"
+
+
+class NotebookError(ConductorError):
+    """A notebook run failed: a cell raised (``cell-error``), a cell ran past the time limit
+    (``timeout``) or the kernel died (``dead-kernel``). ``output`` is the output notebook
+    (written in every case, unless the kernel never started); ``__cause__`` is papermill's
+    or nbclient's exception."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        output: Path | None,
+        ename: str = "",
+        evalue: str = "",
+        cell: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.output = output
+        self.ename = ename
+        self.evalue = evalue
+        self.cell = cell
+
+
+@dataclass(frozen=True)
+class NotebookResult:
+    """A notebook that ran to the end."""
+
+    input: Path
+    output: Path
+    parameters: dict[str, Any] = field(default_factory=dict)
+    duration: float = 0.0
+    status: str = "succeeded"
+
+
+def run_notebook(
+    input: str | Path,
+    output: str | Path,
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    cwd: str | Path | None = None,
+    timeout: float | None = None,
+    kernel: str | None = None,
+    progress: bool = False,
+) -> NotebookResult:
+    """Execute ``input`` with papermill, injecting ``parameters``, and write ``output``.
+
+    ``timeout`` limits each cell (seconds); ``kernel`` overrides the notebook's kernel;
+    ``cwd`` is where the kernel starts (default: the current directory). Raises
+    :class:`NotebookError` when a cell fails, times out or the kernel dies; the output
+    notebook is still written and shows where it stopped.
+    """
+    from conductor_nb._extras import require
+
+    pm = require("papermill", "papermill", "running notebooks")
+    source, target = Path(input).resolve(), Path(output).resolve()
+    if not source.exists():
+        raise FileNotFoundError(f"{input}: no such notebook")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    params = dict(parameters or {})
+    started = time.monotonic()
+    try:
+        pm.execute_notebook(
+            str(source),
+            str(target),
+            parameters=params,
+            cwd=str(cwd) if cwd else None,
+            execution_timeout=timeout,
+            kernel_name=kernel,
+            progress_bar=progress,
+        )
+    except Exception as exc:
+        error = classify(exc, target, timeout)
+        if error is None:
+            raise
+        mark_output(target, error)
+        raise error from exc
+    return NotebookResult(source, target, params, time.monotonic() - started)
+
+
+def classify(exc: BaseException, output: Path, timeout: float | None) -> NotebookError | None:
+    """Turn papermill's/nbclient's exception into a NotebookError of the right kind."""
+    name = type(exc).__name__
+    written = output if output.exists() else None
+    if name == "PapermillExecutionError":
+        cell = getattr(exc, "exec_count", None)
+        ename, evalue = getattr(exc, "ename", name), getattr(exc, "evalue", str(exc))
+        return NotebookError(
+            f"cell {cell} raised {ename}: {evalue}"
+            + (f"; output notebook: {written}" if written else ""),
+            kind=CELL_ERROR,
+            output=written,
+            ename=ename,
+            evalue=evalue,
+            cell=cell,
+        )
+    if name == "CellTimeoutError":
+        limit = f" of {timeout:g}s" if timeout else ""
+        preview = _cell_preview(str(exc))
+        return NotebookError(
+            f"a cell ran past the time limit{limit} and was stopped"
+            + preview
+            + (f"; output notebook: {written}" if written else ""),
+            kind=TIMEOUT,
+            output=written,
+            ename=name,
+            evalue=str(exc).splitlines()[0],
+        )
+    if name == "DeadKernelError":
+        return NotebookError(
+            "the kernel died while a cell was running (it crashed, ran out of memory or "
+            "called os._exit)" + (f"; output notebook: {written}" if written else ""),
+            kind=DEAD_KERNEL,
+            output=written,
+            ename=name,
+            evalue=str(exc),
+        )
+    return None
+
+
+def _cell_preview(message: str) -> str:
+    lines = message.splitlines()
+    if "-------------------" in lines:
+        start = lines.index("-------------------") + 1
+        code = [line for line in lines[start:] if line != "-------------------"]
+        if code:
+            return f" (cell starting {code[0].strip()[:60]!r})"
+    return ""
+
+
+def mark_output(output: Path, error: NotebookError) -> None:
+    """Record the real outcome in the output notebook, which papermill alone cannot show
+    for timeouts and dead kernels (it marks every cell completed then)."""
+    if error.output is None:
+        return
+    import nbformat
+
+    nb = nbformat.read(str(output), as_version=4)
+    nb.metadata["conductor_nb"] = {"status": "failed", "kind": error.kind, "message": str(error)}
+    if error.kind != CELL_ERROR:  # papermill already adds its own banner for cell errors
+        banner = nbformat.v4.new_markdown_cell(
+            '<span style="color:red;font-size:1.2em">conductor_nb: this notebook did not '
+            f"finish: {error.kind.replace('-', ' ')}.</span> {error}"
+        )
+        banner.metadata["tags"] = ["conductor-nb-error"]
+        nb.cells.insert(0, banner)
+    nbformat.write(nb, str(output))
+
+
+# ------------------------------------------------------------------------------ the CLI
+
+
+def notebook_param_types(path: Path) -> dict[str, str]:
+    """Types of the notebook's declared parameters, from its ``parameters`` cell defaults."""
+    from conductor_nb.model.blueprint import infer_type
+
+    try:
+        from papermill.inspection import inspect_notebook
+    except ImportError:
+        return {}
+    declared: dict[str, str] = {}
+    for name, info in inspect_notebook(str(path)).items():
+        hinted = str(info.get("inferred_type_name") or "None")
+        if hinted in ("int", "float", "bool", "str", "list", "dict"):
+            declared[name] = hinted
+            continue
+        try:
+            declared[name] = infer_type(ast.literal_eval(str(info.get("default"))))
+        except (ValueError, SyntaxError):
+            declared[name] = "any"
+    return declared
+
+
+def run_notebook_command(args: argparse.Namespace) -> int:
+    from conductor_nb.headless.common import (
+        EXIT_FAILED,
+        EXIT_INTERRUPTED,
+        EXIT_OK,
+        UsageError,
+        import_modules,
+    )
+    from conductor_nb.headless.params import ParamValueError, load_params_file, typed_params
+
+    source = Path(args.file)
+    if not source.exists():
+        raise UsageError(f"{args.file}: no such notebook")
+    import_modules(args.imports)
+    try:
+        base = load_params_file(args.params_file) if args.params_file else {}
+    except ParamValueError as exc:
+        raise UsageError(str(exc)) from None
+    declared = notebook_param_types(source)
+    params = typed_params(
+        args.params, declared, base=base, owner=f"notebook {source.name!r}", strict=False
+    )
+    output = Path(args.output) if args.output else source.with_suffix(".out.ipynb")
+    progress = args.progress == "rich" or (args.progress == "auto" and sys.stderr.isatty())
+    result: dict[str, Any] = {"notebook": str(source), "output": str(output), "parameters": params}
+    try:
+        done = run_notebook(
+            source,
+            output,
+            params,
+            cwd=args.cwd,
+            timeout=args.timeout,
+            kernel=args.kernel,
+            progress=progress,
+        )
+    except NotebookError as exc:
+        result.update(status="failed", kind=exc.kind, error=str(exc), exit_code=EXIT_FAILED)
+        _report(args, result, f"error: notebook {source.name} failed: {exc}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        result.update(status="cancelled", exit_code=EXIT_INTERRUPTED)
+        _report(args, result, "interrupted: the notebook run was stopped")
+        return EXIT_INTERRUPTED
+    result.update(status="succeeded", duration=round(done.duration, 3), exit_code=EXIT_OK)
+    _report(
+        args, result, f"notebook {source.name} succeeded in {done.duration:.1f}s; output: {output}"
+    )
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace, result: dict[str, Any], line: str) -> None:
+    if args.json:
+        json.dump(result, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        stream = sys.stdout if result["status"] == "succeeded" else sys.stderr
+        stream.write(line + "\n")
