@@ -88,10 +88,8 @@ def _parameters_source(bp: Blueprint) -> str:
 
 def _run_source(bp: Blueprint, imports: Sequence[str], source: str | None) -> str:
     text = bp.to_yaml()
-    if "'''" in text or text.endswith("\\"):
-        embedded = json.dumps(text)
-    else:
-        embedded = "r'''\n" + text + "'''"
+    raw_ok = "'''" not in text and not text.endswith("\\")
+    embedded = ("r'''\n" + text + "'''") if raw_ok else json.dumps(text)
     names = [n for n in bp.params if _is_identifier(n)]
     params = ", ".join(f"{n!r}: {n}" for n in names)
     lines = ["import conductor_nb as cnb"]
