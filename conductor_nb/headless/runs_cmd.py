@@ -12,6 +12,7 @@ import json
 import sys
 from typing import Any
 
+from conductor_nb.errors import StoreError
 from conductor_nb.headless import common
 from conductor_nb.headless.common import EXIT_OK, UsageError
 
@@ -19,6 +20,9 @@ from conductor_nb.headless.common import EXIT_OK, UsageError
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("runs", help="the run history: list | show ID | resume ID | prune")
     actions = p.add_subparsers(title="actions", metavar="ACTION")
+    p.add_argument(
+        "--home", metavar="DIR", help="history folder (default: $CONDUCTOR_HOME or ./.conductor)"
+    )
     p.set_defaults(command=cmd_list, limit=20, json=False, status=None)
 
     ls = actions.add_parser("list", help="recent runs, newest first")
@@ -84,10 +88,7 @@ def _status(value: Any) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    records = list(_storage().runs())
-    if args.status:
-        records = [r for r in records if _status(r.status) == args.status]
-    records = records[: max(0, args.limit)]
+    records = list(_storage().runs(max(0, args.limit), status=args.status, home=args.home))
     if args.json:
         rows = [
             {
@@ -114,18 +115,18 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _load(run_id: str) -> Any:
+def _load(run_id: str, home: str | None) -> Any:
     cnb = _storage()
     try:
-        return cnb.load_run(run_id)
-    except (KeyError, LookupError) as exc:
-        raise UsageError(f"no run {run_id!r} in the history ({exc})") from None
+        return cnb.load_run(run_id, home=home)
+    except (KeyError, LookupError, StoreError) as exc:
+        raise UsageError(str(exc).strip("'\"")) from None
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     from conductor_nb.headless.result import run_result
 
-    run = _load(args.run_id)
+    run = _load(args.run_id, args.home)
     if args.report:
         from conductor_nb.headless.report import write_report
 
@@ -149,9 +150,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     cnb = _storage()
     with common.route_node_output(echoed=args.progress != "none" and not args.quiet):
         try:
-            run = cnb.resume(args.run_id)
-        except (KeyError, LookupError) as exc:
-            raise UsageError(f"no run {args.run_id!r} in the history ({exc})") from None
+            run = cnb.resume(args.run_id, home=args.home, wait=False)
+        except (KeyError, LookupError, StoreError) as exc:
+            raise UsageError(str(exc).strip("'\"")) from None
         code = wait_with_progress(run, args.progress, logs=not args.quiet)
     finish(run, code, args)
     return code
@@ -160,8 +161,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_prune(args: argparse.Namespace) -> int:
     if args.keep is None and args.days is None:
         raise UsageError("runs prune: give --keep N and/or --days D")
-    cnb = _storage()
-    removed = cnb.RunHistory().prune(keep=args.keep, days=args.days)
+    _storage()
+    from conductor_nb.storage.history import default_history
+
+    removed = default_history(args.home).prune(keep=args.keep, days=args.days)
     count = len(removed) if isinstance(removed, list | tuple | set) else removed
     print(f"pruned {count if count is not None else 'old'} runs")
     return EXIT_OK
