@@ -28,19 +28,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _exit_now(code: int) -> None:
     """After an interrupt the run is cancelled and reported, but a sync node function may
-    still be sleeping in a worker thread, and the interpreter would join it at exit.
-    A command-line process ends now instead (only when run as the console script)."""
+    still be sleeping in a worker thread, which the interpreter would join at exit (thread
+    pools are joined even when their threads are daemons). A command-line process ends now
+    instead, with its output flushed (only when run as the console script)."""
     import os
-    import threading
 
     sys.stdout.flush()
     sys.stderr.flush()
-    if any(
-        t.is_alive() and not t.daemon
-        for t in threading.enumerate()
-        if t is not threading.main_thread()
-    ):
-        os._exit(code)
+    os._exit(code)
 
 
 def _main(argv: Sequence[str] | None) -> int:
