@@ -1,0 +1,143 @@
+"""Real papermill runs: parameters injected, failing cells, timeouts, dead kernels, and the
+exported notebook of a blueprint."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import conductor_nb as cnb
+from conductor_nb.headless.papermill import CELL_ERROR, DEAD_KERNEL, TIMEOUT, NotebookError
+from tests.headless.conftest import CLI, cli_env
+
+pytestmark = pytest.mark.notebook
+
+
+def _notebook(path: Path, *cells: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1\nword = 'a'", metadata={"tags": ["parameters"]})]
+    nb.cells += [nbformat.v4.new_code_cell(src) for src in cells]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, str(path))
+    return path
+
+
+def _outputs(path: Path) -> str:
+    nb = nbformat.read(str(path), as_version=4)
+    return json.dumps([c.get("outputs", []) for c in nb.cells])
+
+
+def test_run_notebook_injects_parameters(tmp_path: Path) -> None:
+    source = _notebook(tmp_path / "in.ipynb", "print('result', x * 2, word)")
+    result = cnb.run_notebook(source, tmp_path / "out.ipynb", parameters={"x": 21, "word": "hi"})
+    assert result.output == (tmp_path / "out.ipynb").resolve()
+    nb = nbformat.read(str(result.output), as_version=4)
+    tags = [c.metadata.get("tags", []) for c in nb.cells]
+    assert ["injected-parameters"] in tags
+    assert nb.metadata.papermill.parameters == {"x": 21, "word": "hi"}
+    assert "result 42 hi" in _outputs(result.output)
+
+
+def test_failing_cell_keeps_the_output_notebook(tmp_path: Path) -> None:
+    source = _notebook(
+        tmp_path / "in.ipynb", "print('before')", "raise ValueError('bad x')", "print('never')"
+    )
+    with pytest.raises(NotebookError) as info:
+        cnb.run_notebook(source, tmp_path / "out.ipynb")
+    assert info.value.kind == CELL_ERROR
+    assert info.value.ename == "ValueError"
+    assert info.value.output is not None and info.value.output.exists()
+    text = _outputs(info.value.output)
+    assert "before" in text and "bad x" in text and "never" not in text
+
+
+def test_cli_notebook_params_typed_and_timeout_and_dead_kernel(tmp_path: Path) -> None:
+    _notebook(
+        tmp_path / "nb.ipynb",
+        "print('got', repr(x), repr(word))",
+        "import time; time.sleep(x if word == 'sleep' else 0)",
+        "import os\nif word == 'die': os._exit(1)",
+    )
+    env = cli_env(tmp_path)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CLI, "run", "nb.ipynb", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    ok = run("-p", "x=5", "-p", "word=7", "-o", "ok.ipynb", "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["status"] == "succeeded"
+    assert "got 5 '7'" in _outputs(tmp_path / "ok.ipynb")  # int for x, str for word
+
+    slow = run("-p", "x=30", "-p", "word=sleep", "--timeout", "1", "-o", "slow.ipynb", "--json")
+    assert slow.returncode == 1
+    assert json.loads(slow.stdout)["kind"] == TIMEOUT
+    marked = nbformat.read(str(tmp_path / "slow.ipynb"), as_version=4)
+    assert marked.metadata.conductor_nb["kind"] == TIMEOUT
+
+    dead = run("-p", "word=die", "-o", "dead.ipynb")
+    assert dead.returncode == 1
+    assert "kernel died" in dead.stderr
+    marked = nbformat.read(str(tmp_path / "dead.ipynb"), as_version=4)
+    assert marked.metadata.conductor_nb["kind"] == DEAD_KERNEL
+
+
+def test_exported_notebook_runs_under_papermill(cli, work: Path) -> None:
+    exported = cli(
+        "export", "ok.yaml", "--to", "notebook", "--import", "hl_nodes", "-o", "demo.ipynb"
+    )
+    assert exported.returncode == 0, exported.stderr
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            "demo.ipynb",
+            "demo.out.ipynb",
+            "-p",
+            "n",
+            "5",
+            "-p",
+            "factor",
+            "2",
+        ],
+        cwd=work,
+        env=cli_env(work),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    nb = nbformat.read(str(work / "demo.out.ipynb"), as_version=4)
+    text = _outputs(work / "demo.out.ipynb")
+    assert "image/svg+xml" in text  # the static picture of the run
+    assert "succeeded" in text
+    assert "'total': 20" in text
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    # a failing blueprint fails the notebook (and so papermill's exit code)
+    cli("export", "fail.yaml", "--to", "notebook", "--import", "hl_nodes", "-o", "fail.ipynb")
+    failed = subprocess.run(
+        [sys.executable, "-m", "papermill", "fail.ipynb", "fail.out.ipynb"],
+        cwd=work,
+        env=cli_env(work),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert failed.returncode != 0
+    assert "kaboom" in _outputs(work / "fail.out.ipynb")
