@@ -274,7 +274,7 @@ def _update_line(line: _NodeLine, event: ev.Event) -> None:
     if isinstance(event, ev.NodeQueued):
         line.state = "queued"
     elif isinstance(event, ev.NodeStarted):
-        line.state, line.attempts = "running", event.attempt
+        line.state, line.attempts, line.note = "running", event.attempt, ""
         line.started = line.started or event.time
     elif isinstance(event, ev.NodeSucceeded):
         line.state, line.finished = "succeeded", event.time
