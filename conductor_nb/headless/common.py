@@ -50,23 +50,7 @@ def load_blueprint(path: str) -> Blueprint:
             f"{path}: expected a blueprint (.yaml, .yml, .json) or a notebook (.ipynb)"
         )
     bp = Blueprint.load(file)
-    fix_param_specs(bp)
     return bp
-
-
-def fix_param_specs(bp: Blueprint) -> None:
-    """Work around a model bug: params loaded from a file can hold the parsed document
-    object (with ``default``/``type``) as their default instead of being unpacked."""
-    from conductor_nb.model.blueprint import ParamSpec
-
-    for name, spec in list(bp.params.items()):
-        inner = spec.default
-        dump = getattr(inner, "model_dump", None)
-        if callable(dump) and hasattr(inner, "default") and hasattr(inner, "type"):
-            data: dict[str, Any] = dump()
-            bp.params[name] = ParamSpec.coerce(
-                {k: v for k, v in data.items() if v is not None} | {"default": data.get("default")}
-            )
 
 
 def history_available() -> bool:

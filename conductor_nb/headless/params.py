@@ -83,7 +83,7 @@ def _number(raw: str, type_name: str) -> float | int:
 def _json_of_kind(raw: str, type_name: str) -> Any:
     try:
         value = json.loads(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise ParamValueError(
             f"expected {_LABELS[type_name]}, got {raw!r} (not valid JSON: {exc.msg})"
         ) from None
