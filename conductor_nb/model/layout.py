@@ -53,8 +53,12 @@ def levels(nodes: list[str], edges: list[tuple[str, str]]) -> dict[str, int]:
     return level
 
 
+STATUS_LINE = 16
+"""Room under the ports for the state/duration line, so it never overlaps port labels."""
+
+
 def node_height(n_in: int, n_out: int) -> float:
-    return max(NODE_H_MIN, 30 + PORT_GAP * max(n_in, n_out))
+    return max(NODE_H_MIN, 30 + PORT_GAP * max(n_in, n_out) + STATUS_LINE)
 
 
 def layout(bp: Blueprint) -> dict[str, Box]:
