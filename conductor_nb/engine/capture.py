@@ -38,12 +38,17 @@ class _Tee:
         if sink is not None and text:
             try:
                 sink(self._name, text, "")
+                text = getattr(sink, "redact", _same)(text)  # secrets stay off the terminal too
             except Exception:
                 pass
         return self._stream.write(text)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+def _same(text: str) -> str:
+    return text
 
 
 class _SinkHandler(logging.Handler):

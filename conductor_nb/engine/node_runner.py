@@ -253,7 +253,7 @@ async def execute(
         node_run.started_at = time.time()
         _fail(run, planned, node_run, exc, f"template error in a param: {exc}")
         return False, set()
-    node_run.inputs = kwargs
+    node_run.inputs = run.redact(kwargs)  # what is recorded; the function gets the real values
     use_cache = run._cache is not None and (node.cache or run.options.cache)
     if use_cache:
         node_run.cache_key = cache_key(node_type, kwargs)
@@ -278,7 +278,9 @@ async def execute(
         attempt = node_run.attempts
         node_run.started_at = time.time()
         run._set_state(node_run, NodeState.RUNNING)
-        run._publish(NodeStarted(run.id, node_id=planned.id, attempt=attempt, inputs=kwargs))
+        run._publish(
+            NodeStarted(run.id, node_id=planned.id, attempt=attempt, inputs=node_run.inputs)
+        )
         try:
             result = await _attempt(run, planned, node_run, node_type, kwargs)
             split = getattr(run.executor, "split_outputs", None)
@@ -385,7 +387,10 @@ def _fail(
     run: Run, planned: PlannedNode, node_run: NodeRun, exc: BaseException, message: str
 ) -> None:
     node_run.finished_at = time.time()
-    node_run.traceback = "".join(traceback.format_exception(exc))
+    node_run.traceback = run.redact("".join(traceback.format_exception(exc)))
+    if run.redact(message) != message:  # a secret in the error: keep it out of the chain too
+        message = run.redact(message)
+        exc = RuntimeError(f"{type(exc).__name__}: {run.redact(str(exc))}")
     attempts = 1 + max(0, planned.node.retries)
     error = NodeExecutionError(
         f"node {planned.id!r} ({planned.type.name}) failed on attempt "
@@ -419,6 +424,7 @@ class LineSink:
         self.node_id = node_id
         self.loop_thread = threading.get_ident()
         self.partial: dict[str, str] = {}
+        self.redact = run.redact
 
     def __call__(self, stream: str, text: str, level: str) -> None:
         if stream != "log":

@@ -190,7 +190,10 @@ class Run:
         self._fault_rng = node_runner.fault_rng(options.fault_seed)
         self._last_progress = 0.0
         self._children: list[Run] = []
-        self._retry_types: dict[str, Any] = {}  # node -> its type's definition at retry time
+        self._retry_types: dict[str, Any] = {}
+        self._secrets: list[str] = (
+            _env_secrets(plan) if options.env else []
+        )  # node -> its type's definition at retry time
 
     # ----------------------------------------------------------------- reading
     def __getitem__(self, node_id: str) -> NodeRun:
@@ -335,7 +338,22 @@ class Run:
     def _set_run_state(self, state: RunState) -> None:
         self.status = move_run(self.id, self.status, state)
 
+    def redact(self, value: Any) -> Any:
+        """``value`` with the secrets this run read from the environment masked as ``***``."""
+        if not self._secrets:
+            return value
+        if isinstance(value, str):
+            for secret in self._secrets:
+                value = value.replace(secret, "***")
+            return value
+        if isinstance(value, Mapping):
+            return {k: self.redact(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self.redact(v) for v in value)
+        return value
+
     def _log(self, node_id: str, stream: str, text: str, level: str = "") -> None:
+        text = self.redact(text)
         record = self.node_runs.get(node_id)
         if record is not None:
             record.logs.append(LogLine(time.time(), stream, text, level))
@@ -1030,6 +1048,18 @@ class Run:
         except Exception as exc:
             bundle["text/plain"] += f"\n(no picture: {exc})"
         return bundle
+
+
+def _env_secrets(plan: Plan) -> list[str]:
+    """Values of the environment variables the plan's templates read (``{{ env.NAME }}``):
+    they are masked in recorded inputs, logs and errors."""
+    names: set[str] = set()
+    for planned in plan.nodes.values():
+        for text in templates.strings_in(planned.node.params):
+            if "env" in text:
+                names |= templates.referenced_names(text, "env")
+    values = [os.environ[n] for n in sorted(names) if len(os.environ.get(n, "")) >= 4]
+    return sorted(values, key=len, reverse=True)
 
 
 def _badge(record: NodeRun) -> str:

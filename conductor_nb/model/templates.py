@@ -85,6 +85,11 @@ def check_expression(expr: str) -> str | None:
 
 def referenced_params(text: str) -> set[str]:
     """Blueprint param names a template reads as ``params.name`` or ``params['name']``."""
+    return referenced_names(text, "params")
+
+
+def referenced_names(text: str, root: str) -> set[str]:
+    """Names a template reads from ``root`` (``root.name`` or ``root['name']``)."""
     try:
         tree = environment().parse(text)
     except TemplateSyntaxError:
@@ -92,7 +97,7 @@ def referenced_params(text: str) -> set[str]:
     names = set()
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         target = node.node  # type: ignore[attr-defined]
-        if not (isinstance(target, nodes.Name) and target.name == "params"):
+        if not (isinstance(target, nodes.Name) and target.name == root):
             continue
         if isinstance(node, nodes.Getattr):
             names.add(node.attr)
@@ -101,6 +106,17 @@ def referenced_params(text: str) -> set[str]:
             if isinstance(key, nodes.Const) and isinstance(key.value, str):
                 names.add(key.value)
     return names
+
+
+def strings_in(value: Any) -> list[str]:
+    """Every string inside a nested value."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [s for v in value.values() for s in strings_in(v)]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in strings_in(v)]
+    return []
 
 
 def has_template(value: Any) -> bool:

@@ -396,3 +396,24 @@ def test_coalescer_limits_flushes() -> None:
         final.update(f["nodes"])
     assert len(final) == 50 and set(final.values()) == {"succeeded"}
     assert flushed[-1]["run"]["status"] == "succeeded"
+
+
+def test_env_secrets_are_off_by_default_and_masked_when_on(registry, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("CNB_TEST_TOKEN", "s3cr3t-value")
+
+    def use(token: str) -> str:
+        print(f"using {token}")
+        raise PermissionError(f"token {token} refused")
+
+    fn_node(registry, use)
+    bp = make(registry)
+    bp.add("use", id="u", token="{{ env.CNB_TEST_TOKEN }}")
+    run = bp.run(history=False)
+    assert "template error" in str(run["u"].error) and "'env' is undefined" in str(run["u"].error)
+    run = bp.run(history=False, env=True)
+    assert run["u"].inputs == {"token": "***"}
+    assert run["u"].log_text == "using ***\n"
+    assert "token *** refused" in str(run["u"].error)
+    texts = [str(e) for e in run.events] + [run["u"].traceback, repr(run["u"].error.__cause__)]
+    assert not any("s3cr3t-value" in t for t in texts)
+    assert "s3cr3t-value" not in capsys.readouterr().out
