@@ -118,6 +118,7 @@ def run_info(run: Run | None) -> dict[str, Any]:
             "eta": None,
             "paused_at": None,
             "run_id": None,
+            "dashboard": None,
         }
     done, total = run.progress()
     eta = run.eta()
@@ -128,7 +129,17 @@ def run_info(run: Run | None) -> dict[str, Any]:
         "eta": None if eta is None or math.isinf(eta) else round(eta, 1),
         "paused_at": run.paused_at if run.is_paused else None,
         "run_id": run.id,
+        "dashboard": None if run.is_finished else _dashboard_link(run),
     }
+
+
+def _dashboard_link(run: Run) -> str | None:
+    """The Dask dashboard of the run's executor, if it has one (shown while the run is active)."""
+    try:
+        link = getattr(run.executor, "dashboard_link", None)
+    except Exception:  # a cluster that went away must not break the view
+        return None
+    return link if isinstance(link, str) and link else None
 
 
 def svg_states(run: Run | None) -> tuple[dict[str, str], dict[str, str]]:

@@ -329,3 +329,30 @@ def test_blueprint_magic_reports_problems() -> None:
         blueprint_magic(FakeShell(), "bad --no-show", "id: x\nnodes:\n  a: {type: no_such_type}\n")
     with pytest.raises(UsageError, match="not a Python name"):
         blueprint_magic(FakeShell(), "1abc", YAML)
+
+
+def test_run_info_shows_the_dask_dashboard_while_active() -> None:
+    from types import SimpleNamespace
+
+    from conductor_nb.engine.states import RunState
+    from conductor_nb.widgets import state
+
+    class FakeRun(SimpleNamespace):
+        def progress(self):
+            return 1, 2
+
+        def eta(self):
+            return 1.0
+
+    executor = SimpleNamespace(dashboard_link="http://127.0.0.1:8787/status")
+    run = FakeRun(
+        status=RunState.RUNNING,
+        is_paused=False,
+        paused_at=None,
+        id="r",
+        is_finished=False,
+        executor=executor,
+    )
+    assert state.run_info(run)["dashboard"] == "http://127.0.0.1:8787/status"  # type: ignore[arg-type]
+    run.is_finished = True
+    assert state.run_info(run)["dashboard"] is None  # type: ignore[arg-type]

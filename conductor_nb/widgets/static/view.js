@@ -78,6 +78,10 @@ function render({ model, el }) {
   const progressBar = htmlEl("div", "cnb-progress-bar", progress);
   const progressText = htmlEl("span", "cnb-progress-text", progress);
   const status = htmlEl("span", "cnb-run-status", progress);
+  const dashboard = htmlEl("a", "cnb-dashboard", progress);
+  dashboard.target = "_blank";
+  dashboard.rel = "noopener";
+  dashboard.textContent = "Dask dashboard";
 
   const errorBox = htmlEl("div", "cnb-error", root);
   const errorText = htmlEl("pre", "cnb-error-text", errorBox);
@@ -248,6 +252,8 @@ function render({ model, el }) {
     root.dataset.status = st;
     const pct = info.total ? Math.round((100 * info.done) / info.total) : 0;
     progressBar.style.width = `${pct}%`;
+    dashboard.style.display = info.dashboard ? "" : "none";
+    if (info.dashboard) dashboard.href = info.dashboard;
     progress.dataset.status = st;
     progressText.textContent = info.total
       ? `${info.done}/${info.total} nodes · ${pct}%` + (info.eta !== null && info.eta !== undefined && info.done < info.total ? ` · ETA ${fmtSeconds(info.eta)}` : "")
