@@ -92,6 +92,7 @@ class BlueprintView(anywidget.AnyWidget):
         self._unsubscribe: Callable[[], None] | None = None
         self._coalescer: Coalescer | None = None
         self._pending: list[concurrent.futures.Future[Any]] = []
+        self._display_handles: list[Any] = []
         self._stop_listening = blueprint.on_change(self._on_blueprint_edit)
         self.graph = state.graph_payload(blueprint)
         self.palette = state.palette(blueprint)
@@ -124,6 +125,33 @@ class BlueprintView(anywidget.AnyWidget):
         except Exception as exc:  # a picture must never break display
             data["text/plain"] = f"{data.get('text/plain', '')}\n(no picture: {exc})"
         return data, dict(metadata)
+
+    def _ipython_display_(self) -> None:
+        """Display with a display id, so the static picture can be updated when a run ends:
+        a saved or papermill-run notebook then shows the final states, not the first ones."""
+        from IPython.display import display
+
+        bundle = self._repr_mimebundle_()
+        if bundle is None:
+            return
+        data, metadata = bundle
+        handle = display(data, metadata=metadata, raw=True, display_id=True)
+        if handle is not None:
+            self._display_handles.append(handle)
+
+    def _refresh_displays(self) -> None:
+        """Re-send the picture to every place this view is displayed (end of a run, a pause)."""
+        if not self._display_handles:
+            return
+        bundle = self._repr_mimebundle_()
+        if bundle is None:
+            return
+        data, metadata = bundle
+        for handle in list(self._display_handles):
+            try:
+                handle.update(data, metadata=metadata, raw=True)
+            except Exception:  # the kernel may be gone; the picture is a courtesy
+                self._display_handles.remove(handle)
 
     # ------------------------------------------------------------ errors
     def _show_error(self, exc: BaseException, action: str = "") -> None:
@@ -177,6 +205,8 @@ class BlueprintView(anywidget.AnyWidget):
                 if self.selected and (self.selected in nodes or changes.get("run")):
                     self.inspector = state.inspector_payload(self.blueprint, self.selected, run)
             self.flushes += 1
+            if run.is_finished or run.is_paused:
+                self._refresh_displays()
         except Exception as exc:  # the bus would detach us silently: show it instead
             self._show_error(exc, "updating the view")
 
