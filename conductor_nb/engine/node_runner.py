@@ -176,30 +176,32 @@ def build_arguments(
     run: Run, planned: PlannedNode, node_type: NodeType, edge_inputs: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Edge inputs, then rendered param values, then defaults: the function's keywords."""
-    node = planned.node
-    context = run._template_context(edge_inputs)
+    params = planned.node.params
+    context: dict[str, Any] | None = None  # built only when a value holds a template
+
+    def value_of(name: str) -> Any:
+        nonlocal context
+        value = params[name]
+        if name in node_type.raw_params or not templates.has_template(value):
+            return value
+        if context is None:
+            context = run._template_context(edge_inputs)
+        return templates.render_value(value, context)
+
     kwargs: dict[str, Any] = {}
     for port in node_type.inputs:
         if port.name in edge_inputs:
             kwargs[port.name] = edge_inputs[port.name]
-        elif port.name in node.params:
-            kwargs[port.name] = _render(node.params[port.name], context)
+        elif port.name in params:
+            kwargs[port.name] = value_of(port.name)
         elif port.default is not MISSING:
             kwargs[port.name] = port.default
     for spec in node_type.params:
-        if spec.name in node_type.raw_params and spec.name in node.params:
-            kwargs[spec.name] = node.params[spec.name]
-        elif spec.name in node.params:
-            kwargs[spec.name] = _render(node.params[spec.name], context)
+        if spec.name in params:
+            kwargs[spec.name] = value_of(spec.name)
         elif spec.default is not MISSING:
             kwargs[spec.name] = spec.default
     return kwargs
-
-
-def _render(value: Any, context: Mapping[str, Any]) -> Any:
-    if templates.has_template(value):
-        return templates.render_value(value, context)
-    return value
 
 
 def cache_key(node_type: NodeType, kwargs: Mapping[str, Any]) -> str | None:
