@@ -140,19 +140,11 @@ class Node:
             out["name"] = self.name
         if self.params:
             out["params"] = copy.deepcopy(self.params)
-        defaults = _NODE_DEFAULTS
-        for key in (
-            "retries",
-            "retry_delay",
-            "retry_backoff",
-            "retry_on",
-            "timeout",
-            "enabled",
-            "cache",
-            "resources",
-        ):
+        for key in SETTINGS:
+            if key in ("name", "position"):  # written above and below, in their own form
+                continue
             value = getattr(self, key)
-            if value != defaults[key]:
+            if value != _NODE_DEFAULTS[key]:
                 if isinstance(value, float):
                     out[key] = int(value) if value.is_integer() else value  # 5 and 5.0 alike
                 else:
