@@ -141,3 +141,41 @@ def test_exported_notebook_runs_under_papermill(cli, work: Path) -> None:
     )
     assert failed.returncode != 0
     assert "kaboom" in _outputs(work / "fail.out.ipynb")
+
+
+def test_the_readme_demo_exported_as_a_notebook_runs_under_papermill(tmp_path: Path) -> None:
+    """``make demo`` runs examples/hello.yaml; its exported notebook must run as well."""
+    demo = Path(__file__).resolve().parents[2] / "examples" / "hello.yaml"
+    env = cli_env(tmp_path)
+    exported = subprocess.run(
+        [*CLI, "export", str(demo), "--to", "notebook", "-o", "hello.ipynb"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert exported.returncode == 0, exported.stderr
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            "hello.ipynb",
+            "hello.out.ipynb",
+            "-p",
+            "out",
+            "greetings.txt",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "greetings.txt").read_text() == "Hello Ada\nHello Grace"
+    text = _outputs(tmp_path / "hello.out.ipynb")
+    assert "image/svg+xml" in text and "succeeded" in text
