@@ -86,6 +86,15 @@ bp3.add(load, id="src", position=(20, 40)); bp3.add(total, id="sink", position=(
 v3 = BlueprintView(bp3, height=220)
 v3.add_class("v-edit")
 display(v3)""",
+    """big = cnb.Blueprint("big")
+for i in range(25):
+    big.add(load, id=f"src{i}")
+    for j in range(19):
+        big.add(double, id=f"n{i}_{j}")
+        big.connect(f"src{i}" if j == 0 else f"n{i}_{j - 1}", f"n{i}_{j}.rows")
+v500 = BlueprintView(big, height=300, run_options={"history": False, "concurrency": 32})
+v500.add_class("v-big")
+display(v500)""",
     'print("READY-" + "SENTINEL")',
 ]
 
@@ -350,3 +359,18 @@ def test_screenshot_for_readme(page: Any) -> None:
     page.locator(".v-main .cnb-view").screenshot(path=str(DOCS / "screenshot-view.png"))
     page.locator(".v-fail .cnb-view").screenshot(path=str(SHOTS / "failed.png"))
     page.screenshot(path=str(SHOTS / "lab-full.png"), full_page=True)
+
+
+def test_a_500_node_blueprint_renders_and_runs_live(page: Any) -> None:
+    big = page.locator(".v-big .cnb-node")
+    expect(big).to_have_count(500)
+    expect(page.locator(".v-big path.cnb-edge")).to_have_count(475)
+    page.locator(".v-big .cnb-btn-fit").click()
+    page.locator(".v-big .cnb-btn-run").click()
+    expect(page.locator(".v-big .cnb-progress-text")).to_contain_text(
+        "500/500 nodes · 100%", timeout=120_000
+    )
+    expect(page.locator(".v-big .cnb-node[data-state='succeeded']")).to_have_count(500)
+    flushes = int(kernel(page, "print(v500.flushes)").strip())
+    assert flushes < 500  # coalesced: far fewer trait updates than the 1,500+ node events
+    page.locator(".v-big").screenshot(path=str(SHOTS / "big.png"))
