@@ -1,0 +1,173 @@
+"""``conductor-nb run --executor dask``: against a scheduler the test starts (``--scheduler``)
+and with a LocalCluster the CLI starts itself. The node types come from a module passed with
+``--import``; the workers import it by name, so its folder is on PYTHONPATH for them too."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+pytestmark = pytest.mark.dask
+
+CLI = [sys.executable, "-m", "conductor_nb.headless.cli"]
+
+MODULE = textwrap.dedent("""
+    import os
+
+    import conductor_nb as cnb
+
+
+    @cnb.node(name="dc_make")
+    def make(n: int = 4) -> list:
+        print("making", n, flush=True)
+        return list(range(n))
+
+
+    @cnb.node(name="dc_square")
+    def square(items: list) -> list:
+        return [x * x for x in items]
+
+
+    @cnb.node(name="dc_total")
+    def total(items: list) -> int:
+        return sum(items)
+
+
+    @cnb.node(name="dc_where")
+    def where(items: list) -> int:
+        return os.getpid()
+""")
+
+BLUEPRINT = """\
+conductor: 1
+id: dask-cli
+params:
+  n: {default: 4, type: int}
+nodes:
+  make: {type: dc_make, params: {n: "{{ params.n }}"}}
+  square: {type: dc_square}
+  total: {type: dc_total}
+  where: {type: dc_where}
+edges:
+  - make.output -> square.items
+  - square.output -> total.items
+  - make.output -> where.items
+outputs:
+  total: total.output
+  squares: square.output
+  pid: where.output
+"""
+
+
+@pytest.fixture
+def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "dask_cli_nodes.py").write_text(MODULE)
+    (tmp_path / "bp.yaml").write_text(BLUEPRINT)
+    # The CLI imports the node module by name (PYTHONPATH); the workers of the test's
+    # cluster too: multiprocessing's spawn gives them this process's sys.path.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), _pp()])))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("CONDUCTOR_HOME", str(tmp_path / ".conductor"))
+    return tmp_path
+
+
+def _pp() -> str:
+    return os.environ.get("PYTHONPATH", "")
+
+
+@pytest.fixture
+def cluster(work: Path) -> Iterator[str]:
+    with distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=":0",
+    ) as local:
+        yield str(local.scheduler_address)
+
+
+def _run(work: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], int]:
+    """Run the CLI; its completed process and its pid."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    cmd = [*CLI, "run", "bp.yaml", "--import", "dask_cli_nodes", *args]
+    with subprocess.Popen(
+        cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=240)  # a guard against hanging
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+            pytest.fail(f"conductor-nb run hung\n{stdout}\n{stderr}")
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr), proc.pid
+
+
+def test_run_on_a_given_scheduler(work: Path, cluster: str) -> None:
+    assert cluster.startswith("tcp://127.0.0.1:")
+    out, cli_pid = _run(work, "--executor", "dask", "--scheduler", cluster, "-p", "n=5", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["status"] == "succeeded"
+    assert result["exit_code"] == 0
+    assert result["params"] == {"n": 5}
+    outputs = result["outputs"]
+    assert outputs["total"] == 0 + 1 + 4 + 9 + 16
+    assert outputs["squares"] == [0, 1, 4, 9, 16]
+    assert set(result["nodes"]) == {"make", "square", "total", "where"}
+    assert {n["status"] for n in result["nodes"].values()} == {"succeeded"}
+    # the nodes ran in the cluster's worker process, not in the CLI process
+    with distributed.Client(cluster) as client:
+        worker_pids = set(client.run(os.getpid).values())
+    assert outputs["pid"] in worker_pids
+    assert outputs["pid"] != cli_pid
+    # the node's printed line came back from the worker to the CLI's progress (stderr)
+    assert "making 5" in out.stderr
+
+
+def test_bad_scheduler_without_dask_executor_is_a_usage_error(work: Path) -> None:
+    out, _ = _run(work, "--scheduler", "tcp://127.0.0.1:1")
+    assert out.returncode == 2
+    assert "--scheduler needs --executor dask" in out.stderr
+
+
+def _json_after_stray_lines(stdout: str) -> dict:
+    """The JSON result, ignoring stray lines before it (see the xfail test below)."""
+    lines = stdout.splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.rstrip() == "{")
+    return dict(json.loads("".join(lines[start:])))
+
+
+def test_dask_without_scheduler_starts_its_own_cluster(work: Path) -> None:
+    out, cli_pid = _run(work, "--executor", "dask", "--json", "--progress", "plain")
+    assert out.returncode == 0, out.stderr
+    result = _json_after_stray_lines(out.stdout)
+    assert result["status"] == "succeeded"
+    assert result["exit_code"] == 0
+    assert result["outputs"]["total"] == 0 + 1 + 4 + 9
+    assert result["outputs"]["squares"] == [0, 1, 4, 9]
+    # its own LocalCluster runs worker processes: the node did not run in the CLI process
+    assert result["outputs"]["pid"] not in (cli_pid, os.getpid())
+    assert "making 4" in out.stderr  # captured on the worker, echoed by the progress display
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product bug: with --executor dask and no --scheduler, the CLI's own LocalCluster "
+    "workers inherit the CLI's stdout and the worker-side capture tee passes node prints "
+    "through to it, so 'making 4' lands on stdout before the --json result",
+)
+def test_own_cluster_keeps_node_prints_off_stdout(work: Path) -> None:
+    out, _ = _run(work, "--executor", "dask", "--json", "--progress", "plain")
+    assert out.returncode == 0, out.stderr
+    assert "making" not in out.stdout
+    assert json.loads(out.stdout)["status"] == "succeeded"
