@@ -41,6 +41,8 @@ class _Tee:
                 text = getattr(sink, "redact", _same)(text)  # secrets stay off the terminal too
             except Exception:
                 pass
+            if not getattr(sink, "passthrough", True):  # the sink delivers it elsewhere
+                return len(text)
         return self._stream.write(text)
 
     def __getattr__(self, name: str) -> Any:

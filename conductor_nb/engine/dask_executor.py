@@ -366,9 +366,7 @@ def run_node(fn: Callable[..., Any], key: str, topic: str | None, kwargs: Mappin
     token = None
     if topic is not None:
         capture.install()
-        token = capture.current_sink.set(
-            lambda stream, text, level: lines.append([stream, text, level])
-        )
+        token = capture.current_sink.set(_WorkerSink(lines))
     try:
         result = fn(**kwargs)
         if inspect.isawaitable(result):
@@ -382,6 +380,20 @@ def run_node(fn: Callable[..., Any], key: str, topic: str | None, kwargs: Mappin
             capture.current_sink.reset(token)
         if lines and topic is not None:
             _send_lines(topic, key, lines)
+
+
+class _WorkerSink:
+    """Collects a node's output on a worker. The lines reach the client's run record (and its
+    terminal, through the client's own capture), so they are not also written to the worker's
+    stdout, which a LocalCluster shares with the client process."""
+
+    passthrough = False
+
+    def __init__(self, lines: list[list[str]]) -> None:
+        self.lines = lines
+
+    def __call__(self, stream: str, text: str, level: str) -> None:
+        self.lines.append([stream, text, level])
 
 
 def _send_lines(topic: str, key: str, lines: list[list[str]]) -> None:

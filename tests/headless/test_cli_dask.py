@@ -140,17 +140,15 @@ def test_bad_scheduler_without_dask_executor_is_a_usage_error(work: Path) -> Non
     assert "--scheduler needs --executor dask" in out.stderr
 
 
-def _json_after_stray_lines(stdout: str) -> dict:
-    """The JSON result, ignoring stray lines before it (see the xfail test below)."""
-    lines = stdout.splitlines(keepends=True)
-    start = next(i for i, line in enumerate(lines) if line.rstrip() == "{")
-    return dict(json.loads("".join(lines[start:])))
+def _json_result(stdout: str) -> dict:
+    """The JSON result: stdout holds nothing else."""
+    return dict(json.loads(stdout))
 
 
 def test_dask_without_scheduler_starts_its_own_cluster(work: Path) -> None:
     out, cli_pid = _run(work, "--executor", "dask", "--json", "--progress", "plain")
     assert out.returncode == 0, out.stderr
-    result = _json_after_stray_lines(out.stdout)
+    result = _json_result(out.stdout)
     assert result["status"] == "succeeded"
     assert result["exit_code"] == 0
     assert result["outputs"]["total"] == 0 + 1 + 4 + 9
@@ -160,12 +158,6 @@ def test_dask_without_scheduler_starts_its_own_cluster(work: Path) -> None:
     assert "making 4" in out.stderr  # captured on the worker, echoed by the progress display
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: with --executor dask and no --scheduler, the CLI's own LocalCluster "
-    "workers inherit the CLI's stdout and the worker-side capture tee passes node prints "
-    "through to it, so 'making 4' lands on stdout before the --json result",
-)
 def test_own_cluster_keeps_node_prints_off_stdout(work: Path) -> None:
     out, _ = _run(work, "--executor", "dask", "--json", "--progress", "plain")
     assert out.returncode == 0, out.stderr
