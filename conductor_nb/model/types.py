@@ -447,12 +447,13 @@ class Registry:
             self._types.get(name, {}).pop(version, None)
 
     def find(self, name: str, version: int | None = None) -> NodeType | None:
-        self._load()
+        if self._loaders:
+            self._load()
         versions = self._types.get(name)
         if not versions:
             return None
         if version is None:
-            return versions[max(versions)]
+            return versions[max(versions)] if len(versions) > 1 else next(iter(versions.values()))
         return versions.get(version)
 
     def get(self, name: str, version: int | None = None) -> NodeType:
