@@ -15,18 +15,19 @@ if TYPE_CHECKING:
 run_created: list[Callable[[Run], None]] = []
 """Called with every new top-level run before it starts (history recorders subscribe here)."""
 
-_cache_factory: Callable[[], ResultCache] | None = None
+_cache_factory: Callable[[Run], ResultCache] | None = None
 _view_factory: Callable[..., Any] | None = None
 _report_writer: Callable[[Run, str], str] | None = None
 
 
-def set_cache_factory(factory: Callable[[], ResultCache]) -> None:
+def set_cache_factory(factory: Callable[[Run], ResultCache]) -> None:
     global _cache_factory
     _cache_factory = factory
 
 
-def default_cache() -> ResultCache | None:
-    return _cache_factory() if _cache_factory is not None else None
+def default_cache(run: Run) -> ResultCache | None:
+    """The result cache for ``run`` (the storage layer decides where it lives)."""
+    return _cache_factory(run) if _cache_factory is not None else None
 
 
 def set_view_factory(factory: Callable[..., Any]) -> None:

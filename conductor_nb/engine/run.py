@@ -403,7 +403,7 @@ class Run:
             ):
                 from conductor_nb.engine import hooks
 
-                self._cache = hooks.default_cache()
+                self._cache = hooks.default_cache(self)
             self._publish(
                 RunStarted(
                     self.id,

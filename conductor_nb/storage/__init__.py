@@ -110,9 +110,11 @@ def _history_for(option: Any) -> RunHistory | None:
     return default_history(option)
 
 
-def default_cache() -> HistoryCache:
-    """The result cache of the default history (the engine calls this when caching)."""
-    return default_history().cache()
+def default_cache(run: Run | None = None) -> HistoryCache:
+    """The result cache for ``run``: that of its ``history=`` option when it names a history
+    or a folder, else of the default history (the engine calls this when caching)."""
+    history = _history_for(run.options.history) if run is not None else None
+    return (history or default_history()).cache()
 
 
 def load_blueprint(name: str) -> Blueprint:

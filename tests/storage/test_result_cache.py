@@ -98,3 +98,16 @@ def test_clear_forgets_everything() -> None:
     assert len(cache) == 1
     assert cache.clear() == 1
     assert _blueprint().run(cache=True)["sq"].status is cnb.NodeState.SUCCEEDED
+
+
+def test_a_run_with_its_own_history_caches_there(tmp_path) -> None:
+    from conductor_nb.storage import RunHistory
+
+    CALLS.clear()
+    _define_square(0)
+    own = tmp_path / "own-history"
+    first = _blueprint(5).run(cache=True, history=str(own))
+    second = _blueprint(5).run(cache=True, history=str(own))
+    assert second["sq"].status is cnb.NodeState.CACHED and CALLS == [5]
+    assert RunHistory(own).cache().get(first["sq"].cache_key) is not None
+    assert default_history().cache().get(first["sq"].cache_key) is None
