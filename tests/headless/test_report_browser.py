@@ -7,17 +7,7 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.browser_support import CHROMIUM, launch_chromium
 
 
 @pytest.mark.browser
@@ -32,13 +22,7 @@ def test_report_renders_in_chromium(cli, work: Path, tmp_path_factory) -> None:
     shot = work / "report.png"
     requests: list[str] = []
     with sync_api.sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium")),
-            executable_path=CHROMIUM,
-            args=ARGS,
-            headless=True,
-            viewport={"width": 1200, "height": 900},
-        )
+        context = launch_chromium(p, tmp_path_factory.mktemp("chromium"), 1200, 900)
         try:
             page = context.new_page()
             page.on("request", lambda r: requests.append(r.url))

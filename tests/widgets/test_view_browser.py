@@ -7,19 +7,21 @@ on DOM states, never on fixed sleeps or timing thresholds.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.browser_support import (
+    CHROMIUM,
+    jupyter_server,
+    launch_chromium,
+    wait_kernel_connected,
+    write_notebook,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -27,17 +29,6 @@ nbformat = pytest.importorskip("nbformat")
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 
-CHROMIUM = "/usr/bin/chromium"
-CHROME_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 SHOTS = Path(os.environ.get("CNB_SHOT_DIR", "/tmp/cnb-shots"))
 
@@ -99,105 +90,30 @@ display(v500)""",
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed")
     root = tmp_path_factory.mktemp("nbroot")
-    home = tmp_path_factory.mktemp("jhome")
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in CELLS]
-    nbformat.write(nb, str(root / "view.ipynb"))
-    settings = home / "settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    env = dict(
-        os.environ,
-        JUPYTER_CONFIG_DIR=str(home / "cfg"),
-        JUPYTER_RUNTIME_DIR=str(home / "rt"),
-        JUPYTERLAB_WORKSPACES_DIR=str(home / "ws"),
-        JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
-        PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-    )
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    cmd = [
-        sys.executable,
-        "-m",
+    write_notebook(root / "view.ipynb", CELLS)
+    with jupyter_server(
         "jupyterlab",
-        "--no-browser",
-        "--ip=127.0.0.1",
-        f"--port={port}",
-        "--ServerApp.port_retries=0",
-        "--IdentityProvider.token=",
-        "--ServerApp.password=",
-        f"--ServerApp.root_dir={root}",
-        "--LabApp.expose_app_in_browser=True",
-    ]
-    if os.geteuid() == 0:
-        cmd.append("--allow-root")
-    log = open(home / "server.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-    )
-    t0 = time.monotonic()
-    while True:
-        assert proc.poll() is None, (home / "server.log").read_text()[-2000:]
-        try:
-            with urllib.request.urlopen(f"{url}/api/status", timeout=2):
-                break
-        except Exception:
-            assert time.monotonic() - t0 < 90, "jupyter lab did not start"
-            time.sleep(0.2)
-    yield {"url": url, "root": root}
-    proc.terminate()
-    proc.wait(15)
-    log.close()
-
-
-def _wait_kernel_connected(url: str, path: str, timeout: float = 90) -> None:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        with urllib.request.urlopen(f"{url}/api/sessions") as r:
-            for s in json.load(r):
-                k = s.get("kernel") or {}
-                if (
-                    s["path"] == path
-                    and k.get("execution_state") == "idle"
-                    and k.get("connections", 0) >= 1
-                ):
-                    return
-        time.sleep(0.2)
-    raise TimeoutError("kernel not connected")
+        root,
+        tmp_path_factory.mktemp("jhome"),
+        ["--LabApp.expose_app_in_browser=True"],
+    ) as url:
+        yield {"url": url, "root": root}
 
 
 @pytest.fixture(scope="module")
 def page(lab: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    profile = tmp_path_factory.mktemp("chrome-profile")
     with sync_api.sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(
-            str(profile),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROME_ARGS,
-            viewport={"width": 1400, "height": 1000},
-        )
+        ctx = launch_chromium(pw, tmp_path_factory.mktemp("chrome-profile"))
         pg = ctx.pages[0] if ctx.pages else ctx.new_page()
         pg.set_default_timeout(60_000)
         pg.goto(f"{lab['url']}/lab/tree/view.ipynb")
         pg.locator(".jp-Notebook .jp-Cell").first.wait_for()
-        _wait_kernel_connected(lab["url"], "view.ipynb")
+        wait_kernel_connected(lab["url"], "view.ipynb")
         pg.get_by_role("button", name=re.compile(r"\(ipykernel\) \| Idle")).wait_for()
         pg.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
         pg.locator("li.lm-Menu-item[data-command='runmenu:run-all']").click()

@@ -8,19 +8,22 @@ timing assumptions.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.browser_support import (
+    CHROMIUM,
+    jupyter_server,
+    kernel_of,
+    launch_chromium,
+    wait_kernel_connected,
+    write_notebook,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -28,18 +31,6 @@ nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("notebook")
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
-
-CHROMIUM = "/usr/bin/chromium"
-CHROME_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 CELLS = [
     '''import time
@@ -82,109 +73,27 @@ display(v)''',
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed")
     root = tmp_path_factory.mktemp("nb7root")
     home = tmp_path_factory.mktemp("nb7home")
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in CELLS]
-    nbformat.write(nb, str(root / "view7.ipynb"))
-    settings = home / "settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    env = dict(
-        os.environ,
-        JUPYTER_CONFIG_DIR=str(home / "cfg"),
-        JUPYTER_RUNTIME_DIR=str(home / "rt"),
-        JUPYTERLAB_WORKSPACES_DIR=str(home / "ws"),
-        JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
-        PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-    )
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "notebook",
-        "--no-browser",
-        "--ip=127.0.0.1",
-        f"--port={port}",
-        "--ServerApp.port_retries=0",
-        "--IdentityProvider.token=",
-        "--ServerApp.password=",
-        f"--ServerApp.root_dir={root}",
-    ]
-    if os.geteuid() == 0:
-        cmd.append("--allow-root")
-    log = open(home / "server.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-    )
-    try:
-        t0 = time.monotonic()
-        while True:
-            assert proc.poll() is None, (home / "server.log").read_text()[-2000:]
-            try:
-                with urllib.request.urlopen(f"{url}/api/status", timeout=2):
-                    break
-            except Exception:
-                assert time.monotonic() - t0 < 90, "jupyter notebook did not start"
-                time.sleep(0.2)
+    write_notebook(root / "view7.ipynb", CELLS)
+    with jupyter_server("notebook", root, home) as url:
         yield {"url": url, "root": root, "log": home / "server.log"}
-    finally:
-        proc.terminate()
-        proc.wait(15)
-        log.close()
-
-
-def _kernel(url: str, path: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{url}/api/sessions") as r:
-        for s in json.load(r):
-            if s["path"] == path and s.get("kernel"):
-                return dict(s["kernel"])
-    return {}
-
-
-def _wait_kernel_connected(url: str, path: str, timeout: float = 90) -> None:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        k = _kernel(url, path)
-        if k.get("execution_state") == "idle" and k.get("connections", 0) >= 1:
-            return
-        time.sleep(0.2)
-    raise TimeoutError("kernel not connected")
 
 
 @pytest.fixture(scope="module")
 def page(server: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    profile = tmp_path_factory.mktemp("chrome-profile-nb7")
     with sync_api.sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(
-            str(profile),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROME_ARGS,
-            viewport={"width": 1300, "height": 1000},
-        )
+        ctx = launch_chromium(pw, tmp_path_factory.mktemp("chrome-profile-nb7"), width=1300)
         try:
             pg = ctx.pages[0] if ctx.pages else ctx.new_page()
             pg.set_default_timeout(60_000)
             pg.goto(f"{server['url']}/notebooks/view7.ipynb")
             pg.locator(".jp-Notebook .jp-Cell").first.wait_for()
-            _wait_kernel_connected(server["url"], "view7.ipynb")
+            wait_kernel_connected(server["url"], "view7.ipynb")
             yield pg
         finally:
             ctx.close()
@@ -220,7 +129,7 @@ def test_view_renders_and_runs_live_in_notebook7(
     expect(page.locator(".v-nb7 .cnb-run-status")).to_have_text("running")
     for later in ("total", "report"):
         assert node(page, later).get_attribute("data-state") != "succeeded"
-    assert _kernel(server["url"], "view7.ipynb").get("execution_state") == "idle"
+    assert kernel_of(server["url"], "view7.ipynb").get("execution_state") == "idle"
     view.screenshot(path=str(tmp_path / "nb7-mid-run.png"))
 
     (server["root"] / "gate").touch()
