@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import random
 import threading
 import time
 import traceback
@@ -25,7 +24,6 @@ from conductor_nb.engine import capture
 from conductor_nb.engine.events import (
     NodeCached,
     NodeFailed,
-    NodeLog,
     NodeRetrying,
     NodeStarted,
     NodeSucceeded,
@@ -452,8 +450,4 @@ class LineSink:
             self.run._call_soon(self.run._log, self.node_id, stream, text, level)
 
 
-def fault_rng(seed: int | None) -> random.Random:
-    return random.Random(seed)
-
-
-__all__ = ["InjectedFault", "LogLine", "NodeContextImpl", "NodeLog", "NodeRun", "execute"]
+__all__ = ["InjectedFault", "LogLine", "NodeContextImpl", "NodeRun", "execute"]

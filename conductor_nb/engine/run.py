@@ -20,6 +20,7 @@ import concurrent.futures
 import contextlib
 import datetime as _dt
 import os
+import random
 import threading
 import time
 import uuid
@@ -187,7 +188,7 @@ class Run:
         self._lock = threading.Lock()
         self._type_sems: dict[str, asyncio.Semaphore] = {}
         self._cache: ResultCache | None = options.result_cache
-        self._fault_rng = node_runner.fault_rng(options.fault_seed)
+        self._fault_rng = random.Random(options.fault_seed)
         self._last_progress = 0.0
         self._children: list[Run] = []
         self._retry_types: dict[str, Any] = {}

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conductor_nb.errors import BlueprintError, NodeTypeError, Problem, problem
-from conductor_nb.model.types import MISSING, NodeType, Registry
+from conductor_nb.model.types import NodeType, Registry
 from conductor_nb.model.types import registry as default_registry
 
 if TYPE_CHECKING:
@@ -659,24 +659,3 @@ def _exception_name(exc: Any) -> str:
     if isinstance(exc, type) and issubclass(exc, BaseException):
         return exc.__name__ if exc.__module__ == "builtins" else f"{exc.__module__}.{exc.__name__}"
     return str(exc)
-
-
-def required_missing(node: Node, node_type: NodeType, connected: set[str]) -> list[str]:
-    """Required inputs/params of ``node`` that neither an edge nor a value provides."""
-    missing = [
-        p.name
-        for p in node_type.inputs
-        if p.required
-        and p.default is MISSING
-        and p.name not in connected
-        and p.name not in node.params
-    ]
-    missing += [
-        f.name
-        for f in node_type.params
-        if f.required
-        and f.default is MISSING
-        and f.name not in node.params
-        and f.name not in connected
-    ]
-    return missing

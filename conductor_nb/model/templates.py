@@ -75,14 +75,6 @@ def check_syntax(text: str) -> str | None:
     return None
 
 
-def check_expression(expr: str) -> str | None:
-    try:
-        environment().compile_expression(expr)
-    except TemplateSyntaxError as exc:
-        return f"bad expression syntax: {exc.message}"
-    return None
-
-
 def referenced_params(text: str) -> set[str]:
     """Blueprint param names a template reads as ``params.name`` or ``params['name']``."""
     return referenced_names(text, "params")

@@ -20,7 +20,7 @@ import textwrap
 import threading
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from conductor_nb.errors import NodeTypeError
@@ -513,10 +513,6 @@ def _replaceable(old: NodeType, new: NodeType) -> bool:
 
 registry = Registry()
 """The default registry: built-in node types, ``@cnb.node`` functions and plugins."""
-
-
-def with_version(node_type: NodeType, version: int) -> NodeType:
-    return replace(node_type, version=version)
 
 
 class _Skip:
