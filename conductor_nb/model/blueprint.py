@@ -342,11 +342,7 @@ class Blueprint:
         names = [p.name for p in ports]
         if port:
             if port not in names:
-                hints = [
-                    f"{side} ports of {node_id!r} ({node_type.name}): "
-                    + (", ".join(map(repr, names)) or "none")
-                ]
-                hints += [f"hint: did you mean '{node_id}.{m}'?" for m in _close(port, names)]
+                hints = port_hints(node_id, node_type, port, side)
                 raise BlueprintError(
                     [problem(path, f"node {node_id!r} has no {side} port {port!r}", *hints)],
                     name=self.id,
@@ -633,10 +629,25 @@ def default_port(names: Sequence[str], side: str) -> str | None:
     return preferred if preferred in names else None
 
 
-def _close(word: str, options: Sequence[str]) -> list[str]:
+def _close(word: str, options: Sequence[str], n: int = 2) -> list[str]:
     import difflib
 
-    return difflib.get_close_matches(word, list(options), n=2, cutoff=0.5)
+    return difflib.get_close_matches(word, list(options), n=n, cutoff=0.5)
+
+
+def port_hints(
+    node_id: str, node_type: NodeType, port: str, side: str, suggest: int = 2
+) -> list[str]:
+    """Hints for a missing port: the node's ports on that side, then up to ``suggest``
+    close names written as ``node.port``."""
+    names = [p.name for p in (node_type.outputs if side == "output" else node_type.inputs)]
+    hints = [
+        f"{side} ports of {node_id!r} ({node_type.name}): "
+        + (", ".join(map(repr, names)) or "none")
+    ]
+    if suggest:
+        hints += [f"hint: did you mean '{node_id}.{m}'?" for m in _close(port, names, suggest)]
+    return hints
 
 
 def _did_you_mean(word: str, options: Mapping[str, Any] | Sequence[str]) -> list[str]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from conductor_nb.errors import Problem, ProblemList
 from conductor_nb.model import templates
+from conductor_nb.model.blueprint import port_hints
 from conductor_nb.model.types import NodeType, ParamField, check_type
 
 if TYPE_CHECKING:
@@ -177,20 +178,9 @@ def _check_edge(
         ports = node_type.outputs if side == "output" else node_type.inputs
         if any(p.name == port for p in ports):
             continue
-        names = [p.name for p in ports]
-        if port not in names:
-            hints = [
-                f"{side} ports of {node_id!r} ({node_type.name}): "
-                + (", ".join(map(repr, names)) or "none")
-            ]
-            import difflib
-
-            hints += [
-                f"hint: did you mean '{node_id}.{m}'?"
-                for m in difflib.get_close_matches(port, names, n=1, cutoff=0.5)
-            ]
-            found.add(path, f"node {node_id!r} has no {side} port {port!r}", *hints)
-            ok = False
+        hints = port_hints(node_id, node_type, port, side, suggest=1)
+        found.add(path, f"node {node_id!r} has no {side} port {port!r}", *hints)
+        ok = False
     if edge.source == edge.target and edge.source in bp.nodes:
         found.add(path, f"edge {edge} connects node {edge.source!r} to itself")
         ok = False
@@ -211,12 +201,8 @@ def _check_output(
         return
     node_type = types.get(node_id)
     if node_type is not None and node_type.output(port) is None:
-        names = [p.name for p in node_type.outputs]
-        found.add(
-            path,
-            f"node {node_id!r} has no output port {port!r}",
-            f"output ports of {node_id!r} ({node_type.name}): " + ", ".join(map(repr, names)),
-        )
+        hints = port_hints(node_id, node_type, port, "output", suggest=0)
+        found.add(path, f"node {node_id!r} has no output port {port!r}", *hints)
 
 
 def _check_cycles(found: ProblemList, bp: Blueprint) -> None:
