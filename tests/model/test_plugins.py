@@ -7,6 +7,17 @@ import sys
 import textwrap
 
 
+def _python_with(site, code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter that sees the distributions installed in ``site``."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+
+
 def test_entry_point_plugins_load_lazily_on_first_lookup(tmp_path) -> None:
     site = tmp_path / "site"
     pkg = site / "cnb_demo_plugin"
@@ -37,13 +48,7 @@ def test_entry_point_plugins_load_lazily_on_first_lookup(tmp_path) -> None:
         print(bp.run(history=False)["s"].output)
         """
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
-        check=False,
-    )
+    out = _python_with(site, code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "HI!"
 
@@ -55,13 +60,7 @@ def test_a_broken_plugin_is_logged_not_fatal(tmp_path) -> None:
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[conductor_nb.nodes]\nbroken = no_such_module\n")
     code = "import conductor_nb as cnb; print(len(cnb.registry.names()) > 0)"
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
-        check=False,
-    )
+    out = _python_with(site, code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "True"
     assert "could not load node plugin 'broken'" in out.stderr
