@@ -11,11 +11,12 @@ starts with a copied context, so concurrent nodes never mix their logs.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
 
 Sink = Callable[[str, str, str], None]  # (stream, text, level)
@@ -79,3 +80,45 @@ def install() -> None:
             handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
             logging.getLogger().addHandler(handler)
             _installed = True
+
+
+class LineCollector:
+    """A sink for a node running in another process (a process pool, a Dask worker).
+
+    It keeps the lines for the engine, which replays them into the node's record
+    (:func:`replay`), and does not echo them: a worker's stdout may be the client's.
+    """
+
+    passthrough = False
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, str]] = []
+
+    def __call__(self, stream: str, text: str, level: str) -> None:
+        self.lines.append((stream, text, level))
+
+
+def replay(lines: Iterable[tuple[str, str, str]], sink: Sink | None) -> None:
+    """Deliver lines collected elsewhere to ``sink`` (a node's log sink)."""
+    if sink is None:
+        return
+    for stream, text, level in lines:
+        try:
+            sink(stream, text, level)
+        except Exception:  # a log sink must never break a run
+            pass
+
+
+@contextlib.contextmanager
+def collecting(enabled: bool = True) -> Iterator[list[tuple[str, str, str]]]:
+    """In another process: collect what the code inside prints or logs (when ``enabled``)."""
+    if not enabled:
+        yield []
+        return
+    install()
+    collector = LineCollector()
+    token = current_sink.set(collector)
+    try:
+        yield collector.lines
+    finally:
+        current_sink.reset(token)

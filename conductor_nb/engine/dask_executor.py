@@ -27,9 +27,10 @@ The model, step by step:
 - Cancellation (``run.cancel()``, a timeout) cancels the Dask future.
 - ``split_outputs`` maps a remote result onto ports without fetching it: one
   port keeps the future itself; more ports each get a tiny selector task.
-- Nodes that need the run itself (a ``NodeContext`` argument: groups, loops) and
-  the control-flow built-ins (``if`` must return ``SKIP`` to the engine) run on
-  the engine's loop, after their inputs are gathered.
+- Nodes that steer the run (``Call.local``: ``if`` returns ``SKIP`` to the
+  engine; ``loop``, ``parallel`` and ``group`` run sub-blueprints) run on the
+  engine's loop, after their inputs are gathered. Other nodes that take a
+  ``NodeContext`` run on the cluster with a picklable snapshot of it.
 
 Lifecycle: with no client or address, a small ``LocalCluster`` starts on the
 first ``start()``. ``close()`` (called at the end of every run) does not shut
@@ -46,7 +47,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
-import inspect
 import threading
 import uuid
 import weakref
@@ -55,15 +55,12 @@ from typing import TYPE_CHECKING, Any
 
 from conductor_nb._extras import require
 from conductor_nb.engine import capture
-from conductor_nb.engine.executors import Call, LocalExecutor
+from conductor_nb.engine.executors import Call, LocalExecutor, call_to_completion, detach
 
 if TYPE_CHECKING:
     from distributed import Client, Future
 
     from conductor_nb.model.types import NodeType
-
-LOCAL_MODULES = ("conductor_nb.nodes.builtin.control",)
-"""Node functions from these modules run on the engine's loop (they steer the run)."""
 
 _LOCAL_CLUSTER_DEFAULTS: dict[str, Any] = {
     "n_workers": 2,
@@ -189,9 +186,10 @@ class DaskExecutor:
     async def submit(self, call: Call) -> Any:
         """Run one node: on the cluster (returns its Future), or locally (returns the value)."""
         await self.start()
-        if runs_locally(call):
+        if call.local:
             kwargs = await self.materialize(call.kwargs)
             return await self._local.submit(dataclasses.replace(call, kwargs=kwargs))
+        call = detach(call)
         client = self.client
         key = f"{call.type_name}-{uuid.uuid4().hex}"
         sink = capture.current_sink.get()
@@ -298,15 +296,6 @@ class DaskExecutor:
 
 
 # ------------------------------------------------------------------ helpers
-def runs_locally(call: Call) -> bool:
-    """Nodes that steer the run or need it (a NodeContext) stay on the engine's loop."""
-    from conductor_nb.engine.node_runner import NodeContextImpl
-
-    if getattr(call.fn, "__module__", "") in LOCAL_MODULES:
-        return True
-    return any(isinstance(value, NodeContextImpl) for value in call.kwargs.values())
-
-
 def _is_client(obj: Any) -> bool:
     if obj is None:
         return False
@@ -362,49 +351,23 @@ def _shutdown_owned(client: Any, cluster: Any) -> None:
 # --------------------------------------------------------------- worker side
 def run_node(fn: Callable[..., Any], key: str, topic: str | None, kwargs: Mapping[str, Any]) -> Any:
     """On a worker: call a node function, capturing its output lines for ``topic``."""
-    lines: list[list[str]] = []
-    token = None
-    if topic is not None:
-        capture.install()
-        token = capture.current_sink.set(_WorkerSink(lines))
-    try:
-        result = fn(**kwargs)
-        if inspect.isawaitable(result):
-            result = asyncio.run(_await(result))
-        node_type = getattr(fn, "__conductor_node__", None)
-        if node_type is not None and node_type.output_mode == "mapping":
-            node_type.split_outputs(result)  # a wrong shape fails this node, not a consumer
-        return result
-    finally:
-        if token is not None:
-            capture.current_sink.reset(token)
-        if lines and topic is not None:
-            _send_lines(topic, key, lines)
+    with capture.collecting(topic is not None) as lines:
+        try:
+            result = call_to_completion(fn, dict(kwargs))
+            node_type = getattr(fn, "__conductor_node__", None)
+            if node_type is not None and node_type.output_mode == "mapping":
+                node_type.split_outputs(result)  # a wrong shape fails this node, not a consumer
+            return result
+        finally:
+            if lines and topic is not None:
+                _send_lines(topic, key, lines)
 
 
-class _WorkerSink:
-    """Collects a node's output on a worker. The lines reach the client's run record (and its
-    terminal, through the client's own capture), so they are not also written to the worker's
-    stdout, which a LocalCluster shares with the client process."""
-
-    passthrough = False
-
-    def __init__(self, lines: list[list[str]]) -> None:
-        self.lines = lines
-
-    def __call__(self, stream: str, text: str, level: str) -> None:
-        self.lines.append([stream, text, level])
-
-
-def _send_lines(topic: str, key: str, lines: list[list[str]]) -> None:
+def _send_lines(topic: str, key: str, lines: list[tuple[str, str, str]]) -> None:
     from distributed import get_worker
 
     with contextlib.suppress(Exception):  # not on a worker (a local test call): drop them
         get_worker().log_event(topic, {"key": key, "lines": lines})
-
-
-async def _await(awaitable: Any) -> Any:
-    return await awaitable
 
 
 def port_value(value: Any, mode: str, names: list[str], name: str) -> Any:
@@ -416,4 +379,4 @@ def port_value(value: Any, mode: str, names: list[str], name: str) -> Any:
     return value[names.index(name)]
 
 
-__all__ = ["DaskExecutor", "port_value", "run_node", "runs_locally"]
+__all__ = ["DaskExecutor", "port_value", "run_node"]

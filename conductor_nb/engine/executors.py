@@ -11,6 +11,12 @@ Cancelling a sync function running in a thread cannot stop the thread: the
 node is marked cancelled at once and the thread's result, when it comes, is
 dropped. Functions that must stop (shell commands) watch ``ctx.cancelled``
 or run in a subprocess that is killed.
+
+Nodes that steer the run (``if`` hands SKIP to the engine; ``loop``,
+``parallel`` and ``group`` run sub-blueprints) are marked ``local`` and run on
+the engine's loop whatever the executor. Every other node may run in another
+process: there its ``NodeContext`` is a picklable snapshot (:func:`detach`), and
+what it prints or logs travels back with the result into the node's record.
 """
 
 from __future__ import annotations
@@ -23,8 +29,16 @@ import pickle
 from collections.abc import Callable
 from concurrent.futures import Executor as _PoolExecutor
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from conductor_nb.engine import capture
+
+if TYPE_CHECKING:
+    from conductor_nb.model.types import NodeType
+
+ENGINE_SIDE_MODULES = ("conductor_nb.nodes.builtin.control",)
+"""Node functions from these modules steer the run, so they run on the engine's loop."""
 
 
 @dataclass
@@ -35,6 +49,21 @@ class Call:
     type_name: str
     resources: dict[str, float] = field(default_factory=dict)
     key: str = ""
+    local: bool = False  # steers the run: runs on the engine's loop on every executor
+    context_arg: str | None = None  # the keyword holding the node's NodeContext, if any
+
+
+def runs_on_engine(node_type: NodeType) -> bool:
+    """Whether a node type must run beside the engine (control flow, sub-blueprints)."""
+    return node_type.module in ENGINE_SIDE_MODULES or bool(node_type.raw_params)
+
+
+def detach(call: Call) -> Call:
+    """``call`` ready for another process: its NodeContext becomes a picklable snapshot."""
+    name = call.context_arg
+    if name is None or name not in call.kwargs:
+        return call
+    return replace(call, kwargs={**call.kwargs, name: call.kwargs[name].detached()})
 
 
 @runtime_checkable
@@ -107,6 +136,7 @@ class ProcessExecutor:
     def __init__(self, max_workers: int | None = None) -> None:
         self.max_workers = max_workers
         self._pool: _PoolExecutor | None = None
+        self._local = LocalExecutor()
 
     async def start(self) -> None:
         if self._pool is None:
@@ -118,15 +148,25 @@ class ProcessExecutor:
             )
 
     async def submit(self, call: Call) -> Any:
+        if call.local:
+            return await self._local.submit(call)
         if self._pool is None:
             await self.start()
         assert self._pool is not None
-        payload = dumps((call.fn, call.kwargs))
+        sink = capture.current_sink.get()
+        payload = dumps((call.fn, detach(call).kwargs, sink is not None))
         loop = asyncio.get_running_loop()
-        blob = await loop.run_in_executor(self._pool, run_pickled, payload)
-        return pickle.loads(blob)
+        try:
+            blob = await loop.run_in_executor(self._pool, run_pickled, payload)
+        except Exception as exc:
+            capture.replay(getattr(exc, "conductor_lines", ()), sink)  # what it printed first
+            raise
+        result, lines = pickle.loads(blob)
+        capture.replay(lines, sink)
+        return result
 
     async def close(self) -> None:
+        await self._local.close()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
@@ -141,12 +181,27 @@ def dumps(obj: Any) -> bytes:
 
 
 def run_pickled(payload: bytes) -> bytes:
-    """Worker side: unpickle, run (async functions in a fresh loop), pickle the result."""
-    fn, kwargs = pickle.loads(payload)
+    """Worker side: unpickle, run (async functions in a fresh loop), pickle the result.
+
+    With ``collect``, what the function prints or logs is kept and sent back with the
+    result (or, on failure, on the exception as ``conductor_lines``).
+    """
+    fn, kwargs, collect = pickle.loads(payload)
+    with capture.collecting(collect) as lines:
+        try:
+            result = call_to_completion(fn, kwargs)
+        except Exception as exc:
+            exc.conductor_lines = list(lines)  # type: ignore[attr-defined]
+            raise
+    return dumps((result, lines))
+
+
+def call_to_completion(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """Call ``fn``; an async function (or an awaitable result) runs in a fresh event loop."""
     result = fn(**kwargs)
     if inspect.isawaitable(result):
         result = asyncio.run(_await(result))
-    return dumps(result)
+    return result
 
 
 async def _await(awaitable: Any) -> Any:

@@ -28,7 +28,7 @@ from conductor_nb.engine.events import (
     NodeStarted,
     NodeSucceeded,
 )
-from conductor_nb.engine.executors import Call, LocalExecutor
+from conductor_nb.engine.executors import Call, LocalExecutor, runs_on_engine
 from conductor_nb.engine.states import NodeState
 from conductor_nb.errors import NodeExecutionError
 from conductor_nb.model import templates
@@ -155,6 +155,68 @@ class NodeContextImpl:
     @property
     def settings(self) -> Mapping[str, Any]:
         return self.run.options.settings
+
+    def detached(self) -> DetachedContext:
+        """A picklable snapshot for a node that runs in another process."""
+        return DetachedContext(
+            run_id=self.run_id,
+            node_id=self.node_id,
+            node=self.node,
+            node_type=self.node_type,
+            attempt=self.attempt,
+            params=dict(self.params),
+            settings=dict(self.settings),
+        )
+
+
+@dataclass(frozen=True)
+class DetachedContext:
+    """The NodeContext of a node running in a process pool or on a Dask worker.
+
+    It carries the same facts (ids, node, attempt, blueprint params, settings) and
+    ``log``; what needs the live run (``run``, ``run_blueprint``, ``load_blueprint``,
+    run ``options``) is not there, and asking for it says so. ``cancelled`` stays
+    False: the engine cancels such a node by cancelling its task or future.
+    """
+
+    run_id: str
+    node_id: str
+    node: Any
+    node_type: NodeType
+    attempt: int
+    params: dict[str, Any]
+    settings: dict[str, Any]
+    cancelled: bool = False
+
+    def log(self, text: str, level: str = "INFO") -> None:
+        line = text.rstrip("\n") + "\n"
+        sink = capture.current_sink.get()
+        if sink is None:
+            print(line, end="")
+        else:
+            sink("log", line, level)
+
+    def _engine_only(self, what: str) -> RuntimeError:
+        return RuntimeError(
+            f"node {self.node_id!r} runs in another process (a process pool or a Dask "
+            f"worker), where {what} is not available; a node type that runs sub-blueprints "
+            "or steers the run must run on the engine: define it in a module listed in "
+            "conductor_nb.engine.executors.ENGINE_SIDE_MODULES or give it raw params"
+        )
+
+    @property
+    def run(self) -> Any:
+        raise self._engine_only("the run handle (ctx.run)")
+
+    @property
+    def options(self) -> Any:
+        raise self._engine_only("the run options (ctx.options; ctx.settings is)")
+
+    async def run_blueprint(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise self._engine_only("ctx.run_blueprint")
+
+    def load_blueprint(self, name: str) -> Any:
+        raise self._engine_only("ctx.load_blueprint")
 
 
 def resolve_inputs(run: Run, planned: PlannedNode) -> dict[str, Any]:
@@ -329,7 +391,15 @@ async def _attempt(
     call_kwargs = dict(kwargs)
     if node_type.context_arg:
         call_kwargs[node_type.context_arg] = NodeContextImpl(run, planned, node_run)
-    call = Call(node_type.fn, call_kwargs, planned.id, node_type.name, dict(node.resources))
+    call = Call(
+        node_type.fn,
+        call_kwargs,
+        planned.id,
+        node_type.name,
+        dict(node.resources),
+        local=runs_on_engine(node_type),
+        context_arg=node_type.context_arg,
+    )
     sink = LineSink(run, planned.id) if run.options.capture else None
     token = capture.current_sink.set(sink) if sink is not None else None
     try:

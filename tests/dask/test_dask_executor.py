@@ -82,6 +82,18 @@ def dk_wait_for(stop: str, limit: float = 15.0) -> str:
     return "stopped"
 
 
+@cnb.node(registry=REG)
+def dk_ctx(ctx: cnb.NodeContext, x: int) -> dict:
+    ctx.log("context log line")
+    return {
+        "pid": os.getpid(),
+        "node": ctx.node_id,
+        "attempt": ctx.attempt,
+        "params": ctx.params,
+        "roots": ctx.settings.get("file_roots"),
+    }
+
+
 class Guard:
     """A large payload that refuses to be unpickled in the client (the test) process."""
 
@@ -388,8 +400,19 @@ def test_control_nodes_run_locally_so_branches_skip(executor: cnb.DaskExecutor) 
     assert run.status is cnb.RunState.SUCCEEDED, run.summary()
     assert run.outputs == {"yes": [3, 5, 7]}
     assert run["no"].status is cnb.NodeState.SKIPPED
-    # transform takes a NodeContext (it reads its raw params), so it ran on the engine's loop
-    assert run["double"].output == [2, 4, 6]
+    assert run["double"].output.result() == [2, 4, 6]  # a future: transform ran on a worker
+
+
+def test_nodes_that_take_a_context_run_on_workers(executor: cnb.DaskExecutor) -> None:
+    bp = cnb.Blueprint("ctx", registry=REG, params={"tag": "t1"})
+    bp.add(dk_ctx, id="where", x=3)
+    run = bp.run(executor=executor, settings={"file_roots": ["/tmp"]})
+    assert run.status is cnb.RunState.SUCCEEDED, run.summary()
+    facts = run["where"].output.result()
+    assert facts["pid"] != os.getpid()
+    assert facts == {**facts, "node": "where", "params": {"tag": "t1"}, "roots": ["/tmp"]}
+    assert facts["attempt"] == 1
+    assert "context log line" in run["where"].log_text
 
 
 def test_scheduler_address_connects_and_shutdown_leaves_the_cluster(client: Any) -> None:

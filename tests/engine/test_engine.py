@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import threading
 
 import pytest
@@ -355,6 +357,62 @@ def test_process_executor_runs_nodes_in_other_processes(registry) -> None:
     run = bp.run(executor="process", history=False)
     assert run.status is cnb.RunState.SUCCEEDED
     assert run["p"].output != os.getpid()
+
+
+def test_process_executor_runs_builtins_that_take_a_context(tmp_path) -> None:
+    """transform and file-system read their NodeContext: in a worker it is a snapshot."""
+    bp = cnb.Blueprint("proc", params={"xs": [1, 2, 3]})
+    bp.add(
+        "transform", id="double", input="{{ params.xs }}", operation="map", expression="item * 2"
+    )
+    bp.add("file-system", id="write", operation="write", path="out/doubled.json")
+    bp.connect("double", "write.input")
+    run = bp.run(executor="process", history=False, settings={"file_roots": [str(tmp_path)]})
+    assert run.status is cnb.RunState.SUCCEEDED, run.summary()
+    assert run["double"].output == [2, 4, 6]
+    assert json.loads((tmp_path / "out" / "doubled.json").read_text()) == [2, 4, 6]
+
+
+def test_process_executor_brings_prints_and_logs_back(registry) -> None:
+    import logging
+
+    def chatty(ctx: cnb.NodeContext, x: int) -> dict:
+        print("working on", x)
+        logging.getLogger("chatty").warning("half way")
+        ctx.log("from the context")
+        return {"pid": os.getpid(), "node": ctx.node_id, "params": ctx.params}
+
+    def noisy_failure(x: int) -> int:
+        print("about to fail")
+        raise ValueError(f"bad {x}")
+
+    fn_node(registry, chatty)
+    fn_node(registry, noisy_failure)
+    bp = make(registry, tag="t1")
+    bp.add("chatty", id="c", x=1)
+    bp.add("noisy_failure", id="f", x=2)
+    run = bp.run(executor="process", history=False)
+    result = run["c"].output
+    assert result["pid"] != os.getpid()
+    assert result["node"] == "c" and result["params"] == {"tag": "t1"}
+    logs = run["c"].log_text
+    assert "working on 1" in logs and "half way" in logs and "from the context" in logs
+    assert run["f"].status is cnb.NodeState.FAILED
+    assert "about to fail" in run["f"].log_text
+    assert "ValueError: bad 2" in str(run["f"].error)
+
+
+def test_a_detached_context_says_what_it_cannot_do(registry) -> None:
+    def steering(ctx: cnb.NodeContext) -> int:
+        return len(ctx.run.node_runs)
+
+    fn_node(registry, steering)
+    bp = make(registry)
+    bp.add("steering", id="s")
+    run = bp.run(executor="process", history=False)
+    assert run["s"].status is cnb.NodeState.FAILED
+    message = str(run["s"].error)
+    assert "'s' runs in another process" in message and "ctx.run" in message
 
 
 def test_plan_graph_facts(registry) -> None:
