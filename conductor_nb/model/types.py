@@ -178,6 +178,9 @@ class NodeType:
     raw_params: tuple[str, ...] = ()
     """Params whose values are not templates to render (sub-blueprint bodies of loop, parallel,
     group): they reach the node unrendered and their own templates are checked by the type."""
+    _async_of: tuple[Callable[..., Any], bool] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if not self.source_hash:
@@ -187,20 +190,34 @@ class NodeType:
 
     @property
     def is_async(self) -> bool:
-        return inspect.iscoroutinefunction(self.fn)
+        fn = self.fn
+        known = self._async_of
+        if known is None or known[0] is not fn:  # fn is reassignable: remember per function
+            known = self._async_of = (fn, inspect.iscoroutinefunction(fn))
+        return known[1]
 
     @property
     def key(self) -> str:
         return f"{self.name}@{self.version}"
 
+    # plain loops, not next(genexpr): validation and the runner call these per node and edge
     def input(self, name: str) -> Port | None:
-        return next((p for p in self.inputs if p.name == name), None)
+        for port in self.inputs:
+            if port.name == name:
+                return port
+        return None
 
     def output(self, name: str) -> Port | None:
-        return next((p for p in self.outputs if p.name == name), None)
+        for port in self.outputs:
+            if port.name == name:
+                return port
+        return None
 
     def param(self, name: str) -> ParamField | None:
-        return next((p for p in self.params if p.name == name), None)
+        for spec in self.params:
+            if spec.name == name:
+                return spec
+        return None
 
     @property
     def value_names(self) -> list[str]:

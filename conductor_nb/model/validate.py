@@ -175,8 +175,8 @@ def _check_edge(
         if node_type is None:
             ok = False
             continue
-        ports = node_type.outputs if side == "output" else node_type.inputs
-        if any(p.name == port for p in ports):
+        found_port = node_type.output(port) if side == "output" else node_type.input(port)
+        if found_port is not None:
             continue
         hints = port_hints(node_id, node_type, port, side, suggest=1)
         found.add(path, f"node {node_id!r} has no {side} port {port!r}", *hints)
