@@ -6,6 +6,7 @@ import pytest
 
 import conductor_nb as cnb
 from conductor_nb.engine import hooks
+from tests.nodes.conftest import make
 
 DOUBLE = {
     "nodes": {
@@ -64,6 +65,79 @@ def test_loop_while_and_its_bound(run_bp):
     )
     assert bounded.status.value == "failed"
     assert "bound of 5 iterations" in str(bounded["lp"].error)
+
+
+COUNT_UP = {  # the while body: the last result plus one
+    "nodes": {
+        "inc": {
+            "type": "transform",
+            "params": {
+                "operation": "reduce",
+                "expression": "acc + 1",
+                "initial": "{{ params.item }}",
+            },
+        }
+    }
+}
+
+
+def _warnings(run, node_id):
+    return [line.text for line in run[node_id].logs if line.level == "WARNING"]
+
+
+def test_while_loop_on_limit_stop_outputs_what_it_collected_with_a_warning(run_bp):
+    params = {"mode": "while", "condition": "true", "body": COUNT_UP, "input": 0}
+    stopped = {**params, "maxIterations": 4, "onLimit": "stop"}
+    run = run_bp({"lp": {"type": "loop", "params": stopped}}, params={"item": 0})
+    assert run.status.value == "succeeded", run.summary()
+    assert run["lp"].output == [1, 2, 3, 4]
+    assert _warnings(run, "lp") == [
+        "stopped after maxIterations=4 iterations, the condition still true (onLimit: stop)\n"
+    ]
+    assert "lp[4].inc" not in run.node_runs
+    last_only = {**stopped, "collectResults": False}
+    assert (
+        run_bp({"lp": {"type": "loop", "params": last_only}}, params={"item": 0})["lp"].output == 4
+    )
+
+
+def test_while_loop_on_limit_fail_is_the_default(run_bp):
+    params = {"mode": "while", "condition": "true", "body": COUNT_UP, "input": 0}
+    for on_limit in ({}, {"onLimit": "fail"}):
+        looped = {**params, "maxIterations": 3, **on_limit}
+        run = run_bp({"lp": {"type": "loop", "params": looped}}, params={"item": 0})
+        assert run.status.value == "failed"
+        assert "reached its bound of 3 iterations" in str(run["lp"].error)
+        assert "onLimit: stop" in str(run["lp"].error)  # the error names the way out
+        assert _warnings(run, "lp") == []
+
+
+def test_for_each_loop_on_limit_stop_runs_the_first_items_only(run_bp):
+    params = {"items": [1, 2, 3, 4, 5], "body": DOUBLE, "maxIterations": 3, "onLimit": "stop"}
+    run = run_bp({"lp": {"type": "loop", "params": params}})
+    assert run.status.value == "succeeded", run.summary()
+    assert run["lp"].output == [[2], [4], [6]]
+    assert _warnings(run, "lp") == [
+        "stopped after maxIterations=3 iterations, 2 of 5 not run (onLimit: stop)\n"
+    ]
+    assert "lp[3].dbl" not in run.node_runs
+    failed = run_bp({"lp": {"type": "loop", "params": {**params, "onLimit": "fail"}}})
+    assert failed.status.value == "failed"
+    assert "reached its bound of 3 iterations" in str(failed["lp"].error)
+    assert not any(node.startswith("lp[") for node in failed.node_runs)  # failed before running
+
+
+def test_loop_on_limit_within_the_bound_changes_nothing(run_bp):
+    params = {"mode": "times", "times": 2, "body": DOUBLE, "maxIterations": 2, "onLimit": "stop"}
+    run = run_bp({"lp": {"type": "loop", "params": params}})
+    assert run["lp"].output == [[0], [2]]
+    assert _warnings(run, "lp") == []
+
+
+def test_loop_on_limit_choices_are_validated():
+    doc = {"lp": {"type": "loop", "params": {"items": [1], "body": DOUBLE, "onLimit": "skip"}}}
+    with pytest.raises(cnb.BlueprintError, match=r"nodes\.lp\.params\.onLimit: expected one of"):
+        make(doc)
 
 
 SHELL_ECHO = {

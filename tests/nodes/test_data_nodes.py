@@ -11,6 +11,7 @@ import conductor_nb as cnb
 from conductor_nb.model import templates
 from conductor_nb.nodes.builtin import _limits
 from conductor_nb.nodes.builtin.data import edit_fields, transform
+from tests.nodes.conftest import make
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -27,6 +28,111 @@ def test_edit_fields_sets_nested_and_keeps_only_set():
     assert edit_fields([{"a": 1}, {"a": 2}], {"b": 0}) == [{"a": 1, "b": 0}, {"a": 2, "b": 0}]
     with pytest.raises(TypeError, match="edits mappings"):
         edit_fields(3, {"x": 1})
+
+
+# edit-fields renders its values per record: item (the record) and index (its position)
+
+
+def _edit(values, **params):
+    return {"e": {"type": "edit-fields", "params": {"values": values, **params}}}
+
+
+def test_edit_fields_renders_values_per_record(run_bp):
+    values = {
+        "greeting": "{{ params.hello }} {{ item.name }}",
+        "position": "{{ index }}",  # a lone expression keeps its type: an int
+        "meta.team": "{{ item.team | upper }}",  # a dotted name nests
+        "meta.of": "{{ inputs.input | length }}",
+        "tags": ["literal", {"kept": True}],
+    }
+    run = run_bp(_edit(values, input=PEOPLE[:2]), params={"hello": "Hi"})
+    assert run.status.value == "succeeded", run.summary()
+    assert run["e"].output == [
+        {
+            **PEOPLE[0],
+            "greeting": "Hi Ada",
+            "position": 0,
+            "meta": {"team": "A", "of": 2},
+            "tags": ["literal", {"kept": True}],
+        },
+        {
+            **PEOPLE[1],
+            "greeting": "Hi Linus",
+            "position": 1,
+            "meta": {"team": "B", "of": 2},
+            "tags": ["literal", {"kept": True}],
+        },
+    ]
+
+
+def test_edit_fields_per_record_over_an_edge_keeps_the_records_nested_fields(run_bp):
+    nodes = {
+        "src": {"type": "pass", "params": {"input": [{"a": {"b": 1}}, {"a": {"b": 2, "c": 0}}]}},
+        **_edit({"a.d": "{{ item.a.b * 10 }}", "first": "{{ index == 0 }}"}),
+    }
+    run = run_bp(nodes, ["src.output -> e.input"])
+    assert run["e"].output == [
+        {"a": {"b": 1, "d": 10}, "first": True},
+        {"a": {"b": 2, "c": 0, "d": 20}, "first": False},
+    ]
+
+
+def test_edit_fields_on_one_record_sees_it_as_item_with_index_0(run_bp):
+    values = {"who": "{{ item.name }} #{{ index }}", "ages": "{{ [item.age, item.age + 1] }}"}
+    run = run_bp(_edit(values, input=PEOPLE[0], keepOnlySet=True))
+    assert run["e"].output == {"who": "Ada #0", "ages": [36, 37]}
+
+
+def test_edit_fields_values_may_be_one_template_rendered_per_record(run_bp):
+    run = run_bp(_edit("{{ {'double': item.n * 2} }}", input=[{"n": 1}, {"n": 2}]))
+    assert run["e"].output == [{"n": 1, "double": 2}, {"n": 2, "double": 4}]
+    not_fields = run_bp(_edit("{{ item.n }}", input=[{"n": 1}]))
+    assert "values for record 0 must render to a mapping of fields, got 1 (int)" in str(
+        not_fields["e"].error
+    )
+
+
+def test_edit_fields_without_templates_sets_the_values_as_given(run_bp):
+    values = {"n": 1, "nested": {"x": [1, 2]}, "text": "plain"}
+    run = run_bp(_edit(values, input=[{"a": 1}, {}]))
+    assert run["e"].output == [{"a": 1, **values}, values]
+    assert run["e"].inputs["values"] == values
+
+
+def test_a_per_record_template_error_names_the_node_field_and_record(run_bp):
+    run = run_bp(_edit({"greeting": "Hi {{ item.name }}"}, input=[{"name": "Ada"}, {"nom": "Bo"}]))
+    assert run.status.value == "failed"
+    message = str(run["e"].error)
+    assert "node 'e' (edit-fields)" in message
+    assert "values.greeting for record 1" in message
+    assert "has no attribute 'name'" in message
+    assert "names available: index, inputs, item, now, params, run" in message
+
+
+def test_edit_fields_validation_checks_values_templates_and_type():
+    with pytest.raises(cnb.BlueprintError) as info:
+        make(_edit({"ok": "{{ item.a }}", "greeting": "Hi {{ item.name "}))
+    assert info.value.paths == ["nodes.e.params.values.greeting"]
+    assert "bad template syntax" in str(info.value)
+    with pytest.raises(cnb.BlueprintError, match=r"nodes\.e\.params\.values: expected a mapping"):
+        make(_edit(["not", "fields"]))
+
+
+def test_per_record_env_values_stay_masked_in_what_the_run_records(run_bp, monkeypatch):
+    monkeypatch.setenv("CNB_TEST_SECRET", "s3cret-value")
+    values = {"auth": "{{ env.CNB_TEST_SECRET }}-{{ index }}"}
+    run = run_bp(_edit(values, input=[{"a": 1}, {"a": 2}]), env=True)
+    assert run["e"].output == [
+        {"a": 1, "auth": "s3cret-value-0"},
+        {"a": 2, "auth": "s3cret-value-1"},
+    ]
+    assert "s3cret" not in repr(run["e"].inputs)
+    failing = {"auth": "{{ env.CNB_TEST_SECRET ~ item.missing }}"}
+    failed = run_bp(_edit(failing, input=[{"a": 1}]), env=True)
+    assert "values.auth for record 0" in str(failed["e"].error)
+    assert "s3cret" not in str(failed["e"].error) + failed["e"].traceback
+    assert "s3cret" not in repr(failed["e"].inputs)
+    assert run_bp(_edit(values, input=[{"a": 1}])).status.value == "failed"  # env is opt-in
 
 
 @pytest.mark.parametrize(

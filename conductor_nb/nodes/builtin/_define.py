@@ -5,6 +5,11 @@ type-specific ports come after them. Container types (loop, parallel, group)
 hold a sub-blueprint in a *raw* param: it is validated and described like any
 other param, but the engine does not render its templates with the outer
 node's context, because they belong to the sub-blueprint's own run.
+
+A type may also render some of its ordinary params itself (``edit-fields``
+renders ``values`` once per record, with ``item`` and ``index``): ``define(...,
+self_rendered=[name])`` has the engine pass them as written, and the type's
+``validate`` checks their templates.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ def define(
     outputs: Sequence[Port] = (),
     params: Sequence[ParamField] = (),
     raw: Sequence[ParamField] = (),
+    self_rendered: Sequence[str] = (),
     example: Mapping[str, Any] | None = None,
     validate: Validator | None = None,
     takes_context: bool = False,
@@ -61,6 +67,9 @@ def define(
     output_mode: OutputMode = "single",
 ) -> BuiltinNodeType:
     """A built-in node type with the shared ``input``/``output`` ports."""
+    unknown = set(self_rendered) - {p.name for p in params}
+    if unknown:
+        raise ValueError(f"{name}: self_rendered names no param: {', '.join(sorted(unknown))}")
     ports = (Port("input", default=None, description="any data (optional)"), *inputs)
     outs = (Port("output", type=output_type), *outputs)
     return BuiltinNodeType(
@@ -70,7 +79,7 @@ def define(
         outputs=outs,
         params=tuple(params),
         raw=tuple(raw),
-        raw_params=tuple(p.name for p in raw),
+        raw_params=(*(p.name for p in raw), *self_rendered),
         description=description,
         category=category,
         examples=(dict(example),) if example else (),

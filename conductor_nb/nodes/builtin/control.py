@@ -105,8 +105,16 @@ async def _run_body(ctx: Any, body: Any, prefix: str, passed: dict[str, Any]) ->
 
 def _too_many(node: str, bound: int) -> RuntimeError:
     return RuntimeError(
-        f"{node} reached its bound of {bound} iterations; raise maxIterations if that is intended"
+        f"{node} reached its bound of {bound} iterations; raise maxIterations if that is "
+        "intended, or set onLimit: stop to keep what was collected"
     )
+
+
+def _at_limit(ctx: Any, on_limit: str, bound: int, why: str) -> None:
+    """At maxIterations: fail (onLimit: fail), or log a warning and stop (onLimit: stop)."""
+    if on_limit != "stop":
+        raise _too_many(ctx.node_id, bound)
+    ctx.log(f"stopped after maxIterations={bound} iterations, {why} (onLimit: stop)", "WARNING")
 
 
 async def loop(
@@ -118,6 +126,7 @@ async def loop(
     condition: str = "",
     collectResults: bool = True,
     maxIterations: int = 1000,
+    onLimit: str = "fail",
     body: Any = None,
 ) -> Any:
     """Run the body per item (forEach), n times (times) or while a condition holds (while)."""
@@ -129,7 +138,8 @@ async def loop(
         index = 0
         while _holds(condition, index, last, input):
             if index >= maxIterations:
-                raise _too_many(node, maxIterations)
+                _at_limit(ctx, onLimit, maxIterations, "the condition still true")
+                break
             passed = {"item": last, "index": index, "input": input}
             last = await _run_body(ctx, body, f"{node}[{index}]", passed)
             results.append(last)
@@ -139,7 +149,9 @@ async def loop(
         list(range(times)) if mode == "times" else _as_list(items if items is not None else input)
     )
     if len(sequence) > maxIterations:
-        raise _too_many(node, maxIterations)
+        left = f"{len(sequence) - maxIterations} of {len(sequence)} not run"
+        _at_limit(ctx, onLimit, maxIterations, left)
+        sequence = sequence[:maxIterations]
     for index, item in enumerate(sequence):
         passed = {"item": item, "index": index, "input": input}
         last = await _run_body(ctx, body, f"{node}[{index}]", passed)
@@ -191,7 +203,15 @@ LOOP = define(
         param("times", "int", 0, "times: how many iterations", minimum=0),
         param("condition", "code", "", "while: expression over index, result, input"),
         param("collectResults", "bool", True, "output every iteration's result (else the last)"),
-        param("maxIterations", "int", 1000, "fail past this many iterations", minimum=1),
+        param("maxIterations", "int", 1000, "the most iterations (see onLimit)", minimum=1),
+        param(
+            "onLimit",
+            "str",
+            "fail",
+            "at maxIterations: fail the node, or stop and output what was collected (a warning "
+            "in the node's logs)",
+            choices=("fail", "stop"),
+        ),
     ],
     raw=[BODY],
     example={

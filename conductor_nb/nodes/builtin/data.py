@@ -1,5 +1,9 @@
 """Data nodes: ``edit-fields`` sets fields on records; ``transform`` reshapes lists.
 
+``edit-fields`` renders the templates of its ``values`` once per record, with
+``item`` (the record) and ``index`` beside the usual template names, the way
+n8n's Edit Fields evaluates its expressions per item.
+
 ``transform`` runs one sandboxed expression per item (names ``item``,
 ``index``, and ``acc`` for reduce) under one time and size budget for the
 whole list, so a runaway expression fails the node quickly with a clear error.
@@ -8,9 +12,12 @@ whole list, so a runaway expression fails the node quickly with a clear error.
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from conductor_nb.model import templates
+from conductor_nb.model.types import is_template
 from conductor_nb.nodes.builtin import _limits
 from conductor_nb.nodes.builtin._define import define, param
 
@@ -38,8 +45,64 @@ def _remove_path(target: dict[str, Any], dotted: str) -> None:
     target.pop(last, None)
 
 
+class _Values:
+    """edit-fields' ``values`` as written, rendered once per record.
+
+    The engine passes them unrendered (see ``self_rendered`` in ``define``) so that a
+    template can read the record it fills: ``item`` (the record) and ``index`` (its
+    position), beside the usual names (``params``, ``inputs``, ``run``, ``now``, and
+    ``env`` when the run enables it). Fields without templates are set as given.
+    """
+
+    def __init__(self, values: Any, input: Any, ctx: Any) -> None:
+        if not isinstance(values, Mapping) and not is_template(values):
+            raise TypeError(f"values must be a mapping of fields, got a {type(values).__name__}")
+        self.values = values
+        self.is_templated = templates.has_template(values)
+        self.names = _template_names(input, ctx) if self.is_templated else {}
+
+    def for_record(self, record: Any, index: int) -> Mapping[str, Any]:
+        if not self.is_templated:
+            return self.values
+        names = {**self.names, "item": {} if record is None else record, "index": index}
+        if isinstance(self.values, str):  # values: "{{ ... }}" renders to the whole mapping
+            rendered = _render("values", self.values, names, index)
+            if not isinstance(rendered, Mapping):
+                raise TypeError(
+                    f"values for record {index} must render to a mapping of fields, "
+                    f"got {rendered!r} ({type(rendered).__name__})"
+                )
+            return rendered
+        return {
+            name: _render(f"values.{name}", value, names, index)
+            if templates.has_template(value)
+            else value
+            for name, value in self.values.items()
+        }
+
+
+def _template_names(input: Any, ctx: Any) -> dict[str, Any]:
+    """The names the engine renders params with; ``inputs`` is this node's input."""
+    if ctx is None:  # called as a plain function
+        names = templates.base_context({})
+    else:
+        env = os.environ if getattr(ctx.options, "env", False) else None
+        names = templates.base_context(ctx.params, ctx.run_id, ctx.run.started_at, env=env)
+    names["inputs"] = {"input": input}
+    return names
+
+
+def _render(field: str, value: Any, names: Mapping[str, Any], index: int) -> Any:
+    try:
+        return templates.render_value(value, names)
+    except templates.TemplateError as exc:
+        raise templates.TemplateError(
+            f"template error in {field} for record {index}: {exc}"
+        ) from None
+
+
 def _edit_one(
-    record: Any, values: Mapping[str, Any], keep_only_set: bool, remove: list[str]
+    record: Any, index: int, values: _Values, keep_only_set: bool, remove: list[str]
 ) -> dict[str, Any]:
     if record is not None and not isinstance(record, Mapping):
         raise TypeError(
@@ -49,22 +112,55 @@ def _edit_one(
     out: dict[str, Any] = {} if keep_only_set else copy.deepcopy(dict(record or {}))
     for name in remove:
         _remove_path(out, name)
-    for name, value in values.items():
+    for name, value in values.for_record(record, index).items():
         _set_path(out, str(name), value)
     return out
 
 
 def edit_fields(
     input: Any = None,
-    values: dict[str, Any] | None = None,
+    values: dict[str, Any] | str | None = None,
     keepOnlySet: bool = False,
     remove: list[str] | None = None,
+    *,
+    ctx: Any = None,
 ) -> Any:
     """Set, replace or remove fields of a record (or of every record of a list)."""
-    values, remove = values or {}, list(remove or [])
+    fields, remove = _Values(values or {}, input, ctx), list(remove or [])
     if isinstance(input, list):
-        return [_edit_one(item, values, keepOnlySet, remove) for item in input]
-    return _edit_one(input, values, keepOnlySet, remove)
+        return [_edit_one(rec, i, fields, keepOnlySet, remove) for i, rec in enumerate(input)]
+    return _edit_one(input, 0, fields, keepOnlySet, remove)
+
+
+VALUES = param(
+    "values",
+    "dict",
+    {},
+    "fields to set: name -> value (dotted names nest); templates are rendered per record, "
+    "with item (the record) and index",
+)
+
+
+def _check_edit_fields(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``values`` skip the engine's checks (the node renders them): check them here."""
+    values = params.get("values")
+    problem = VALUES.check(values)
+    if problem:
+        return [("values", problem)]
+    return _template_problems("values", values)
+
+
+def _template_problems(where: str, value: Any) -> list[tuple[str, str]]:
+    if isinstance(value, str):
+        problem = templates.check_syntax(value) if is_template(value) else None
+        return [(where, problem)] if problem else []
+    if isinstance(value, Mapping):
+        items = [(f"{where}.{k}", v) for k, v in value.items()]
+    elif isinstance(value, list):
+        items = [(f"{where}[{i}]", v) for i, v in enumerate(value)]
+    else:
+        return []
+    return [found for path, v in items for found in _template_problems(path, v)]
 
 
 EDIT_FIELDS = define(
@@ -72,16 +168,19 @@ EDIT_FIELDS = define(
     edit_fields,
     category="data",
     description="Set or edit fields of a record, or of each record of a list; values may "
-    "hold templates (dotted names set nested fields).",
+    "hold templates over item (the record) and index (dotted names set nested fields).",
     params=[
-        param("values", "dict", {}, "fields to set: name -> value (dotted names nest)"),
+        VALUES,
         param("keepOnlySet", "bool", False, "drop every field that values does not set"),
         param("remove", "list", [], "fields to remove (dotted names nest)"),
     ],
+    self_rendered=["values"],
     example={
         "type": "edit-fields",
-        "params": {"values": {"greeting": "Hello {{ inputs.input.name }}"}},
+        "params": {"values": {"greeting": "Hello {{ item.name }}", "position": "{{ index }}"}},
     },
+    validate=_check_edit_fields,
+    takes_context=True,
 )
 
 # -------------------------------------------------------------------- transform
