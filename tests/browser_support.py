@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -125,4 +126,39 @@ def launch_chromium(pw: Any, profile: Path, width: int = 1400, height: int = 100
         headless=True,
         args=CHROME_ARGS,
         viewport={"width": width, "height": height},
+    )
+
+
+IDLE_KERNEL = r"\(ipykernel\) \| Idle"
+
+
+def open_lab_and_run_all(page: Any, url: str, path: str, sentinel: str) -> None:
+    """Open the notebook at ``path`` in JupyterLab, wait for its kernel, Run All, and wait
+    for ``sentinel`` in an output (never page-wide: the cell source matches too)."""
+    page.goto(f"{url}/lab/tree/{path}")
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+    wait_kernel_connected(url, path)
+    page.get_by_role("button", name=re.compile(IDLE_KERNEL)).wait_for()
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator("li.lm-Menu-item[data-command='runmenu:run-all']").click()
+    page.locator(".jp-OutputArea-output", has_text=sentinel).wait_for()
+
+
+def run_in_kernel(page: Any, code: str) -> str:
+    """Run ``code`` in the current notebook's kernel through the page (needs JupyterLab's
+    ``--LabApp.expose_app_in_browser=True``); its printed output, and errors as text."""
+    return str(
+        page.evaluate(
+            """async (code) => {
+        const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+        const f = k.requestExecute({code});
+        let t = "";
+        f.onIOPub = m => {
+          if (m.header.msg_type === "stream") t += m.content.text;
+          const c = m.content;
+          if (m.header.msg_type === "error") t += `ERROR ${c.ename}: ${c.evalue}`;
+        };
+        await f.done; return t; }""",
+            code,
+        )
     )

@@ -19,7 +19,8 @@ from tests.browser_support import (
     CHROMIUM,
     jupyter_server,
     launch_chromium,
-    wait_kernel_connected,
+    open_lab_and_run_all,
+    run_in_kernel,
     write_notebook,
 )
 
@@ -111,34 +112,13 @@ def page(lab: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Itera
         ctx = launch_chromium(pw, tmp_path_factory.mktemp("chrome-profile"))
         pg = ctx.pages[0] if ctx.pages else ctx.new_page()
         pg.set_default_timeout(60_000)
-        pg.goto(f"{lab['url']}/lab/tree/view.ipynb")
-        pg.locator(".jp-Notebook .jp-Cell").first.wait_for()
-        wait_kernel_connected(lab["url"], "view.ipynb")
-        pg.get_by_role("button", name=re.compile(r"\(ipykernel\) \| Idle")).wait_for()
-        pg.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-        pg.locator("li.lm-Menu-item[data-command='runmenu:run-all']").click()
-        pg.locator(".jp-OutputArea-output", has_text="READY-SENTINEL").wait_for()
+        open_lab_and_run_all(pg, lab["url"], "view.ipynb", "READY-SENTINEL")
         yield pg
         ctx.close()
 
 
 def kernel(page: Any, code: str) -> str:
-    """Run ``code`` in the notebook's kernel through the page; its printed output."""
-    return str(
-        page.evaluate(
-            """async (code) => {
-        const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-        const f = k.requestExecute({code});
-        let t = "";
-        f.onIOPub = m => {
-          if (m.header.msg_type === "stream") t += m.content.text;
-          const c = m.content;
-          if (m.header.msg_type === "error") t += `ERROR ${c.ename}: ${c.evalue}`;
-        };
-        await f.done; return t; }""",
-            code,
-        )
-    )
+    return run_in_kernel(page, code)
 
 
 def node(page: Any, view: str, node_id: str) -> Any:

@@ -1,0 +1,295 @@
+"""Editing a blueprint in the graph view as a user does: mouse and keyboard in a real JupyterLab.
+
+Playwright drives Debian's chromium on the rendered SVG and DOM (the palette, dragging a
+node, dragging from an output port to an input port, the Delete key, the inspector), and
+every check of the outcome reads the Python ``Blueprint`` in the kernel: the view is only a
+picture of it. One server, one page and one view for the module; the tests run in file
+order and each starts from where the previous one left the blueprint. Waits are on
+conditions (DOM states, kernel output), never fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser_support import (
+    CHROMIUM,
+    jupyter_server,
+    launch_chromium,
+    open_lab_and_run_all,
+    run_in_kernel,
+    write_notebook,
+)
+
+pytestmark = pytest.mark.browser
+
+nbformat = pytest.importorskip("nbformat")
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+SHOTS = Path(os.environ.get("CNB_SHOT_DIR", "/tmp/cnb-shots"))
+VIEW = ".v-ed"
+
+CELLS = [
+    '''import conductor_nb as cnb
+from conductor_nb.widgets import BlueprintView
+
+@cnb.node
+def load() -> list:
+    """Three numbers."""
+    return [1, 2, 3]
+
+@cnb.node
+def double(rows: list, factor: int = 2) -> list:
+    """Multiply every row."""
+    return [r * factor for r in rows]
+
+@cnb.node
+def total(rows: list) -> int:
+    return sum(rows)
+
+@cnb.node
+def report(value: int, label: str = "total") -> str:
+    return f"{label}={value}"
+
+bp = cnb.Blueprint("ed")
+bp.add(load, id="src", position=(20, 40))
+bp.add(total, id="sink", position=(560, 40))
+bp.add(report, id="rep", position=(560, 230), label="sum")
+v = BlueprintView(bp, height=340)
+v.add_class("v-ed")
+display(v)''',
+    'print("READY-" + "SENTINEL")',
+]
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed")
+    root = tmp_path_factory.mktemp("edroot")
+    write_notebook(root / "edit.ipynb", CELLS)
+    with (
+        jupyter_server(
+            "jupyterlab",
+            root,
+            tmp_path_factory.mktemp("edhome"),
+            ["--LabApp.expose_app_in_browser=True"],
+        ) as url,
+        sync_api.sync_playwright() as pw,
+    ):
+        ctx = launch_chromium(pw, tmp_path_factory.mktemp("chrome-profile-ed"))
+        try:
+            pg = ctx.pages[0] if ctx.pages else ctx.new_page()
+            pg.set_default_timeout(60_000)
+            open_lab_and_run_all(pg, url, "edit.ipynb", "READY-SENTINEL")
+            yield pg
+        finally:
+            ctx.close()
+
+
+# ------------------------------------------------------------------ helpers
+def py(page: Any, expr: str) -> str:
+    """``print(expr)`` in the kernel; the printed text, stripped."""
+    return run_in_kernel(page, f"print({expr})").strip()
+
+
+def wait_py(page: Any, expr: str, expected: str, timeout: float = 60) -> None:
+    """Wait until ``print(expr)`` in the kernel prints ``expected`` (the page's message to
+    the kernel and the check travel separately, so the check polls)."""
+    deadline = time.monotonic() + timeout
+    got = ""
+    while time.monotonic() < deadline:
+        got = py(page, expr)
+        if got == expected:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"kernel: {expr} printed {got!r}, expected {expected!r}")
+
+
+def node(page: Any, node_id: str) -> Any:
+    return page.locator(f"{VIEW} .cnb-node[data-node='{node_id}']")
+
+
+def port(page: Any, node_id: str, name: str, side: str) -> Any:
+    return page.locator(f"{VIEW} .cnb-port-{side}[data-node='{node_id}'][data-port='{name}']")
+
+
+def edges(page: Any) -> Any:
+    return page.locator(f"{VIEW} path.cnb-edge")
+
+
+def box_of(locator: Any, timeout: float = 30) -> dict[str, float]:
+    """The element's box; retried, since a redraw from Python may replace the element
+    between Playwright finding it and measuring it (it then reads as None)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        box = locator.bounding_box()
+        if box is not None:
+            return dict(box)
+        assert time.monotonic() < deadline, f"{locator} has no box"
+        time.sleep(0.05)
+
+
+def centre(locator: Any) -> tuple[float, float]:
+    box = box_of(locator)
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def drag(page: Any, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """Press at ``start``, move there in steps (as a hand does), release at ``end``."""
+    (ax, ay), (bx, by) = start, end
+    page.mouse.move(ax, ay)
+    page.mouse.down()
+    page.mouse.move((ax + bx) / 2, (ay + by) / 2 + 15, steps=6)
+    page.mouse.move(bx, by, steps=6)
+    page.mouse.up()
+
+
+def connect(page: Any, source: str, target: str) -> None:
+    """Drag from output port ``node.port`` to input port ``node.port``."""
+    s_node, s_port = source.split(".")
+    t_node, t_port = target.split(".")
+    drag(
+        page,
+        centre(port(page, s_node, s_port, "out")),
+        centre(port(page, t_node, t_port, "in")),
+    )
+
+
+def grab_point(page: Any, node_id: str) -> tuple[float, float]:
+    """A point on the node's title bar: on the node, off its ports and breakpoint badge."""
+    box = box_of(node(page, node_id).locator(".cnb-node-box"))
+    return box["x"] + box["width"] / 2, box["y"] + 10
+
+
+def zoom(page: Any) -> float:
+    transform = page.locator(f"{VIEW} .cnb-viewport").get_attribute("transform") or ""
+    found = re.search(r"scale\(([\d.]+)\)", transform)
+    assert found, transform
+    return float(found.group(1))
+
+
+def shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator(f"{VIEW} .cnb-view").screenshot(path=str(SHOTS / name))
+
+
+def position(page: Any, node_id: str) -> tuple[float, float]:
+    x, y = py(page, f"*bp.nodes[{node_id!r}].position").split()
+    return float(x), float(y)
+
+
+def edge_list(page: Any) -> str:
+    return py(page, "sorted(str(e) for e in bp.edges)")
+
+
+# ------------------------------------------------------------------ tests
+def test_add_a_node_from_the_palette(page: Any) -> None:
+    expect(page.locator(f"{VIEW} .cnb-node")).to_have_count(3)
+    page.locator(f"{VIEW} .cnb-palette").select_option("double")
+    page.locator(f"{VIEW} .cnb-btn-add").click()
+    expect(page.locator(f"{VIEW} .cnb-node")).to_have_count(4)
+    expect(node(page, "double")).to_be_visible()
+    # the new node is in the Python blueprint, placed where the view showed it, and selected
+    assert py(page, "list(bp.nodes)") == "['src', 'sink', 'rep', 'double']"
+    assert py(page, "bp.nodes['double'].type, bp.nodes['double'].position is not None") == (
+        "double True"
+    )
+    expect(page.locator(f"{VIEW} .cnb-insp-title")).to_have_text("double")
+    expect(node(page, "double")).to_have_class(re.compile("cnb-selected"))
+
+
+def test_drag_a_node_moves_it_in_python(page: Any) -> None:
+    x0, y0 = position(page, "double")
+    k = zoom(page)
+    gx, gy = grab_point(page, "double")
+    dx, dy = -40.0, 90.0
+    drag(page, (gx, gy), (gx + dx, gy + dy))
+    # the position that reached Python is the old one plus the drag, in graph units
+    wait_py(page, f"bp.nodes['double'].position != ({x0}, {y0})", "True")
+    x1, y1 = position(page, "double")
+    assert abs((x1 - x0) - dx / k) < 1.5, (x0, x1, k)
+    assert abs((y1 - y0) - dy / k) < 1.5, (y0, y1, k)
+    # and the picture the view redrew from Python puts the node there
+    expect(node(page, "double")).to_have_attribute(
+        "transform", re.compile(rf"translate\({x1:g},\s*{y1:g}\)")
+    )
+
+
+def test_connect_ports_by_dragging(page: Any) -> None:
+    connect(page, "src.output", "double.rows")
+    expect(edges(page)).to_have_count(1)
+    connect(page, "double.output", "rep.value")
+    expect(edges(page)).to_have_count(2)
+    connect(page, "src.output", "sink.rows")
+    expect(edges(page)).to_have_count(3)
+    assert edge_list(page) == (
+        "['double.output -> rep.value', 'src.output -> double.rows', 'src.output -> sink.rows']"
+    )
+    expect(page.locator(f"{VIEW} .cnb-notice")).to_contain_text("connected src.output -> sink.rows")
+    shot(page, "edit-connected.png")
+
+
+def test_invalid_connections_are_refused_in_the_view(page: Any) -> None:
+    error = page.locator(f"{VIEW} .cnb-error-text")
+    # sink.rows is fed already and is not a `many` port
+    connect(page, "double.output", "sink.rows")
+    expect(error).to_contain_text("cannot connect double.output -> sink.rows")
+    expect(page.locator(f"{VIEW} .cnb-error")).to_be_visible()
+    shot(page, "edit-refused.png")
+    page.locator(f"{VIEW} .cnb-error-close").click()
+    expect(page.locator(f"{VIEW} .cnb-error")).to_be_hidden()
+    # rep reads from double: feeding double from rep would be a cycle
+    connect(page, "rep.output", "double.factor")
+    expect(error).to_contain_text("cannot connect rep.output -> double.factor")
+    expect(error).to_contain_text("cycle")
+    expect(edges(page)).to_have_count(3)
+    assert len(edge_list(page).split(",")) == 3
+    page.locator(f"{VIEW} .cnb-error-close").click()
+
+
+def test_delete_a_node_with_the_delete_key(page: Any) -> None:
+    gx, gy = grab_point(page, "sink")
+    page.mouse.click(gx, gy)
+    expect(page.locator(f"{VIEW} .cnb-insp-title")).to_have_text("sink")
+    page.keyboard.press("Delete")
+    expect(node(page, "sink")).to_have_count(0)
+    expect(edges(page)).to_have_count(2)
+    wait_py(page, "'sink' in bp.nodes", "False")
+    assert "sink" not in edge_list(page)
+    # JupyterLab did not take the key: the notebook still has its two cells
+    expect(page.locator(".jp-Notebook .jp-Cell")).to_have_count(2)
+
+
+def test_delete_an_edge_with_backspace(page: Any) -> None:
+    hit = page.locator(f"{VIEW} path.cnb-edge-hit[data-edge='double.output -> rep.value']")
+    # the edge's middle: a point on the curve, where its wide invisible hit path lies
+    point = hit.evaluate(
+        """p => { const m = p.getPointAtLength(p.getTotalLength() / 2);
+                  const c = p.getScreenCTM();
+                  return [c.a * m.x + c.c * m.y + c.e, c.b * m.x + c.d * m.y + c.f]; }"""
+    )
+    page.mouse.click(point[0], point[1])
+    expect(page.locator(f"{VIEW} path.cnb-edge.cnb-selected")).to_have_count(1)
+    page.keyboard.press("Backspace")
+    expect(edges(page)).to_have_count(1)
+    wait_py(page, "sorted(str(e) for e in bp.edges)", "['src.output -> double.rows']")
+
+
+def test_delete_a_node_from_the_inspector(page: Any) -> None:
+    gx, gy = grab_point(page, "rep")
+    page.mouse.click(gx, gy)
+    expect(page.locator(f"{VIEW} .cnb-insp-title")).to_have_text("rep")
+    page.locator(f"{VIEW} .cnb-btn-delete-node").click()
+    expect(node(page, "rep")).to_have_count(0)
+    wait_py(page, "list(bp.nodes)", "['src', 'double']")
+    expect(page.locator(f"{VIEW} .cnb-insp-hint")).to_be_visible()
+    shot(page, "edit-deleted.png")
