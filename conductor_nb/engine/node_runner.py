@@ -316,7 +316,12 @@ async def execute(
         _fail(run, planned, node_run, exc, f"template error in a param: {exc}")
         return False, set()
     node_run.inputs = run.redact(kwargs)  # what is recorded; the function gets the real values
-    use_cache = run._cache is not None and (node.cache or run.options.cache)
+    # Types with raw params (loop/parallel/group bodies, edit-fields' per-record values)
+    # render or run them themselves, so their result depends on more than the call's
+    # values: never served from the cache (a body's own nodes are cached one by one).
+    use_cache = (
+        run._cache is not None and (node.cache or run.options.cache) and not node_type.raw_params
+    )
     if use_cache:
         node_run.cache_key = cache_key(node_type, kwargs)
         hit = run._cache.get(node_run.cache_key) if node_run.cache_key else None  # type: ignore[union-attr]

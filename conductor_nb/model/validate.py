@@ -51,8 +51,8 @@ def validate_blueprint(bp: Blueprint) -> list[Problem]:
             if spec is None and node_type.input(key) is None:
                 found.problems.append(_unknown_value_problem(node_id, node_type, key))
                 continue
-            if key in node_type.raw_params:  # a body: its templates belong to the inner runs
-                continue
+            if key in node_type.raw_params and not _is_declared(node_type, key):
+                continue  # a sub-blueprint body: its templates belong to the inner runs
             _check_value(found, f"{path}.params.{key}", spec, value, bp)
         if node_type.validate_params is not None:
             for key, message in node_type.validate_params(node.params):
@@ -100,6 +100,12 @@ def validate_blueprint(bp: Blueprint) -> list[Problem]:
             found.add(f"params.{name}.default", mismatch)
     _check_cycles(found, bp)
     return found.problems
+
+
+def _is_declared(node_type: NodeType, name: str) -> bool:
+    """A raw param among the type's own params renders itself against the run's names
+    (``edit-fields`` values, per record), so its templates are checked like any other."""
+    return any(spec.name == name for spec in node_type.params)
 
 
 def node_type_required(node_type: NodeType) -> list[str]:

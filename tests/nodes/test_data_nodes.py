@@ -116,6 +116,10 @@ def test_edit_fields_validation_checks_values_templates_and_type():
     assert "bad template syntax" in str(info.value)
     with pytest.raises(cnb.BlueprintError, match=r"nodes\.e\.params\.values: expected a mapping"):
         make(_edit(["not", "fields"]))
+    with pytest.raises(cnb.BlueprintError) as undeclared:
+        make(_edit({"g": "{{ params.nope }} {{ item.a }}"}))
+    assert undeclared.value.paths == ["nodes.e.params.values.g"]
+    assert "reads params.nope, which the blueprint does not declare" in str(undeclared.value)
 
 
 def test_per_record_env_values_stay_masked_in_what_the_run_records(run_bp, monkeypatch):

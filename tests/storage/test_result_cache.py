@@ -111,3 +111,23 @@ def test_a_run_with_its_own_history_caches_there(tmp_path) -> None:
     assert second["sq"].status is cnb.NodeState.CACHED and CALLS == [5]
     assert RunHistory(own).cache().get(first["sq"].cache_key) is not None
     assert default_history().cache().get(first["sq"].cache_key) is None
+
+
+def test_nodes_that_render_their_own_params_are_not_served_stale() -> None:
+    """edit-fields renders values per record and loop runs a body: neither is keyed by the
+    call's values alone, so both run again (a loop body's own nodes are still cached)."""
+    bp = cnb.Blueprint("own-templates", params={"greeting": "Hello"})
+    bp.add("edit-fields", id="e", input=[{"n": "a"}], values={"g": "{{ params.greeting }}"})
+    bp.add("loop", id="l", items=[[1], [2]], body=_body(2))
+    assert bp.run(cache=True)["e"].output == [{"n": "a", "g": "Hello"}]
+    changed = bp.run(params={"greeting": "Hi"}, cache=True)
+    assert changed["e"].output == [{"n": "a", "g": "Hi"}]
+    assert changed["e"].status is cnb.NodeState.SUCCEEDED
+    assert changed["l"].output == [[2], [4]]
+    bp.set_params("l", body=_body(3))
+    assert bp.run(cache=True)["l"].output == [[3], [6]]
+
+
+def _body(factor: int) -> dict:
+    node = {"type": "transform", "params": {"operation": "map", "expression": f"item * {factor}"}}
+    return {"nodes": {"scale": node}}

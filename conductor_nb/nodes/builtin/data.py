@@ -141,28 +141,6 @@ VALUES = param(
 )
 
 
-def _check_edit_fields(params: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """``values`` skip the engine's checks (the node renders them): check them here."""
-    values = params.get("values")
-    problem = VALUES.check(values)
-    if problem:
-        return [("values", problem)]
-    return _template_problems("values", values)
-
-
-def _template_problems(where: str, value: Any) -> list[tuple[str, str]]:
-    if isinstance(value, str):
-        problem = templates.check_syntax(value) if is_template(value) else None
-        return [(where, problem)] if problem else []
-    if isinstance(value, Mapping):
-        items = [(f"{where}.{k}", v) for k, v in value.items()]
-    elif isinstance(value, list):
-        items = [(f"{where}[{i}]", v) for i, v in enumerate(value)]
-    else:
-        return []
-    return [found for path, v in items for found in _template_problems(path, v)]
-
-
 EDIT_FIELDS = define(
     "edit-fields",
     edit_fields,
@@ -179,7 +157,6 @@ EDIT_FIELDS = define(
         "type": "edit-fields",
         "params": {"values": {"greeting": "Hello {{ item.name }}", "position": "{{ index }}"}},
     },
-    validate=_check_edit_fields,
     takes_context=True,
 )
 
