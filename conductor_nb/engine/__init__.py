@@ -1,7 +1,8 @@
 """The engine: plans, the scheduler, the runner, node execution, events, executors.
 
 Layers inside: ``plan`` (compile) -> ``scheduler`` (pure state machine) ->
-``node_runner`` (one node's attempts) -> ``run`` (the driver and the handle) ->
+``node_runner`` (one node's attempts) -> ``driver`` (a run's state and dispatch loop) ->
+``run`` (the handle users hold) ->
 ``api`` (where runs execute). Observers (history, views, progress) subscribe
 to ``events``; nothing reaches into the runner.
 """
@@ -27,8 +28,9 @@ from conductor_nb.engine.events import (
 )
 from conductor_nb.engine.executors import Call, Executor, LocalExecutor, ProcessExecutor
 from conductor_nb.engine.node_runner import NodeRun
+from conductor_nb.engine.options import RunOptions
 from conductor_nb.engine.plan import Plan, compile_plan
-from conductor_nb.engine.run import Run, RunOptions
+from conductor_nb.engine.run import Run
 from conductor_nb.engine.scheduler import Scheduler
 from conductor_nb.engine.states import NodeState, RunState
 

@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from conductor_nb.engine import hooks
+from conductor_nb.engine.options import RunOptions, resolve_params
 from conductor_nb.engine.plan import compile_plan
-from conductor_nb.engine.run import Run, RunOptions, resolve_params
+from conductor_nb.engine.run import Run
 
 if TYPE_CHECKING:
     from conductor_nb.model.blueprint import Blueprint

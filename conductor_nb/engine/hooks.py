@@ -10,22 +10,24 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from conductor_nb.engine.run import ResultCache, Run
+    from conductor_nb.engine.driver import RunDriver
+    from conductor_nb.engine.options import ResultCache
+    from conductor_nb.engine.run import Run
 
 run_created: list[Callable[[Run], None]] = []
 """Called with every new top-level run before it starts (history recorders subscribe here)."""
 
-_cache_factory: Callable[[Run], ResultCache] | None = None
+_cache_factory: Callable[[RunDriver], ResultCache] | None = None
 _view_factory: Callable[..., Any] | None = None
 _report_writer: Callable[[Run, str], str] | None = None
 
 
-def set_cache_factory(factory: Callable[[Run], ResultCache]) -> None:
+def set_cache_factory(factory: Callable[[RunDriver], ResultCache]) -> None:
     global _cache_factory
     _cache_factory = factory
 
 
-def default_cache(run: Run) -> ResultCache | None:
+def default_cache(run: RunDriver) -> ResultCache | None:
     """The result cache for ``run`` (the storage layer decides where it lives)."""
     return _cache_factory(run) if _cache_factory is not None else None
 

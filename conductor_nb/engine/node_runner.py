@@ -35,8 +35,8 @@ from conductor_nb.model import templates
 from conductor_nb.model.types import MISSING, SKIP, NodeType
 
 if TYPE_CHECKING:
+    from conductor_nb.engine.driver import RunDriver as Run  # what nodes run inside
     from conductor_nb.engine.plan import PlannedNode
-    from conductor_nb.engine.run import Run
 
 
 @dataclass

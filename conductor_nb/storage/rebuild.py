@@ -49,8 +49,9 @@ def load_run(
     ``run_id`` may be a unique prefix or ``"latest"``. Nothing is executed.
     """
     from conductor_nb.engine.node_runner import NodeRun
+    from conductor_nb.engine.options import RunOptions
     from conductor_nb.engine.plan import compile_plan
-    from conductor_nb.engine.run import Run, RunOptions
+    from conductor_nb.engine.run import Run
     from conductor_nb.engine.states import NodeState, RunState
 
     hist = _history(history)
@@ -151,7 +152,7 @@ def resume(
     (``concurrency=``, ``executor=``...). The node types must be defined in this process.
     """
     from conductor_nb.engine import api
-    from conductor_nb.engine.run import new_run_id
+    from conductor_nb.engine.options import new_run_id
 
     hist = _history(history)
     hist.mark_interrupted()
