@@ -8,6 +8,8 @@ like an envelope is never confused with one::
     {"blob": "<sha256>", "format": "bytes", ...}     bytes / bytearray, stored raw
     {"blob": "<sha256>", "format": "pickle", ...}    anything else that pickles
     {"format": "repr", "type": ..., "preview": ...}  not picklable: only its repr is kept
+    {"format": "remote", "type": ..., "preview": ...}  a Dask future: the value stayed on the
+                                                     cluster (a pickled future outlives nothing)
     {"skip": true}                                   the SKIP marker (a branch not taken)
 
 "Plain" means exactly ``dict`` (string keys), ``list``, ``str``, ``int``, finite
@@ -56,6 +58,11 @@ class StoredValue:
 
     def load(self, *, allow_pickle: bool = False) -> Any:
         """Read the value back. Unpickling runs code from the file: only for files you trust."""
+        if self.format == "remote":
+            raise ValueError(
+                f"this value stayed on the Dask cluster of its run ({self.preview}); "
+                "it was not stored"
+            )
         if self.path is None:
             raise ValueError(
                 f"a {self.type_name} value was not stored (only its repr was): {self.preview}"
@@ -130,6 +137,8 @@ class ValueCodec:
             return self._blob(text.encode("utf-8"), "json", value)
         if isinstance(value, bytes | bytearray | memoryview):
             return self._blob(bytes(value), "bytes", value)
+        if _is_remote(value):
+            return {"format": "remote", "type": type_name(value), "preview": _preview(value)}
         try:
             data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:
@@ -175,7 +184,7 @@ class ValueCodec:
         preview = envelope.get("preview", "")
         digest = envelope.get("blob")
         if digest is None:
-            return StoredValue(kind, "repr", preview)
+            return StoredValue(kind, "remote" if fmt == "remote" else "repr", preview)
         path = self.blob_path(str(digest))
         if not path.exists():
             return StoredValue(kind, "missing", preview)
@@ -192,6 +201,12 @@ class ValueCodec:
 def has_stored(values: Mapping[str, Any] | None) -> bool:
     """True when some value could not be restored (it is a StoredValue stand-in)."""
     return any(isinstance(v, StoredValue) for v in (values or {}).values())
+
+
+def _is_remote(value: Any) -> bool:
+    """A ``distributed`` Future (checked by name: storage does not import Dask)."""
+    cls = type(value)
+    return cls.__name__ == "Future" and cls.__module__.partition(".")[0] == "distributed"
 
 
 def _preview(value: Any) -> str:

@@ -426,3 +426,22 @@ def test_scheduler_address_connects_and_shutdown_leaves_the_cluster(client: Any)
     assert client.submit(sum, [1, 2]).result() == 3  # the shared cluster is still up
     with pytest.raises(TypeError, match="takes a distributed.Client"):
         cnb.DaskExecutor(42)
+
+
+def test_history_keeps_no_pickled_futures_and_resume_reruns_those_nodes(
+    executor: cnb.DaskExecutor,
+) -> None:
+    from conductor_nb.storage import default_history
+    from conductor_nb.storage.values import StoredValue
+
+    run = pipeline().run(executor=executor)
+    assert run.status is cnb.RunState.SUCCEEDED
+    recorded = {n.node_id: n for n in default_history().nodes(run.id, allow_pickle=True)}
+    stored = recorded["load"].outputs["output"]
+    assert isinstance(stored, StoredValue) and stored.format == "remote"
+    with pytest.raises(ValueError, match="stayed on the Dask cluster"):
+        stored.load(allow_pickle=True)
+    resumed = cnb.resume(run.id, allow_pickle=True, registry=REG, executor=executor)
+    assert resumed.status is cnb.RunState.SUCCEEDED
+    assert resumed.outputs["ratio"] == run.outputs["ratio"]
+    assert resumed["load"].status is cnb.NodeState.SUCCEEDED  # ran again, not reused
