@@ -153,9 +153,12 @@ class RunDriver:
         return [n for n in self.plan.order if self.node_runs[n].status is NodeState.FAILED]
 
     def counts(self) -> dict[str, int]:
+        """How many of this run's own nodes are in each state (nested records not counted:
+        a loop's iterations are part of the loop node)."""
         out: dict[str, int] = {}
-        for node_run in self.node_runs.values():
-            out[node_run.status.value] = out.get(node_run.status.value, 0) + 1
+        for node_id in self.plan.order:
+            state = self.node_runs[node_id].status.value
+            out[state] = out.get(state, 0) + 1
         return out
 
     def progress(self) -> tuple[int, int]:
@@ -268,7 +271,7 @@ class RunDriver:
             self.started_at = time.time()
             await self.executor.start()
             if self._cache is None and (
-                self.options.cache or any(p.node.cache for p in self.plan.nodes.values())
+                any(self.options.caches(p.node) for p in self.plan.nodes.values())
             ):
                 from conductor_nb.engine import hooks
 

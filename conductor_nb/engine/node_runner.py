@@ -319,9 +319,7 @@ async def execute(
     # Types with raw params (loop/parallel/group bodies, edit-fields' per-record values)
     # render or run them themselves, so their result depends on more than the call's
     # values: never served from the cache (a body's own nodes are cached one by one).
-    use_cache = (
-        run._cache is not None and (node.cache or run.options.cache) and not node_type.raw_params
-    )
+    use_cache = run._cache is not None and run.options.caches(node) and not node_type.raw_params
     if use_cache:
         node_run.cache_key = cache_key(node_type, kwargs)
         hit = run._cache.get(node_run.cache_key) if node_run.cache_key else None  # type: ignore[union-attr]

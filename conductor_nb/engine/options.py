@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from conductor_nb.errors import BlueprintError, problem
+from conductor_nb.model.types import check_type
 
 if TYPE_CHECKING:
     from conductor_nb.model.blueprint import Blueprint
@@ -27,7 +29,7 @@ class RunOptions:
     concurrency: int = 8
     executor: Any = None
     fail_fast: bool = False
-    cache: bool = False
+    cache: bool | None = None  # None: each node's cache setting; True/False: every node
     breakpoints: Sequence[str] = ()
     paused: bool = False
     type_limits: Mapping[str, int] = field(default_factory=dict)
@@ -44,6 +46,10 @@ class RunOptions:
     completed: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Outputs of nodes that already succeeded (resume): they are reused, never run again."""
 
+    def caches(self, node: Any) -> bool:
+        """Whether ``node``'s result may come from (and go to) the result cache."""
+        return bool(node.cache) if self.cache is None else self.cache
+
     @classmethod
     def from_kwargs(cls, options: Mapping[str, Any]) -> RunOptions:
         known = set(cls.__dataclass_fields__)
@@ -56,12 +62,20 @@ class RunOptions:
         return cls(**options)
 
 
+def _type_mismatch(type_name: str, value: Any) -> str | None:
+    if type_name in ("str", "path") and isinstance(value, os.PathLike):
+        return None  # a Path for a path param: templates render it as text
+    return check_type(type_name, value)
+
+
 def new_run_id() -> str:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{uuid.uuid4().hex[:6]}"
 
 
 def resolve_params(bp: Blueprint, given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The run's param values: the given ones (checked against the declared types), then
+    defaults. Every problem (unknown, missing, mistyped) is reported at once."""
     given = dict(given or {})
     unknown = [k for k in given if k not in bp.params]
     problems = [
@@ -76,6 +90,16 @@ def resolve_params(bp: Blueprint, given: Mapping[str, Any] | None) -> dict[str, 
     for name, spec in bp.params.items():
         if name in given:
             values[name] = given[name]
+            mismatch = _type_mismatch(spec.type, given[name])
+            if mismatch:
+                problems.append(
+                    problem(
+                        f"params.{name}",
+                        f"param {name!r} is declared {spec.type}: {mismatch}",
+                        f"fix: pass a value of type {spec.type} (the CLI converts -p text; "
+                        "Python does not)",
+                    )
+                )
         elif spec.required and spec.default is None:
             problems.append(
                 problem(

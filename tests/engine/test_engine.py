@@ -475,3 +475,29 @@ def test_env_secrets_are_off_by_default_and_masked_when_on(registry, monkeypatch
     texts = [str(e) for e in run.events] + [run["u"].traceback, repr(run["u"].error.__cause__)]
     assert not any("s3cr3t-value" in t for t in texts)
     assert "s3cr3t-value" not in capsys.readouterr().out
+
+
+def test_params_given_in_python_are_checked_against_their_declared_types(registry) -> None:
+    from pathlib import Path
+
+    bp = make(registry, n=3, ratio=0.5, path="in.csv")
+    bp.add("double", id="a", x="{{ params.n }}")
+    ok = bp.run(params={"n": 4, "ratio": 1, "path": Path("other.csv")}, history=False)
+    assert ok.status is cnb.RunState.SUCCEEDED  # an int for a float, a Path for a str: fine
+    with pytest.raises(cnb.BlueprintError) as info:
+        bp.run(params={"n": "90", "ratio": "x"}, history=False)
+    assert info.value.paths == ["params.n", "params.ratio"]
+    assert "param 'n' is declared int: expected an integer, got '90' (a str)" in str(info.value)
+
+
+def test_counts_and_summary_cover_the_runs_own_nodes_only() -> None:
+    bp = cnb.Blueprint("nested")
+    body = {"nodes": {"d": {"type": "transform", "params": {"expression": "item * 2"}}}}
+    bp.add("loop", id="each", items=[[1], [2], [3]], body=body)
+    bp.add("pass", id="after")
+    bp.connect("each", "after.input")
+    run = bp.run(history=False)
+    assert run.status is cnb.RunState.SUCCEEDED, run.summary()
+    assert len(run.node_runs) > 2  # the iterations are recorded, by path
+    assert run.counts() == {"succeeded": 2}
+    assert "(2 succeeded)" in run.summary()

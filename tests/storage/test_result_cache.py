@@ -131,3 +131,18 @@ def test_nodes_that_render_their_own_params_are_not_served_stale() -> None:
 def _body(factor: int) -> dict:
     node = {"type": "transform", "params": {"operation": "map", "expression": f"item * {factor}"}}
     return {"nodes": {"scale": node}}
+
+
+def test_run_option_cache_overrides_node_settings_both_ways() -> None:
+    CALLS.clear()
+    _define_square(0)
+    bp = cnb.Blueprint("cache-override")
+    bp.add("cache_square", id="sq", x=6, cache=True)
+    bp.add("cache_square", id="plain", x=7)
+    bp.run()
+    assert bp.run()["sq"].status is cnb.NodeState.CACHED  # the node's setting
+    fresh = bp.run(cache=False)  # off for every node, even those that ask for it
+    assert fresh["sq"].status is cnb.NodeState.SUCCEEDED
+    bp.run(cache=True)  # on for every node: now 'plain' is stored too
+    assert bp.run(cache=True).counts() == {"cached": 2}
+    assert CALLS == [6, 7, 7, 6, 7, 7]
