@@ -32,7 +32,7 @@ from conductor_nb.engine.executors import Call, LocalExecutor, runs_on_engine
 from conductor_nb.engine.states import NodeState
 from conductor_nb.errors import NodeExecutionError
 from conductor_nb.model import templates
-from conductor_nb.model.types import MISSING, SKIP, NodeType
+from conductor_nb.model.types import MISSING, SKIP, NodeType, kind_mismatch
 
 if TYPE_CHECKING:
     from conductor_nb.engine.driver import RunDriver as Run  # what nodes run inside
@@ -232,6 +232,30 @@ def resolve_inputs(run: Run, planned: PlannedNode) -> dict[str, Any]:
     return values
 
 
+def edge_mismatch(run: Run, planned: PlannedNode, edge_inputs: Mapping[str, Any]) -> str | None:
+    """A value arriving on an edge that plainly cannot fit its port's declared type
+    (``rows: list[dict]`` fed a dict), said with the feeding output and its siblings."""
+    for port_name, sources in planned.sources.items():
+        port = planned.type.input(port_name)
+        if port is None or port.many or len(sources) != 1:
+            continue
+        problem = kind_mismatch(port.type, edge_inputs.get(port_name))
+        if problem is None:
+            continue
+        src = sources[0]
+        outputs = run.plan.nodes[src.node].type.outputs
+        message = f"input {port_name!r}: {problem} (from {src.node}.{src.port})"
+        kind = port.type.split("[", 1)[0]
+        fitting = [o.name for o in outputs if o.type.split("[", 1)[0] == kind]
+        if fitting and src.port not in fitting:
+            message += f"; hint: connect {src.node}.{fitting[0]} ({port.type}) instead"
+        else:
+            listed = ", ".join(f"{o.name} ({o.type})" for o in outputs)
+            message += f"; outputs of {src.node!r}: {listed}"
+        return message
+    return None
+
+
 def build_arguments(
     run: Run, planned: PlannedNode, node_type: NodeType, edge_inputs: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -306,6 +330,12 @@ async def execute(
     materialize = getattr(run.executor, "materialize", None)
     if materialize is not None and edge_inputs and templates.has_template(node.params):
         edge_inputs = await materialize(edge_inputs)  # templates need the values themselves
+    mismatch = None if pinned_inputs is not None else edge_mismatch(run, planned, edge_inputs)
+    if mismatch is not None:
+        node_run.attempts += 1
+        node_run.started_at = time.time()
+        _fail(run, planned, node_run, TypeError(mismatch), f"TypeError: {mismatch}")
+        return False, set()
     try:
         kwargs = build_arguments(run, planned, node_type, edge_inputs)
         if pinned_inputs is not None:

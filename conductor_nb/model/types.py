@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import inspect
+import numbers
 import textwrap
 import threading
 import typing
@@ -143,6 +144,59 @@ def check_type(type_name: str, value: Any) -> str | None:
     if not isinstance(value, kinds):
         return f"expected {label}, got {value!r} (a {type(value).__name__})"
     return None
+
+
+_KINDS: dict[str, frozenset[str]] = {
+    "list": frozenset({"list"}),
+    "tuple": frozenset({"list"}),
+    "dict": frozenset({"mapping"}),
+    "mapping": frozenset({"mapping"}),
+    "str": frozenset({"str"}),
+    "int": frozenset({"int"}),
+    "float": frozenset({"int", "float"}),
+    "number": frozenset({"int", "float"}),
+}
+_KIND_LABELS = {
+    "list": "a list",
+    "mapping": "a mapping",
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "a bool",
+}
+
+
+def _kind_of(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, numbers.Integral):
+        return "int"
+    if isinstance(value, numbers.Real):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, Mapping):
+        return "mapping"
+    if isinstance(value, list | tuple):
+        return "list"
+    return None  # arrays, frames, objects: duck typing decides
+
+
+def kind_mismatch(label: str, value: Any) -> str | None:
+    """Why ``value`` plainly cannot be a ``label`` port value (``list[dict]``, ``int``), or None.
+
+    Only plain kinds are compared (list, mapping, string, number); unions, ``any`` and
+    other objects (arrays, data frames) pass, so duck typing is never refused.
+    """
+    if value is None or "|" in label or "Optional" in label or "Union" in label:
+        return None
+    expected = _KINDS.get(label.split("[", 1)[0].strip())
+    got = _kind_of(value)
+    if expected is None or got is None or got in expected:
+        return None
+    preview = repr(value)
+    preview = preview if len(preview) <= 60 else preview[:57] + "..."
+    return f"expected {label}, got {_KIND_LABELS[got]}: {preview}"
 
 
 class NodeContext:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from conductor_nb.errors import Problem, ProblemList
 from conductor_nb.model import templates
 from conductor_nb.model.blueprint import port_hints
-from conductor_nb.model.types import NodeType, ParamField, check_type
+from conductor_nb.model.types import NodeType, ParamField, Port, check_type, kind_mismatch
 
 if TYPE_CHECKING:
     from conductor_nb.model.blueprint import Blueprint, Edge
@@ -53,7 +53,7 @@ def validate_blueprint(bp: Blueprint) -> list[Problem]:
                 continue
             if key in node_type.raw_params and not _is_declared(node_type, key):
                 continue  # a sub-blueprint body: its templates belong to the inner runs
-            _check_value(found, f"{path}.params.{key}", spec, value, bp)
+            _check_value(found, f"{path}.params.{key}", spec or node_type.input(key), value, bp)
         if node_type.validate_params is not None:
             for key, message in node_type.validate_params(node.params):
                 found.add(f"{path}.params.{key}" if key else f"{path}.params", message)
@@ -113,12 +113,14 @@ def node_type_required(node_type: NodeType) -> list[str]:
 
 
 def _check_value(
-    found: ProblemList, path: str, spec: ParamField | None, value: object, bp: Blueprint
+    found: ProblemList, path: str, spec: ParamField | Port | None, value: object, bp: Blueprint
 ) -> None:
-    if spec is not None:
-        problem = spec.check(value)
-        if problem:
-            found.add(path, problem)
+    if isinstance(spec, Port):  # a value for an input port: plainly the wrong kind?
+        problem = None if templates.has_template(value) else kind_mismatch(spec.type, value)
+    else:
+        problem = spec.check(value) if spec is not None else None
+    if problem:
+        found.add(path, problem)
     _check_templates(found, path, value, bp)
 
 

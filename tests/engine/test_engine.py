@@ -501,3 +501,49 @@ def test_counts_and_summary_cover_the_runs_own_nodes_only() -> None:
     assert len(run.node_runs) > 2  # the iterations are recorded, by path
     assert run.counts() == {"succeeded": 2}
     assert "(2 succeeded)" in run.summary()
+
+
+def test_an_edge_value_of_the_wrong_kind_fails_with_the_output_to_use(tmp_path) -> None:
+    """DESIGN's own example wires spreadsheet.output (a dict) into a list[dict] input."""
+    (tmp_path / "data.csv").write_text("score\n0.9\n0.2\n")
+
+    @cnb.node(name="kind_clean")
+    def clean(rows: list[dict], threshold: float = 0.5) -> list[dict]:
+        return [r for r in rows if float(r["score"]) >= threshold]
+
+    bp = cnb.Blueprint("sales", params={"path": str(tmp_path / "data.csv")})
+    bp.add("spreadsheet", id="load", path="{{ params.path }}")
+    bp.add(clean, id="clean", threshold=0.7)
+    bp.connect("load.output", "clean.rows")
+    run = bp.run(history=False, settings={"file_roots": [str(tmp_path)]})
+    message = str(run["clean"].error)
+    assert "input 'rows': expected list[dict], got a mapping" in message
+    assert "(from load.output); hint: connect load.records (list[dict]) instead" in message
+    bp.remove("clean")
+    bp.add(clean, id="clean", threshold=0.7)
+    bp.connect("load.records", "clean.rows")
+    assert bp.run(history=False, settings={"file_roots": [str(tmp_path)]}).status.value == (
+        "succeeded"
+    )
+
+
+def test_plain_kinds_are_checked_and_duck_typing_is_not(registry) -> None:
+    class Rows:
+        def __iter__(self):
+            return iter([1])
+
+    def total(rows: list, factor: float = 1.0) -> float:
+        return sum(rows) * factor
+
+    fn_node(registry, total)
+    bp = make(registry)
+    bp.add("total", id="bad", rows={"a": 1})
+    with pytest.raises(cnb.BlueprintError) as info:
+        bp.validate()
+    assert info.value.paths == ["nodes.bad.params.rows"]
+    assert "expected list, got a mapping: {'a': 1}" in str(info.value)
+    ok = make(registry)
+    ok.add("total", id="tuple", rows=(1, 2), factor=2)  # a tuple for a list, an int for a float
+    ok.add("total", id="duck", rows=Rows())  # any other object: duck typing decides
+    run = ok.run(history=False)
+    assert run["tuple"].output == 6 and run["duck"].output == 1
