@@ -86,6 +86,11 @@ class ParamSpec:
 _SPEC_KEYS = {"default", "type", "description", "required"}
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 edge``, ``2 edges``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def infer_type(value: Any) -> str:
     for kind, name in (
         (bool, "bool"),
@@ -532,7 +537,8 @@ class Blueprint:
 
     def __repr__(self) -> str:
         return (
-            f"<Blueprint {self.id!r}: {len(self.nodes)} nodes, {len(self.edges)} edges"
+            f"<Blueprint {self.id!r}: {plural(len(self.nodes), 'node')}, "
+            f"{plural(len(self.edges), 'edge')}"
             + (f", params {sorted(self.params)}" if self.params else "")
             + ">"
         )

@@ -7,6 +7,7 @@ their node type) is checked by :mod:`.validate` against a registry.
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -121,7 +122,20 @@ def check_structure(data: Any) -> tuple[BlueprintDoc | None, list[Problem]]:
     try:
         return BlueprintDoc.model_validate(_sanitise(data)), []
     except ValidationError as exc:
-        return None, [_problem(err, data) for err in exc.errors(include_url=False)]
+        return None, _one_per_place([_problem(err, data) for err in exc.errors(include_url=False)])
+
+
+def _one_per_place(problems: list[Problem]) -> list[Problem]:
+    """An edge may be a string or a mapping: pydantic reports both ways of failing at the
+    same path; keep the first (the string form's message), not one per union member."""
+    seen: set[str] = set()
+    kept = []
+    for found in problems:
+        if found.path.startswith("edges[") and found.path in seen:
+            continue
+        seen.add(found.path)
+        kept.append(found)
+    return kept
 
 
 def _sanitise(data: dict[str, Any]) -> dict[str, Any]:
@@ -164,8 +178,10 @@ def _problem(err: Any, data: Any) -> Problem:
         )
     kind = err["type"]
     message = _FRIENDLY.get(kind) or err["msg"][0].lower() + err["msg"][1:]
+    hints: tuple[str, ...] = ()
     if kind == "extra_forbidden":
         message = f"unknown field {loc[-1]!r}" if loc else message
+        hints = _field_hints(loc)
     elif kind == "string_pattern_mismatch":
         message = _pattern_message(path)
     elif kind in (
@@ -179,7 +195,26 @@ def _problem(err: Any, data: Any) -> Problem:
         message = err["msg"][0].lower() + err["msg"][1:]
     if "input" in err and kind not in ("missing", "extra_forbidden"):
         message += f", got {_short(err['input'])}"
-    return Problem(path, message)
+    return Problem(path, message, hints)
+
+
+def _field_hints(loc: list[Any]) -> tuple[str, ...]:
+    """'did you mean' for a misspelt field of a node, an edge or the document."""
+    if not loc or not isinstance(loc[-1], str):
+        return ()
+    if loc[0] == "nodes" and len(loc) == 3:
+        model: type[BaseModel] = NodeDoc
+    elif loc[0] == "edges":
+        model = EdgeDoc
+    elif len(loc) == 1:
+        model = BlueprintDoc
+    else:
+        return ()
+    fields = list(model.model_fields)
+    close = difflib.get_close_matches(loc[-1], fields, n=1, cutoff=0.6)
+    if close:
+        return (f"hint: did you mean {close[0]!r}?",)
+    return (f"fields here: {', '.join(fields)}",)
 
 
 def _pattern_message(path: str) -> str:

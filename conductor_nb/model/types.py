@@ -108,7 +108,10 @@ class ParamField:
         if problem:
             return problem
         if self.choices and value not in self.choices:
-            return f"expected one of {', '.join(map(repr, self.choices))}, got {value!r}"
+            message = f"expected one of {', '.join(map(repr, self.choices))}, got {value!r}"
+            words = [c for c in self.choices if isinstance(c, str)]
+            close = difflib.get_close_matches(str(value), words, n=1, cutoff=0.6)
+            return message + (f" (did you mean {close[0]!r}?)" if close else "")
         if isinstance(value, int | float) and not isinstance(value, bool):
             if self.minimum is not None and value < self.minimum:
                 return f"expected a number >= {self.minimum:g}, got {value!r}"

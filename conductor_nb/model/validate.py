@@ -138,7 +138,7 @@ def _check_templates(found: ProblemList, path: str, value: object, bp: Blueprint
                 path,
                 f"template reads params.{name}, which the blueprint does not declare",
                 *hints,
-                f"fix: declare it, e.g. Blueprint(..., params={{{name!r}: ...}})",
+                _declare_hint(bp, name),
             )
     elif isinstance(value, dict):
         for key, item in value.items():
@@ -146,6 +146,12 @@ def _check_templates(found: ProblemList, path: str, value: object, bp: Blueprint
     elif isinstance(value, list):
         for i, item in enumerate(value):
             _check_templates(found, f"{path}[{i}]", item, bp)
+
+
+def _declare_hint(bp: Blueprint, name: str) -> str:
+    if bp.source and str(bp.source).endswith((".yaml", ".yml", ".json")):
+        return f"fix: declare it in the file's params, e.g. params: {{{name}: {{default: ...}}}}"
+    return f"fix: declare it, e.g. Blueprint(..., params={{{name!r}: ...}})"
 
 
 def _check_settings(found: ProblemList, path: str, node: object) -> None:

@@ -92,3 +92,35 @@ def test_unknown_suffix_and_missing_file(tmp_path) -> None:
         cnb.load(tmp_path / "x.txt")
     with pytest.raises(cnb.BlueprintError, match="no such file"):
         cnb.load(tmp_path / "missing.yaml")
+
+
+def test_misspellings_get_a_suggestion_and_a_bad_edge_one_problem(registry, tmp_path) -> None:
+    path = tmp_path / "typos.yaml"
+    path.write_text(
+        "conductor: 1\nid: t\nnodse: {}\nnodes:\n"
+        "  a: {type: transform, params: {operation: mapp}, timout: 5}\n"
+        "edges:\n  - a.output b.x\n"
+    )
+    with pytest.raises(cnb.BlueprintError) as info:
+        cnb.load(path, registry=registry)
+    by_path = {p.path: p for p in info.value.problems}
+    assert by_path["nodse"].hints == ("hint: did you mean 'nodes'?",)
+    assert by_path["nodes.a.timout"].hints == ("hint: did you mean 'timeout'?",)
+    assert [p.path for p in info.value.problems].count("edges[0]") == 1
+    path.write_text(
+        "conductor: 1\nid: t\nnodes:\n  a: {type: transform, params: {operation: mapp}}\n"
+    )
+    with pytest.raises(cnb.BlueprintError, match=r"got 'mapp' \(did you mean 'map'\?\)"):
+        cnb.load(path, registry=registry)
+
+
+def test_an_undeclared_param_in_a_file_is_fixed_in_the_file(registry, tmp_path) -> None:
+    path = tmp_path / "undeclared.yaml"
+    path.write_text(
+        "conductor: 1\nid: u\nnodes:\n  a: {type: double, params: {x: '{{ params.n }}'}}\n"
+    )
+    with pytest.raises(cnb.BlueprintError) as info:
+        cnb.load(path, registry=registry)
+    assert "fix: declare it in the file's params, e.g. params: {n: {default: ...}}" in str(
+        info.value
+    )
