@@ -316,57 +316,84 @@ def _stable_repr(value: Any) -> Any:
     return text
 
 
+Outcome = tuple[bool, set[str]]
+"""(succeeded, the output ports that are SKIP): what the driver needs from a node."""
+
+
 async def execute(
     run: Run,
     planned: PlannedNode,
     node_run: NodeRun,
     pinned_inputs: Mapping[str, Any] | None = None,
     node_type: NodeType | None = None,
-) -> tuple[bool, set[str]]:
-    """Run one node to its final state. Returns (succeeded, output ports that are SKIP)."""
-    node = planned.node
+) -> Outcome:
+    """Run one node to its final state: arguments, then the cache, then the attempts."""
     node_type = node_type or planned.type
-    edge_inputs = dict(pinned_inputs) if pinned_inputs is not None else resolve_inputs(run, planned)
-    materialize = getattr(run.executor, "materialize", None)
-    if materialize is not None and edge_inputs and templates.has_template(node.params):
-        edge_inputs = await materialize(edge_inputs)  # templates need the values themselves
-    mismatch = None if pinned_inputs is not None else edge_mismatch(run, planned, edge_inputs)
-    if mismatch is not None:
-        node_run.attempts += 1
-        node_run.started_at = time.time()
-        _fail(run, planned, node_run, TypeError(mismatch), f"TypeError: {mismatch}")
-        return False, set()
-    try:
-        kwargs = build_arguments(run, planned, node_type, edge_inputs)
-        if pinned_inputs is not None:
-            kwargs.update({k: v for k, v in pinned_inputs.items() if k in node_type.value_names})
-    except templates.TemplateError as exc:
-        node_run.attempts += 1
-        node_run.started_at = time.time()
-        _fail(run, planned, node_run, exc, f"template error in a param: {exc}")
+    kwargs = await _arguments(run, planned, node_run, node_type, pinned_inputs)
+    if kwargs is None:
         return False, set()
     node_run.inputs = run.redact(kwargs)  # what is recorded; the function gets the real values
     # Types with raw params (loop/parallel/group bodies, edit-fields' per-record values)
     # render or run them themselves, so their result depends on more than the call's
     # values: never served from the cache (a body's own nodes are cached one by one).
-    use_cache = run._cache is not None and run.options.caches(node) and not node_type.raw_params
+    use_cache = (
+        run._cache is not None and run.options.caches(planned.node) and not node_type.raw_params
+    )
     if use_cache:
         node_run.cache_key = cache_key(node_type, kwargs)
-        hit = run._cache.get(node_run.cache_key) if node_run.cache_key else None  # type: ignore[union-attr]
-        if hit is not None:
-            now = time.time()
-            node_run.started_at = node_run.finished_at = now
-            node_run.outputs = dict(hit)
-            run._set_state(node_run, NodeState.CACHED)
-            run._publish(
-                NodeCached(
-                    run.id,
-                    node_id=planned.id,
-                    key=node_run.cache_key or "",
-                    outputs=node_run.outputs,
-                )
-            )
-            return True, {p for p, v in node_run.outputs.items() if v is SKIP}
+        if _served_from_cache(run, planned, node_run):
+            return True, _skipped_ports(node_run.outputs)
+    if not await _attempts(run, planned, node_run, node_type, kwargs):
+        return False, set()
+    if use_cache and node_run.cache_key and run._cache is not None:
+        run._cache.put(node_run.cache_key, node_run.outputs or {})
+    return True, _skipped_ports(node_run.outputs)
+
+
+async def _arguments(
+    run: Run,
+    planned: PlannedNode,
+    node_run: NodeRun,
+    node_type: NodeType,
+    pinned_inputs: Mapping[str, Any] | None,
+) -> dict[str, Any] | None:
+    """The call's keywords; None when the node already failed (wrong input, bad template)."""
+    pinned = pinned_inputs is not None
+    edge_inputs = dict(pinned_inputs or {}) if pinned else resolve_inputs(run, planned)
+    materialize = getattr(run.executor, "materialize", None)
+    if materialize is not None and edge_inputs and templates.has_template(planned.node.params):
+        edge_inputs = await materialize(edge_inputs)  # templates need the values themselves
+    mismatch = None if pinned else edge_mismatch(run, planned, edge_inputs)
+    if mismatch is not None:
+        _fail_before_call(run, planned, node_run, TypeError(mismatch), f"TypeError: {mismatch}")
+        return None
+    try:
+        kwargs = build_arguments(run, planned, node_type, edge_inputs)
+    except templates.TemplateError as exc:
+        _fail_before_call(run, planned, node_run, exc, f"template error in a param: {exc}")
+        return None
+    if pinned:
+        kwargs.update({k: v for k, v in edge_inputs.items() if k in node_type.value_names})
+    return kwargs
+
+
+def _served_from_cache(run: Run, planned: PlannedNode, node_run: NodeRun) -> bool:
+    key = node_run.cache_key
+    hit = run._cache.get(key) if key and run._cache is not None else None
+    if hit is None:
+        return False
+    node_run.started_at = node_run.finished_at = time.time()
+    node_run.outputs = dict(hit)
+    run._set_state(node_run, NodeState.CACHED)
+    run._publish(NodeCached(run.id, node_id=planned.id, key=key or "", outputs=node_run.outputs))
+    return True
+
+
+async def _attempts(
+    run: Run, planned: PlannedNode, node_run: NodeRun, node_type: NodeType, kwargs: dict[str, Any]
+) -> bool:
+    """Call the node until it succeeds or has no attempt left (retry delay and backoff)."""
+    node = planned.node
     max_attempts = 1 + max(0, node.retries)
     while True:
         node_run.attempts += 1
@@ -383,8 +410,7 @@ async def execute(
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            retry_left = node_run.attempts < max_attempts and _retryable(node.retry_on, exc)
-            if retry_left:
+            if attempt < max_attempts and _retryable(node.retry_on, exc):
                 delay = node.retry_delay * (node.retry_backoff ** (attempt - 1))
                 run._publish(
                     NodeRetrying(
@@ -399,7 +425,7 @@ async def execute(
                     await asyncio.sleep(delay)
                 continue
             _fail(run, planned, node_run, exc, _describe(exc))
-            return False, set()
+            return False
         node_run.finished_at = time.time()
         node_run.outputs = outputs
         run._set_state(node_run, NodeState.SUCCEEDED)
@@ -412,9 +438,20 @@ async def execute(
                 outputs=outputs,
             )
         )
-        if use_cache and node_run.cache_key:
-            run._cache.put(node_run.cache_key, outputs)  # type: ignore[union-attr]
-        return True, {p for p, v in outputs.items() if v is SKIP}
+        return True
+
+
+def _skipped_ports(outputs: Mapping[str, Any] | None) -> set[str]:
+    return {port for port, value in (outputs or {}).items() if value is SKIP}
+
+
+def _fail_before_call(
+    run: Run, planned: PlannedNode, node_run: NodeRun, exc: Exception, message: str
+) -> None:
+    """A failure before the function is called counts as an attempt that failed."""
+    node_run.attempts += 1
+    node_run.started_at = time.time()
+    _fail(run, planned, node_run, exc, message)
 
 
 async def _attempt(

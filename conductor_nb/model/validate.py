@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import graphlib
 from collections import defaultdict
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from conductor_nb.errors import Problem, ProblemList
 from conductor_nb.model import templates
-from conductor_nb.model.blueprint import port_hints
+from conductor_nb.model.blueprint import (
+    ID_PATTERN,
+    _did_you_mean,
+    _unknown_value_problem,
+    port_hints,
+)
 from conductor_nb.model.types import NodeType, ParamField, Port, check_type, kind_mismatch
 
 if TYPE_CHECKING:
@@ -24,9 +28,22 @@ if TYPE_CHECKING:
 
 
 def validate_blueprint(bp: Blueprint) -> list[Problem]:
-    from conductor_nb.model.blueprint import ID_PATTERN, _did_you_mean, _unknown_value_problem
-
     found = ProblemList()
+    types = _check_nodes(found, bp)
+    connected = _check_edges(found, bp, types)
+    _check_required(found, bp, types, connected)
+    for name, endpoint in bp.outputs.items():
+        _check_output(found, f"outputs.{name}", endpoint, bp, types)
+    for name, param in bp.params.items():
+        mismatch = check_type(param.type, param.default)
+        if mismatch:
+            found.add(f"params.{name}.default", mismatch)
+    _check_cycles(found, bp)
+    return found.problems
+
+
+def _check_nodes(found: ProblemList, bp: Blueprint) -> dict[str, NodeType]:
+    """Ids, types and versions, param values and settings; the resolved type per node."""
     types: dict[str, NodeType] = {}
     for node_id, node in bp.nodes.items():
         path = f"nodes.{node_id}"
@@ -58,11 +75,17 @@ def validate_blueprint(bp: Blueprint) -> list[Problem]:
             for key, message in node_type.validate_params(node.params):
                 found.add(f"{path}.params.{key}" if key else f"{path}.params", message)
         _check_settings(found, path, node)
+    return types
 
+
+def _check_edges(
+    found: ProblemList, bp: Blueprint, types: dict[str, NodeType]
+) -> dict[str, set[str]]:
+    """Edges name real nodes and ports; single inputs take one edge. Connected inputs."""
     connected: dict[str, set[str]] = defaultdict(set)
     incoming: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, edge in enumerate(bp.edges):
-        if _check_edge(found, f"edges[{i}]", edge, bp, types, _did_you_mean):
+        if _check_edge(found, f"edges[{i}]", edge, bp, types):
             connected[edge.target].add(edge.target_port)
             incoming[(edge.target, edge.target_port)].append(i)
     for (target, port_name), indexes in incoming.items():
@@ -74,6 +97,13 @@ def validate_blueprint(bp: Blueprint) -> list[Problem]:
                 "and takes only one",
                 "hint: join the values in a node first, or use a node type whose input is 'many'",
             )
+    return connected
+
+
+def _check_required(
+    found: ProblemList, bp: Blueprint, types: dict[str, NodeType], connected: dict[str, set[str]]
+) -> None:
+    """Required inputs are connected or given; required params are given."""
     for node_id, node_type in types.items():
         node = bp.nodes[node_id]
         for port_name in node_type_required(node_type):
@@ -92,14 +122,6 @@ def validate_blueprint(bp: Blueprint) -> list[Problem]:
                     f"required param {f.name!r} of {node_id!r} ({node_type.name}) is "
                     "missing" + (f": {f.description}" if f.description else ""),
                 )
-    for name, endpoint in bp.outputs.items():
-        _check_output(found, f"outputs.{name}", endpoint, bp, types, _did_you_mean)
-    for name, param in bp.params.items():
-        mismatch = check_type(param.type, param.default)
-        if mismatch:
-            found.add(f"params.{name}.default", mismatch)
-    _check_cycles(found, bp)
-    return found.problems
 
 
 def _is_declared(node_type: NodeType, name: str) -> bool:
@@ -167,12 +189,7 @@ def _check_settings(found: ProblemList, path: str, node: object) -> None:
 
 
 def _check_edge(
-    found: ProblemList,
-    path: str,
-    edge: Edge,
-    bp: Blueprint,
-    types: dict[str, NodeType],
-    did_you_mean: Callable[[str, Any], list[str]],
+    found: ProblemList, path: str, edge: Edge, bp: Blueprint, types: dict[str, NodeType]
 ) -> bool:
     ok = True
     for node_id, port, side in (
@@ -181,7 +198,7 @@ def _check_edge(
     ):
         if node_id not in bp.nodes:
             found.add(
-                path, f"edge {edge} names no node {node_id!r}", *did_you_mean(node_id, bp.nodes)
+                path, f"edge {edge} names no node {node_id!r}", *_did_you_mean(node_id, bp.nodes)
             )
             ok = False
             continue
@@ -202,16 +219,11 @@ def _check_edge(
 
 
 def _check_output(
-    found: ProblemList,
-    path: str,
-    endpoint: str,
-    bp: Blueprint,
-    types: dict[str, NodeType],
-    did_you_mean: Callable[[str, Any], list[str]],
+    found: ProblemList, path: str, endpoint: str, bp: Blueprint, types: dict[str, NodeType]
 ) -> None:
     node_id, _, port = endpoint.partition(".")
     if node_id not in bp.nodes:
-        found.add(path, f"output names no node {node_id!r}", *did_you_mean(node_id, bp.nodes))
+        found.add(path, f"output names no node {node_id!r}", *_did_you_mean(node_id, bp.nodes))
         return
     node_type = types.get(node_id)
     if node_type is not None and node_type.output(port) is None:
