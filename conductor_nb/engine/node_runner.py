@@ -461,22 +461,13 @@ async def _attempt(
     call_kwargs = dict(kwargs)
     if node_type.context_arg:
         call_kwargs[node_type.context_arg] = NodeContextImpl(run, planned, node_run)
-    call = Call(
-        node_type.fn,
-        call_kwargs,
-        planned.id,
-        node_type.name,
-        dict(node.resources),
-        local=runs_on_engine(node_type),
-        context_arg=node_type.context_arg,
-    )
     sink = LineSink(run, planned.id) if run.options.capture else None
     token = capture.current_sink.set(sink) if sink is not None else None
     try:
         if type(run.executor) is LocalExecutor and node_type.is_async:
             coro = node_type.fn(**call_kwargs)  # fast path: no executor hop for local async
         else:
-            coro = run.executor.submit(call)
+            coro = run.executor.submit(_call(planned, node_type, call_kwargs))
         if run.options.faults or run.options.fault_rate:
             coro = _with_faults(run, planned.id, coro)
         if node.timeout:
@@ -489,6 +480,18 @@ async def _attempt(
         if token is not None and sink is not None:
             capture.current_sink.reset(token)
             sink.flush()
+
+
+def _call(planned: PlannedNode, node_type: NodeType, kwargs: dict[str, Any]) -> Call:
+    return Call(
+        node_type.fn,
+        kwargs,
+        planned.id,
+        node_type.name,
+        dict(planned.node.resources),
+        local=runs_on_engine(node_type),
+        context_arg=node_type.context_arg,
+    )
 
 
 async def _with_faults(run: Run, node_id: str, coro: Any) -> Any:
