@@ -165,6 +165,59 @@ def test_nonzero_exit_fails_unless_allowed(run_bp):
     assert ok["s"].outputs["exit_code"] == 3
 
 
+ECHO_STDIN = ["-c", "import sys; sys.stdout.write(repr(sys.stdin.buffer.read()))"]
+
+
+def _stdin_run(run_bp, stdin, upstream=None):
+    """Run a program that echoes its stdin; the stdin value comes from an upstream node
+    through ``{{ inputs.input }}`` when ``upstream`` is given."""
+    nodes = {"s": {"type": "shell-command", "params": {"program": PY, "args": ECHO_STDIN}}}
+    edges = []
+    if upstream is not None:
+        nodes["src"] = {"type": "pass", "params": {"input": upstream}}
+        edges = ["src.output -> s.input"]
+    if stdin is not None:
+        nodes["s"]["params"]["stdin"] = stdin
+    run = run_bp(nodes, edges)
+    assert run.status.value == "succeeded", run.summary()
+    return run["s"].outputs["stdout"]
+
+
+@pytest.mark.parametrize(
+    ("upstream", "sent"),
+    [
+        ({"a": 1, "b": [1, 2]}, b'{"a": 1, "b": [1, 2]}'),  # dicts and lists as JSON text
+        ([1, "two"], b'[1, "two"]'),
+        ("caf\u00e9", "caf\u00e9".encode()),  # text as it is (utf-8)
+        (5, b"5"),  # other scalars as str()
+        (2.5, b"2.5"),
+    ],
+)
+def test_shell_stdin_from_an_input_of_any_type(run_bp, upstream, sent):
+    assert _stdin_run(run_bp, "{{ inputs.input }}", upstream) == repr(sent)
+
+
+def test_shell_stdin_literals_bytes_and_none(run_bp):
+    assert _stdin_run(run_bp, 42) == repr(b"42")
+    assert _stdin_run(run_bp, b"\x00raw") == repr(b"\x00raw")
+    assert _stdin_run(run_bp, None) == repr(b"")  # no stdin: the program reads end-of-file
+
+
+def test_shell_args_and_env_of_the_wrong_shape_fail_clearly(run_bp):
+    nodes = {
+        "src": {"type": "pass", "params": {"input": "-l"}},
+        "s": {"type": "shell-command", "params": {"program": PY, "args": "{{ inputs.input }}"}},
+    }
+    run = run_bp(nodes, ["src.output -> s.input"])
+    assert run.status.value == "failed"
+    message = str(run["s"].error)
+    assert "TypeError: args must be a list" in message
+    assert "a str ('-l')" in message
+    nodes["s"]["params"] = {"program": PY, "args": ["-c", "pass"], "env": "{{ inputs.input }}"}
+    run = run_bp(nodes, ["src.output -> s.input"])
+    assert "TypeError: env must be a mapping" in str(run["s"].error)
+
+
 TREE = """
 import subprocess, sys, time, pathlib
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])

@@ -249,6 +249,12 @@ def _unique(items: list[Any], key: Callable[[Any, int], Any]) -> list[Any]:
     return out
 
 
+def _needs(ev: _Evaluator | None, operation: str) -> _Evaluator:
+    if ev is None:
+        raise ValueError(f"operation {operation!r} needs an expression (over item, index)")
+    return ev
+
+
 def _apply(
     operation: str,
     items: list[Any],
@@ -257,13 +263,13 @@ def _apply(
     opts: Mapping[str, Any],
 ) -> Any:
     if operation == "map":
-        assert ev is not None
+        ev = _needs(ev, operation)
         return [ev(item, i) for i, item in enumerate(items)]
     if operation == "filter":
-        assert ev is not None
+        ev = _needs(ev, operation)
         return [item for i, item in enumerate(items) if ev(item, i)]
     if operation == "reduce":
-        assert ev is not None
+        ev = _needs(ev, operation)
         acc = opts["initial"]
         for i, item in enumerate(items):
             acc = ev(item, i, acc=acc)

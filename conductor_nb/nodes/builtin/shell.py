@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -46,10 +47,46 @@ async def _terminate(proc: asyncio.subprocess.Process) -> None:
     await proc.wait()
 
 
-def _environment(env: Mapping[str, Any] | None, inherit: bool) -> dict[str, str]:
+def _environment(env: Any, inherit: bool) -> dict[str, str]:
+    if env is not None and not isinstance(env, Mapping):
+        raise TypeError(
+            f"env must be a mapping of variable names to values, got {_shown(env)}; "
+            "e.g. env: {LANG: C.UTF-8}"
+        )
     base = dict(os.environ) if inherit else {"PATH": os.environ.get("PATH", "")}
     base.update({str(k): str(v) for k, v in (env or {}).items()})
     return base
+
+
+def _shown(value: Any) -> str:
+    """``value`` for an error message: its type and a short repr."""
+    text = repr(value)
+    return f"a {type(value).__name__} ({text[:60] + '...' if len(text) > 60 else text})"
+
+
+def _argv(program: Any, args: Any) -> list[str]:
+    if args is None:
+        args = []
+    if not isinstance(args, list | tuple):
+        raise TypeError(
+            f"args must be a list (one item per argument), got {_shown(args)}; commands never "
+            "go through a shell, so a string is not split: write args: [-l, /tmp]"
+        )
+    return [str(program), *(str(a) for a in args)]
+
+
+def stdin_bytes(stdin: Any, encoding: str) -> bytes | None:
+    """What goes to the program's standard input: text and bytes as they are, dicts and lists
+    as JSON text, other values as ``str(value)``; None means no standard input."""
+    if stdin is None:
+        return None
+    if isinstance(stdin, bytes | bytearray | memoryview):
+        return bytes(stdin)
+    if isinstance(stdin, Mapping | list | tuple):
+        text = json.dumps(stdin, default=str)
+    else:
+        text = stdin if isinstance(stdin, str) else str(stdin)
+    return text.encode(encoding)
 
 
 def _text(data: bytes, encoding: str) -> str:
@@ -61,7 +98,7 @@ async def shell_command(
     program: str = "",
     args: list[Any] | None = None,
     stdin: Any = None,
-    env: dict[str, Any] | None = None,
+    env: Mapping[str, Any] | None = None,
     inheritEnv: bool = True,
     cwd: str | None = None,
     timeout: float | None = None,  # noqa: ASYNC109 (a node param, enforced below)
@@ -71,8 +108,8 @@ async def shell_command(
     """Run ``program`` with ``args`` (no shell), capture its output, kill its tree on cancel."""
     if not program:
         raise ValueError("shell-command needs a program")
-    argv = [str(program), *(str(a) for a in (args or []))]
-    data = stdin.encode(encoding) if isinstance(stdin, str) else stdin
+    argv = _argv(program, args)
+    data = stdin_bytes(stdin, encoding)
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
         *argv,
@@ -140,7 +177,13 @@ SHELL_COMMAND = define(
     params=[
         param("program", "str", "", "the executable (a name on PATH or a path)", required=True),
         param("args", "list", [], "its arguments, one list item each"),
-        param("stdin", "any", None, "text or bytes sent to its standard input"),
+        param(
+            "stdin",
+            "any",
+            None,
+            "sent to its standard input: text or bytes as given, a dict or list as JSON, "
+            "other values as text",
+        ),
         param("env", "dict", {}, "extra environment variables"),
         param("inheritEnv", "bool", True, "start from this process's environment"),
         param("cwd", "path", None, "working directory"),
