@@ -13,6 +13,13 @@ from pathlib import Path
 
 import pytest
 
+HTML_404 = (
+    b"<!DOCTYPE html>\n<html>\n  <head>\n    <title>404 Not Found</title>\n  </head>\n"
+    b"  <body>\n    <h1>Not Found</h1>\n"
+    + b"    <p>The requested URL was not found on this server.</p>\n" * 8
+    + b"  </body>\n</html>\n"
+)
+
 
 class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
@@ -38,6 +45,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Location", "/text")
             self.send_header("Content-Length", "0")
             self.end_headers()
+        elif self.path == "/html-missing":
+            self._send(404, HTML_404, "text/html; charset=utf-8")
         else:
             self._send(404, b'{"error": "nope"}')
 
@@ -103,6 +112,50 @@ def test_non_2xx_fails_unless_allowed(run_bp, server):
     )
     assert allowed["h"].outputs["status"] == 404
     assert allowed["h"].outputs["body"] == {"error": "nope"}
+
+
+def test_a_failing_html_response_is_one_line_with_a_short_preview(run_bp, server):
+    run = run_bp({"h": {"type": "http-request", "params": {"url": f"{server}/html-missing"}}})
+    assert run.status.value == "failed"
+    error = run["h"].error
+    message = str(error)
+    assert "\n" not in message
+    assert "answered 404 Not Found: <!DOCTYPE html> <html> <head> <title>404 Not Found" in message
+    assert "...; set allowErrors: true" in message  # cut, and the way out is still named
+    assert len(message) < 400
+    # the whole response is on the original exception, and its body in the node's logs
+    response = error.original.response
+    assert response["status"] == 404
+    assert response["body"] == HTML_404.decode()
+    assert response["headers"]["content-type"].startswith("text/html")
+    assert HTML_404.decode().strip() in run["h"].log_text
+
+
+def test_a_short_error_body_is_shown_whole(run_bp, server):
+    run = run_bp({"h": {"type": "http-request", "params": {"url": f"{server}/missing"}}})
+    assert str(run["h"].error).endswith(
+        'answered 404 Not Found: {"error": "nope"}; set allowErrors: true to pass non-2xx '
+        "responses on"
+    )
+
+
+def test_http_preview_collapses_whitespace_and_cuts():
+    from conductor_nb.nodes.builtin.http import preview
+
+    assert preview("a\n\n  b\tc ") == "a b c"
+    long = preview("word " * 100)
+    assert len(long) == 200
+    assert long.endswith("...")
+
+
+def test_http_status_failure_pickles_with_its_response():
+    import pickle
+
+    from conductor_nb.nodes.builtin.http import HTTPStatusFailure
+
+    error = pickle.loads(pickle.dumps(HTTPStatusFailure("GET x answered 500", {"status": 500})))
+    assert str(error) == "GET x answered 500"
+    assert error.response == {"status": 500}
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/x", "gopher://x"])

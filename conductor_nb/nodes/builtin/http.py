@@ -3,11 +3,15 @@
 The output is ``{status, headers, body, url}``; ``body`` is parsed JSON when the
 response says it is JSON, else text (or bytes with ``response: bytes``). A
 status outside 2xx fails the node unless ``allowErrors`` is set, so a broken
-upstream does not silently feed its error page downstream.
+upstream does not silently feed its error page downstream. That error stays
+one line with a short preview of the body; the whole response is the
+exception's ``response`` (``run[node].error.original.response``) and its body
+is written to the node's logs.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,10 +22,26 @@ from conductor_nb.model.types import Port
 from conductor_nb.nodes.builtin._define import define, param
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+PREVIEW = 200  # characters of the body in the one-line error
+LOGGED = 20_000  # characters of the body written to the node's logs
 
 
 class HTTPStatusFailure(RuntimeError):
-    """A response outside 2xx when errors are not allowed."""
+    """A response outside 2xx when errors are not allowed; ``response`` is the whole response
+    (``status``, ``headers``, ``body``, ``url``: what the node outputs with allowErrors)."""
+
+    def __init__(self, message: str, response: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.response = response
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickles whole (process pools, Dask workers)
+        return (type(self), (str(self), self.response))
+
+
+def preview(text: str, limit: int = PREVIEW) -> str:
+    """``text`` on one line (whitespace collapsed), cut to ``limit`` characters."""
+    flat = re.sub(r"\s+", " ", text).strip()
+    return flat if len(flat) <= limit else flat[: limit - 3].rstrip() + "..."
 
 
 def _check_url(url: str) -> None:
@@ -62,6 +82,8 @@ def _body(response: httpx.Response, mode: str) -> Any:
 
 async def http_request(
     input: Any = None,
+    *,
+    ctx: Any = None,
     url: str = "",
     method: str = "GET",
     headers: dict[str, str] | None = None,
@@ -96,11 +118,16 @@ async def http_request(
         "url": str(reply.url),
     }
     if not allowErrors and not reply.is_success:
-        snippet = reply.text[:200] if response != "bytes" else ""
+        text = reply.text if response != "bytes" else ""
+        if text and ctx is not None:
+            more = f" ({len(text) - LOGGED} more characters cut)" if len(text) > LOGGED else ""
+            ctx.log(f"response body{more}:\n{text[:LOGGED]}", "WARNING")
+        snippet = preview(text)
         raise HTTPStatusFailure(
             f"{method.upper()} {reply.url} answered {reply.status_code} {reply.reason_phrase}"
             + (f": {snippet}" if snippet else "")
-            + "; set allowErrors: true to pass non-2xx responses on"
+            + "; set allowErrors: true to pass non-2xx responses on",
+            result,
         )
     return result
 
@@ -154,6 +181,7 @@ HTTP_REQUEST = define(
         "params": {"url": "https://httpbin.org/get", "query": {"q": 1}},
     },
     validate=_check,
+    takes_context=True,
 )
 
 NODE_TYPES = [HTTP_REQUEST]
