@@ -119,3 +119,13 @@ def raw_value(ctx: Any, name: str, given: Any = None) -> Any:
         return given
     node = getattr(ctx, "node", None)
     return getattr(node, "params", {}).get(name)
+
+
+def is_given_empty(values: Mapping[str, Any], name: str) -> bool:
+    """``name`` is given but empty (None or ``""``).
+
+    A required param that is missing altogether is reported by the blueprint validator
+    ("required param 'path' ... is missing"); a type's ``validate`` reports only the empty
+    value it was given, so each problem is reported once.
+    """
+    return name in values and values[name] in (None, "")

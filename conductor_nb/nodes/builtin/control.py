@@ -15,7 +15,7 @@ from typing import Any
 
 from conductor_nb.model.types import SKIP, Port
 from conductor_nb.nodes.builtin import _bodies, _limits
-from conductor_nb.nodes.builtin._define import define, param, raw_value
+from conductor_nb.nodes.builtin._define import define, is_given_empty, param, raw_value
 
 BODY = param("body", "dict", None, "the sub-blueprint run per item (nodes, edges, outputs)")
 
@@ -35,8 +35,8 @@ def if_node(input: Any = None, condition: str = "") -> dict[str, Any]:
 
 def _check_condition(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     condition = values.get("condition")
-    if not condition:
-        return [("condition", "if needs a condition, e.g. input.total > 100")]
+    if is_given_empty(values, "condition"):
+        return [("condition", "condition is empty: if needs one, e.g. input.total > 100")]
     if isinstance(condition, str) and "{{" not in condition:
         problem = _limits.check(condition)
         if problem:

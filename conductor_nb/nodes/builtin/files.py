@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from conductor_nb.model.types import Port
-from conductor_nb.nodes.builtin._define import define, param
+from conductor_nb.nodes.builtin._define import define, is_given_empty, param
 
 OPERATIONS = ("read", "write", "append", "list", "exists", "create", "delete", "copy", "move")
 
@@ -200,8 +200,8 @@ def file_system(
 
 def _check(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     problems = []
-    if not values.get("path"):
-        problems.append(("path", "file-system needs a path"))
+    if is_given_empty(values, "path"):
+        problems.append(("path", "path is empty: file-system needs a file or folder path"))
     if values.get("operation") in ("copy", "move") and not values.get("destination"):
         problems.append(("destination", f"operation {values['operation']!r} needs a destination"))
     return problems

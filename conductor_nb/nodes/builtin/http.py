@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from conductor_nb.model.types import Port
-from conductor_nb.nodes.builtin._define import define, param
+from conductor_nb.nodes.builtin._define import define, is_given_empty, param
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 PREVIEW = 200  # characters of the body in the one-line error
@@ -133,17 +133,18 @@ async def http_request(
 
 
 def _check(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    problems = []
     url = values.get("url")
-    if not url:
-        return [("url", "http-request needs a url")]
-    if isinstance(url, str) and "{{" not in url:
+    if is_given_empty(values, "url"):
+        problems.append(("url", "url is empty: http-request needs an http:// or https:// URL"))
+    elif isinstance(url, str) and "{{" not in url:
         try:
             _check_url(url)
         except ValueError as exc:
-            return [("url", str(exc))]
+            problems.append(("url", str(exc)))
     if values.get("json") is not None and values.get("body") is not None:
-        return [("body", "give either json or body, not both")]
-    return []
+        problems.append(("body", "give either json or body, not both"))
+    return problems
 
 
 HTTP_REQUEST = define(

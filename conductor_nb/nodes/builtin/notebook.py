@@ -14,7 +14,7 @@ from typing import Any
 
 from conductor_nb._extras import require
 from conductor_nb.model.types import Port
-from conductor_nb.nodes.builtin._define import define, param
+from conductor_nb.nodes.builtin._define import define, is_given_empty, param
 from conductor_nb.nodes.builtin.files import allowed_roots, confine
 from conductor_nb.nodes.record import read_records
 
@@ -80,8 +80,8 @@ async def notebook(
 
 def _check(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     path = values.get("path")
-    if not path:
-        return [("path", "notebook needs the path of an .ipynb file")]
+    if is_given_empty(values, "path"):
+        return [("path", "path is empty: notebook needs the path of an .ipynb file")]
     if isinstance(path, str) and "{{" not in path and not path.endswith(".ipynb"):
         return [("path", f"expected an .ipynb file, got {path!r}")]
     return []

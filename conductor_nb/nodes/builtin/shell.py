@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from conductor_nb.model.types import Port
-from conductor_nb.nodes.builtin._define import define, param
+from conductor_nb.nodes.builtin._define import define, is_given_empty, param
 
 GRACE = 2.0
 
@@ -149,8 +149,8 @@ async def shell_command(
 
 def _check(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     problems = []
-    if not values.get("program"):
-        problems.append(("program", "shell-command needs a program (and args as a list)"))
+    if is_given_empty(values, "program"):
+        problems.append(("program", "program is empty: shell-command needs a program to run"))
     program = values.get("program")
     if isinstance(program, str) and " " in program.strip() and "{{" not in program:
         problems.append(

@@ -16,7 +16,7 @@ from typing import Any
 
 from conductor_nb._extras import require
 from conductor_nb.model.types import Port
-from conductor_nb.nodes.builtin._define import define, param
+from conductor_nb.nodes.builtin._define import define, is_given_empty, param
 from conductor_nb.nodes.builtin.files import allowed_roots, atomic_write, confine
 
 
@@ -166,8 +166,8 @@ def spreadsheet(
 
 def _check(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     problems = []
-    if not values.get("path"):
-        problems.append(("path", "spreadsheet needs a path (.csv or .xlsx)"))
+    if is_given_empty(values, "path"):
+        problems.append(("path", "path is empty: spreadsheet needs a .csv or .xlsx file"))
     delimiter = values.get("delimiter", ",")
     if isinstance(delimiter, str) and len(delimiter) != 1:
         problems.append(("delimiter", f"expected one character, got {delimiter!r}"))
