@@ -10,11 +10,11 @@ from conductor_nb._extras import require
 
 require("anywidget", "jupyter", "the graph view")
 
+from conductor_nb.widgets.edits import ConnectionRefused, HistoryError  # noqa: E402
 from conductor_nb.widgets.view import (  # noqa: E402
     BlueprintView,
-    ConnectionRefused,
     view_run,
     widget_mimebundle,
 )
 
-__all__ = ["BlueprintView", "ConnectionRefused", "view_run", "widget_mimebundle"]
+__all__ = ["BlueprintView", "ConnectionRefused", "HistoryError", "view_run", "widget_mimebundle"]

@@ -4,6 +4,10 @@ State lives in synced traits built by :mod:`conductor_nb.widgets.state`; the
 front end (``static/view.js``) draws them and sends small messages for what
 the user does (toolbar buttons, dragging, connecting, the params form).
 
+Edits made in the view go through :mod:`conductor_nb.widgets.edits`, which records
+them for undo/redo (Ctrl+Z / Ctrl+Shift+Z in the view, or the toolbar's buttons);
+its docstring has the rules, including what an edit made from Python does to them.
+
 Threads: runs live on the engine's background loop. Engine events reach the
 view through a :class:`~conductor_nb.engine.coalesce.Coalescer` (at most
 ``MAX_FLUSHES`` trait updates a second, one comm message each), called on the
@@ -17,10 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import threading
 import traceback
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +35,8 @@ import traitlets
 from conductor_nb.engine.coalesce import Coalescer
 from conductor_nb.errors import BlueprintError
 from conductor_nb.model.svg import render_svg
-from conductor_nb.widgets import state
+from conductor_nb.widgets import edits, state
+from conductor_nb.widgets.edits import ConnectionRefused, HistoryError
 
 if TYPE_CHECKING:
     from conductor_nb.engine.run import Run
@@ -41,15 +47,16 @@ MAX_FLUSHES = 10.0
 """Trait updates per second from a live run (each is one comm message)."""
 
 
-class ConnectionRefused(ValueError):
-    """An edge the blueprint would not accept; the message says why."""
-
-
 class BlueprintView(anywidget.AnyWidget):
     """The interactive graph of a blueprint, optionally bound to a run.
 
     >>> view = BlueprintView(bp)            # doctest: +SKIP
     >>> view.start_run(); view.step()       # the toolbar's buttons, from Python
+    >>> view.connect("load", "clean.rows"); view.undo(); view.redo()  # doctest: +SKIP
+
+    ``view.history`` holds the undo/redo stacks of edits made in this view; an edit to
+    the blueprint made anywhere else (``bp.add`` in a cell) is not undoable here and
+    clears the redo stack (see :mod:`conductor_nb.widgets.edits`).
     """
 
     _esm = STATIC / "view.js"
@@ -67,6 +74,7 @@ class BlueprintView(anywidget.AnyWidget):
     slow_motion = traitlets.Float(0.0).tag(sync=True)
     height = traitlets.Int(480).tag(sync=True)
     editable = traitlets.Bool(True).tag(sync=True)
+    undo_state = traitlets.Dict().tag(sync=True)
 
     def __init__(
         self,
@@ -93,10 +101,13 @@ class BlueprintView(anywidget.AnyWidget):
         self._coalescer: Coalescer | None = None
         self._pending: list[concurrent.futures.Future[Any]] = []
         self._display_handles: list[Any] = []
+        self.history = edits.History()
+        self._editing = 0
         self._stop_listening = blueprint.on_change(self._on_blueprint_edit)
         self.graph = state.graph_payload(blueprint)
         self.palette = state.palette(blueprint)
         self.run_info = state.run_info(None)
+        self.undo_state = self.history.summary()
         self.on_msg(self._on_message)
         self.observe(self._on_selection, names=["selected"])
         self.observe(self._on_breakpoints, names=["breakpoints"])
@@ -156,7 +167,7 @@ class BlueprintView(anywidget.AnyWidget):
     # ------------------------------------------------------------ errors
     def _show_error(self, exc: BaseException, action: str = "") -> None:
         where = f"{action}: " if action else ""
-        if isinstance(exc, BlueprintError | ConnectionRefused | KeyError):
+        if isinstance(exc, BlueprintError | ConnectionRefused | HistoryError | KeyError):
             text = f"{where}{exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}"
         else:
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=6))
@@ -328,33 +339,40 @@ class BlueprintView(anywidget.AnyWidget):
     # ------------------------------------------------------------ editing (public)
     def connect(self, source: str, target: str) -> None:
         """Add an edge, refusing (ConnectionRefused) one that would make the blueprint invalid."""
-        bp = self.blueprint
-        before = {(p.path, p.message) for p in bp.problems()}
-        trial = bp.copy()
-        try:
-            trial.connect(source, target)
-        except BlueprintError as exc:
-            raise ConnectionRefused(_refusal(source, target, exc.problems)) from None
-        if len(trial.edges) == len(bp.edges):
-            raise ConnectionRefused(
-                f"cannot connect {source} -> {target}: they are already connected"
-            )
-        new = [p for p in trial.problems() if (p.path, p.message) not in before]
-        if new:
-            raise ConnectionRefused(_refusal(source, target, new))
-        bp.connect(source, target)
-        self.notice = f"connected {source} -> {target}"
+        with self._own_edit():
+            edge = edits.checked_connect(self.blueprint, source, target)
+        self._record(edits.Connected(edge))
+
+    def disconnect(self, source: str, target: str) -> None:
+        """Remove an edge (``"node.port"`` ends, as for ``connect``)."""
+        before = list(self.blueprint.edges)
+        with self._own_edit():
+            self.blueprint.disconnect(source, target)
+        after = set(self.blueprint.edges)
+        for edge in (e for e in before if e not in after):
+            self._record(edits.Disconnected(edge))
 
     def move(self, node_id: str, x: float, y: float) -> None:
-        self.blueprint.set_params(node_id, position=(round(float(x), 1), round(float(y), 1)))
+        old = self._node(node_id).position
+        new = (round(float(x), 1), round(float(y), 1))
+        if old is None or tuple(old) != new:
+            self._do(edits.NodeMoved(node_id, old, new))
 
     def add_node(self, type_name: str, x: float | None = None, y: float | None = None) -> str:
         position = None if x is None or y is None else (round(float(x)), round(float(y)))
-        node = self.blueprint.add(type_name, position=position)
+        with self._own_edit():
+            node = self.blueprint.add(type_name, position=position)
+        self._record(edits.NodeAdded(edits.NodeSnapshot.of(self.blueprint, node.id)))
         self.selected = node.id
         return node.id
 
+    def remove_node(self, node_id: str) -> None:
+        """Delete a node with its edges (undo puts all of it back)."""
+        self._do(edits.NodeRemoved(edits.NodeSnapshot.of(self.blueprint, node_id)))
+
     def set_param(self, node_id: str, name: str, text: Any) -> None:
+        """Set a param (or unconnected input) from the form's text; empty text removes it."""
+        node = self._node(node_id)
         node_type = self.blueprint.node_type(node_id)
         field = node_type.param(name) or node_type.input(name)
         type_name = field.type if field is not None else "any"
@@ -362,7 +380,57 @@ class BlueprintView(anywidget.AnyWidget):
             value = state.coerce_value(type_name, text)
         except ValueError as exc:
             raise ValueError(f"nodes.{node_id}.params.{name}: {exc}") from None
-        self.blueprint.set_params(node_id, **{name: value})
+        old = edits.param_value(node, name)
+        new = edits.ABSENT if value is None else value
+        if not edits.is_same_value(old, new):
+            self._do(edits.ParamChanged(node_id, name, old, new))
+
+    def undo(self) -> str | None:
+        """Undo the newest edit made in this view; what was undone, or None when nothing was."""
+        return self._travel(self.history.undo, "undone")
+
+    def redo(self) -> str | None:
+        """Redo the newest undone edit; what was redone, or None when nothing was."""
+        return self._travel(self.history.redo, "redone")
+
+    # ------------------------------------------------------------ editing (plumbing)
+    def _node(self, node_id: str) -> Any:
+        if node_id not in self.blueprint.nodes:
+            raise KeyError(f"no node {node_id!r}")
+        return self.blueprint.nodes[node_id]
+
+    @contextlib.contextmanager
+    def _own_edit(self) -> Iterator[None]:
+        """Blueprint changes made inside are this view's (see ``_on_blueprint_edit``)."""
+        self._editing += 1
+        try:
+            yield
+        finally:
+            self._editing -= 1
+
+    def _do(self, edit: edits.Edit) -> None:
+        with self._own_edit():
+            edit.apply(self.blueprint)
+        self._record(edit)
+
+    def _record(self, edit: edits.Edit) -> None:
+        self.history.record(edit)
+        self.undo_state = self.history.summary()
+        self.notice = edits.past(edit.label)
+
+    def _travel(self, step: Callable[[Blueprint], edits.Edit | None], done: str) -> str | None:
+        """Undo or redo one step; the blueprint's change events arrive as one sync message."""
+        try:
+            with self._own_edit(), self.hold_sync():
+                edit = step(self.blueprint)
+        finally:
+            self.undo_state = self.history.summary()
+        if edit is None:
+            return None
+        if edit.focus in self.blueprint.nodes:
+            self.selected = edit.focus
+        self.notice = f"{done}: {edit.label}"
+        return edit.label
 
     # ------------------------------------------------------------ messages from the page
     def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
@@ -387,7 +455,9 @@ class BlueprintView(anywidget.AnyWidget):
             "move": lambda m: self.move(m["node"], m["x"], m["y"]),
             "connect": lambda m: self.connect(m["source"], m["target"]),
             "disconnect": lambda m: self._disconnect(m["edge"]),
-            "remove": lambda m: self._remove(m["node"]),
+            "remove": lambda m: self.remove_node(m["node"]),
+            "undo": lambda m: self.undo(),
+            "redo": lambda m: self.redo(),
             "add": lambda m: self.add_node(m["type"], m.get("x"), m.get("y")),
             "set_param": lambda m: self.set_param(m["node"], m["name"], m.get("value")),
             "retry": lambda m: self.retry(m["node"]),
@@ -396,17 +466,15 @@ class BlueprintView(anywidget.AnyWidget):
 
     def _disconnect(self, edge_text: str) -> None:
         source, _, target = edge_text.partition("->")
-        self.blueprint.disconnect(source.strip(), target.strip())
-
-    def _remove(self, node_id: str) -> None:
-        self.blueprint.remove(node_id)
-        if self.selected == node_id:
-            self.selected = ""
+        self.disconnect(source.strip(), target.strip())
 
     # ------------------------------------------------------------ observers
     def _on_blueprint_edit(self, bp: Blueprint) -> None:
         def update() -> None:
             with self._lock, self.hold_sync():
+                if not self._editing:  # edited from Python or another view
+                    self.history.outside_edit()
+                    self.undo_state = self.history.summary()
                 self.graph = state.graph_payload(bp)
                 self.palette = state.palette(bp)
                 if self.selected and self.selected not in bp.nodes:
@@ -438,11 +506,6 @@ class BlueprintView(anywidget.AnyWidget):
                 run.remove_breakpoint(node_id)
 
         self._guarded("breakpoint", apply)
-
-
-def _refusal(source: str, target: str, problems: Iterable[Any]) -> str:
-    reasons = "; ".join(p.message for p in problems)
-    return f"cannot connect {source} -> {target}: {reasons}"
 
 
 def _parse_inputs(text: Any) -> dict[str, Any] | None:

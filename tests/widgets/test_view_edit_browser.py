@@ -95,6 +95,13 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             ctx.close()
 
 
+@pytest.fixture(autouse=True)
+def whole_view_on_screen(page: Any) -> None:
+    """Mouse actions need their start and end points on screen: centre the view (it is
+    shorter than the window) before each test."""
+    page.locator(f"{VIEW} .cnb-view").evaluate("e => e.scrollIntoView({block: 'center'})")
+
+
 # ------------------------------------------------------------------ helpers
 def py(page: Any, expr: str) -> str:
     """``print(expr)`` in the kernel; the printed text, stripped."""
@@ -293,3 +300,165 @@ def test_delete_a_node_from_the_inspector(page: Any) -> None:
     wait_py(page, "list(bp.nodes)", "['src', 'double']")
     expect(page.locator(f"{VIEW} .cnb-insp-hint")).to_be_visible()
     shot(page, "edit-deleted.png")
+
+
+# ------------------------------------------------------------------ undo / redo
+# The view's history now holds, oldest first: add double, move double, three connects,
+# delete sink, disconnect double -> rep, delete rep (refused connects are not edits).
+
+
+def undo_btn(page: Any) -> Any:
+    return page.locator(f"{VIEW} .cnb-btn-undo")
+
+
+def redo_btn(page: Any) -> Any:
+    return page.locator(f"{VIEW} .cnb-btn-redo")
+
+
+def focus_view(page: Any) -> None:
+    """Click an empty spot of the canvas (found in the page, not guessed), as a user does
+    before pressing a key."""
+    point = page.locator(f"{VIEW} .cnb-canvas").evaluate(
+        """c => { const r = c.getBoundingClientRect(), svg = c.querySelector("svg");
+                  for (let y = r.bottom - 8; y > r.top; y -= 16)
+                    for (let x = r.left + 8; x < r.right; x += 16)
+                      if (document.elementFromPoint(x, y) === svg) return [x, y];
+                  return null; }"""
+    )
+    assert point, "no empty spot on the canvas"
+    page.mouse.click(point[0], point[1])
+    expect(page.locator(f"{VIEW} .cnb-canvas")).to_be_focused()
+
+
+def undo_steps(page: Any) -> str:
+    return py(page, "v.undo_state['undo_steps'], v.undo_state['redo_steps']")
+
+
+def test_undo_buttons_say_what_they_would_do(page: Any) -> None:
+    expect(undo_btn(page)).to_be_enabled()
+    expect(undo_btn(page)).to_have_attribute("title", "Undo delete node rep (Ctrl+Z)")
+    expect(redo_btn(page)).to_be_disabled()
+    expect(redo_btn(page)).to_have_attribute("title", "Nothing to redo (Ctrl+Shift+Z)")
+    assert undo_steps(page) == "8 0"
+    page.locator(f"{VIEW} .cnb-toolbar").screenshot(path=str(SHOTS / "edit-toolbar-undo.png"))
+
+
+def test_ctrl_z_undoes_deletes_with_params_position_and_edges(page: Any) -> None:
+    focus_view(page)
+    page.keyboard.press("Control+z")
+    expect(node(page, "rep")).to_have_count(1)
+    wait_py(page, "'rep' in bp.nodes", "True")
+    assert (
+        py(page, "bp.nodes['rep'].params, bp.nodes['rep'].position")
+        == "{'label': 'sum'} (560, 230)"
+    )
+    expect(page.locator(f"{VIEW} .cnb-insp-title")).to_have_text("rep")  # selected again
+    expect(page.locator(f"{VIEW} .cnb-notice")).to_have_text("undone: delete node rep")
+    expect(redo_btn(page)).to_be_enabled()
+    expect(redo_btn(page)).to_have_attribute("title", "Redo delete node rep (Ctrl+Shift+Z)")
+    # the keyboard stays with the view: two more undos bring back the edge, then sink
+    page.keyboard.press("Control+z")
+    expect(edges(page)).to_have_count(2)
+    page.keyboard.press("Control+z")
+    expect(node(page, "sink")).to_have_count(1)
+    expect(edges(page)).to_have_count(3)
+    wait_py(page, "list(bp.nodes)", "['src', 'sink', 'rep', 'double']")
+    assert edge_list(page) == (
+        "['double.output -> rep.value', 'src.output -> double.rows', 'src.output -> sink.rows']"
+    )
+    assert undo_steps(page) == "5 3"
+    # Lab did not act on the keys too (no cell undo, no cell change)
+    expect(page.locator(".jp-Notebook .jp-Cell")).to_have_count(2)
+    shot(page, "edit-undone.png")
+
+
+def test_ctrl_shift_z_and_the_buttons_redo_and_undo(page: Any) -> None:
+    page.keyboard.press("Control+Shift+z")  # redo: delete sink
+    expect(node(page, "sink")).to_have_count(0)
+    wait_py(page, "'sink' in bp.nodes", "False")
+    expect(page.locator(f"{VIEW} .cnb-notice")).to_have_text("redone: delete node sink")
+    redo_btn(page).click()  # redo: disconnect double -> rep
+    expect(edges(page)).to_have_count(1)
+    wait_py(page, "len(bp.edges)", "1")
+    undo_btn(page).click()
+    expect(edges(page)).to_have_count(2)
+    wait_py(page, "len(bp.edges)", "2")
+    assert undo_steps(page) == "6 2"
+    # the focus stayed in the view (on the button): the keys still work
+    page.keyboard.press("Control+Shift+z")
+    expect(edges(page)).to_have_count(1)
+    page.keyboard.press("Control+Shift+z")  # the last redo: delete rep
+    expect(node(page, "rep")).to_have_count(0)
+    expect(redo_btn(page)).to_be_disabled()
+    # with nothing left to redo the key is harmless
+    page.keyboard.press("Control+Shift+z")
+    assert undo_steps(page) == "8 0"
+    page.keyboard.press("Control+z")  # rep back, for the next test
+    expect(node(page, "rep")).to_have_count(1)
+
+
+def test_param_edits_are_undoable_and_typing_is_not_a_shortcut(page: Any) -> None:
+    page.mouse.click(*grab_point(page, "rep"))
+    field = page.locator(f"{VIEW} .cnb-param[data-param='label'] input")
+    expect(field).to_have_value("sum")
+    field.fill("grand")
+    field.press("Enter")
+    wait_py(page, "bp.nodes['rep'].params['label']", "grand")
+    expect(undo_btn(page)).to_have_attribute("title", "Undo set rep.label (Ctrl+Z)")
+    steps = undo_steps(page)
+    # in the field, Ctrl+Z is the field's own text undo: the view's history is untouched,
+    # and letters typed there are not notebook shortcuts (a, b, d d, z...)
+    field.click()
+    field.press("End")
+    page.keyboard.type("abdd")
+    expect(field).to_have_value("grandabdd")
+    page.keyboard.press("Control+z")
+    expect(field).to_have_value("grand")  # the browser's own undo of the typing
+    expect(page.locator(".jp-Notebook .jp-Cell")).to_have_count(2)
+    assert undo_steps(page) == steps
+    assert py(page, "bp.nodes['rep'].params['label']") == "grand"
+    # from the view, Ctrl+Z undoes the committed edit; the form shows the old value
+    focus_view(page)
+    page.keyboard.press("Control+z")
+    wait_py(page, "bp.nodes['rep'].params['label']", "sum")
+    page.mouse.click(*grab_point(page, "rep"))
+    expect(field).to_have_value("sum")
+
+
+def test_keys_outside_the_view_stay_with_jupyterlab(page: Any) -> None:
+    steps = undo_steps(page)
+    # the cell whose output is the view: a notebook undo from the view would reach it
+    cell = page.locator(".jp-Notebook .jp-Cell").first.locator(".cm-content")
+    cell.click()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("  # edited")
+    expect(cell).to_contain_text("# edited")
+    # in a cell, the keys are the cell editor's: its typing is undone and redone...
+    page.keyboard.press("Control+z")
+    expect(cell).not_to_contain_text("# edited")
+    page.keyboard.press("Control+Shift+z")
+    expect(cell).to_contain_text("# edited")
+    page.keyboard.press("Escape")
+    # ...and the view's history is untouched
+    assert undo_steps(page) == steps
+    # in the view, the keys are the view's only: the notebook keeps the cell's edit
+    focus_view(page)
+    page.keyboard.press("Control+z")
+    expect(redo_btn(page)).to_have_attribute("title", re.compile("^Redo disconnect"))
+    assert undo_steps(page) != steps
+    page.keyboard.press("Control+Shift+z")
+    expect(redo_btn(page)).to_have_attribute("title", "Redo set rep.label (Ctrl+Shift+Z)")
+    assert undo_steps(page) == steps
+    expect(cell).to_contain_text("# edited")
+
+
+def test_an_edit_from_python_clears_redo_but_not_undo(page: Any) -> None:
+    expect(redo_btn(page)).to_be_enabled()  # the label edit, undone above
+    run_in_kernel(page, "bp.add(load, id='more', position=(20, 230))")
+    expect(node(page, "more")).to_have_count(1)
+    expect(redo_btn(page)).to_be_disabled()
+    expect(undo_btn(page)).to_be_enabled()
+    undo, redo = undo_steps(page).split()
+    assert int(undo) > 0 and redo == "0"
+    shot(page, "edit-python-cleared-redo.png")
+    page.locator(f"{VIEW} .cnb-toolbar").screenshot(path=str(SHOTS / "edit-toolbar-redo-off.png"))

@@ -36,6 +36,25 @@ function edgePath(sx, sy, tx, ty) {
   return `M ${sx} ${sy} C ${sx + dx} ${sy} ${tx - dx} ${ty} ${tx} ${ty}`;
 }
 
+// Shortcut names as the user's platform writes them (the keys themselves work on both).
+const IS_MAC = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent || "");
+const UNDO_KEY = IS_MAC ? "⌘Z" : "Ctrl+Z";
+const REDO_KEY = IS_MAC ? "⇧⌘Z" : "Ctrl+Shift+Z";
+
+// Ctrl/Cmd+Z -> "undo", Ctrl/Cmd+Shift+Z or Ctrl+Y -> "redo", anything else -> null.
+function historyKey(ev) {
+  if (!(ev.ctrlKey || ev.metaKey) || ev.altKey) return null;
+  const key = (ev.key || "").toLowerCase();
+  if (key === "z") return ev.shiftKey ? "redo" : "undo";
+  if (key === "y" && ev.ctrlKey && !ev.shiftKey) return "redo";
+  return null;
+}
+
+// Keys typed into a form field belong to the field (its own text undo included).
+function isTyping(target) {
+  return !!(target && target.closest && target.closest("input, textarea, select, [contenteditable]"));
+}
+
 function fmtSeconds(s) {
   if (s === null || s === undefined) return "";
   if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)}s`;
@@ -45,6 +64,8 @@ function fmtSeconds(s) {
 function render({ model, el }) {
   const send = (msg) => model.send(msg);
   const root = htmlEl("div", "cnb-view", el);
+  // focusable (not in the tab order), so a click anywhere in the view gives it the keyboard
+  root.tabIndex = -1;
 
   // ---------------------------------------------------------------- toolbar
   const bar = htmlEl("div", "cnb-toolbar", root);
@@ -66,6 +87,13 @@ function render({ model, el }) {
   button(viewGroup, "cnb-btn-zoom-out", "−", "Zoom out").onclick = () => zoomBy(0.8);
 
   const editGroup = htmlEl("span", "cnb-group cnb-edit-group", bar);
+  // the universal arrows keep the toolbar on one line; the name is in aria-label and title
+  const undoBtn = button(editGroup, "cnb-btn-undo cnb-btn-icon", "↶");
+  undoBtn.setAttribute("aria-label", "Undo");
+  undoBtn.onclick = () => send({ event: "undo" });
+  const redoBtn = button(editGroup, "cnb-btn-redo cnb-btn-icon", "↷");
+  redoBtn.setAttribute("aria-label", "Redo");
+  redoBtn.onclick = () => send({ event: "redo" });
   const palette = htmlEl("select", "cnb-palette", editGroup);
   button(editGroup, "cnb-btn-add", "+ Add node", "Add a node of the chosen type").onclick = () => {
     if (!palette.value) return;
@@ -274,6 +302,20 @@ function render({ model, el }) {
 
   function drawNotice() { notice.textContent = model.get("notice") || ""; }
 
+  function drawUndo() {
+    const u = model.get("undo_state") || {};
+    setHistoryButton(undoBtn, u.undo, "Undo", UNDO_KEY);
+    setHistoryButton(redoBtn, u.redo, "Redo", REDO_KEY);
+  }
+
+  function setHistoryButton(btn, label, verb, key) {
+    // a focused button that gets disabled drops the keyboard focus out of the view (and the
+    // next shortcut would go to JupyterLab): hand it to the canvas first
+    if (!label && document.activeElement === btn) canvas.focus({ preventScroll: true });
+    btn.disabled = !label;
+    btn.title = label ? `${verb} ${label} (${key})` : `Nothing to ${verb.toLowerCase()} (${key})`;
+  }
+
   function drawPalette() {
     const keep = palette.value;
     palette.replaceChildren();
@@ -292,7 +334,7 @@ function render({ model, el }) {
     inspector.replaceChildren();
     inspector.classList.toggle("cnb-empty", !d.node);
     if (!d.node) {
-      htmlEl("div", "cnb-insp-hint", inspector, "Click a node to inspect it. Drag from an output port to an input port to connect. Click a node's badge to set a breakpoint.");
+      htmlEl("div", "cnb-insp-hint", inspector, `Click a node to inspect it. Drag from an output port to an input port to connect. Click a node's badge to set a breakpoint. Delete removes the selected node or edge; ${UNDO_KEY} undoes, ${REDO_KEY} redoes.`);
       return;
     }
     const head = htmlEl("div", "cnb-insp-head", inspector);
@@ -363,9 +405,24 @@ function render({ model, el }) {
       input.type = "text";
       input.value = f.value !== null ? f.value : "";
       input.placeholder = f.default !== null ? f.default : f.type;
-      input.onchange = () => commit(input.value);
+      commitOnEnter(input, commit);
     }
     input.name = f.name;
+  }
+
+  // A text field commits on Enter as well as on leaving it. In JupyterLab the notebook takes
+  // Enter (command mode: "edit the cell") before the browser turns it into a change event, so
+  // Enter is handled here, and each value is sent once however it is committed.
+  function commitOnEnter(input, commit) {
+    let sent = input.value;
+    const commitText = () => { if (input.value !== sent) { sent = input.value; commit(input.value); } };
+    input.onchange = commitText;
+    input.addEventListener("keydown", (ev) => {
+      if (ev.key !== "Enter") return;
+      ev.preventDefault();
+      ev.stopPropagation();
+      commitText();
+    });
   }
 
   function drawValues(parent, cls, title, items) {
@@ -464,6 +521,28 @@ function render({ model, el }) {
     if (ev.key === "Delete" || ev.key === "Backspace") { ev.preventDefault(); ev.stopPropagation(); deleteSelection(); }
   });
 
+  // Undo/redo keys anywhere in the view (canvas, toolbar, inspector). The listener is on the
+  // view, so JupyterLab keeps its shortcuts whenever the focus is elsewhere. Inside the view
+  // the keys never reach Lab, which would take them even from a text field (as a notebook
+  // undo, cancelling the field's own): in a form field they are the field's text undo,
+  // elsewhere the view's.
+  root.addEventListener("keydown", (ev) => {
+    const action = historyKey(ev);
+    if (!action) return;
+    ev.stopPropagation();
+    if (isTyping(ev.target) || !model.get("editable")) return;
+    ev.preventDefault();
+    send({ event: action });
+  });
+
+  // JupyterLab cancels the browser's own text undo inside a notebook (whose cells have their
+  // undoer), from a listener it puts on the focused element when a key goes down. Our form
+  // fields are plain inputs with nothing else to undo them: stop the undo event on its way
+  // down (capture phase), before it reaches that listener.
+  root.addEventListener("beforeinput", (ev) => {
+    if ((ev.inputType === "historyUndo" || ev.inputType === "historyRedo") && isTyping(ev.target)) ev.stopPropagation();
+  }, true);
+
   function drawHeight() { canvas.style.height = `${model.get("height") || 480}px`; }
   function drawEditable() { root.classList.toggle("cnb-readonly", !model.get("editable")); }
 
@@ -480,10 +559,11 @@ function render({ model, el }) {
     "change:slow_motion": () => { slow.value = model.get("slow_motion"); },
     "change:height": drawHeight,
     "change:editable": drawEditable,
+    "change:undo_state": drawUndo,
   };
   for (const [evt, fn] of Object.entries(handlers)) model.on(evt, fn);
 
-  drawHeight(); drawEditable(); applyT(); drawPalette(); drawGraph(); drawInspector(); drawError(); drawNotice();
+  drawHeight(); drawEditable(); applyT(); drawPalette(); drawGraph(); drawInspector(); drawError(); drawNotice(); drawUndo();
   slow.value = model.get("slow_motion");
   // fit once the element has a size (it has none until it is attached to the page)
   let tries = 0;
