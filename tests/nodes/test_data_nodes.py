@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -266,3 +267,13 @@ def test_examples_run_end_to_end(name, tmp_path, monkeypatch):
     if name == "hello.yaml":
         assert run.outputs["greeted"] == ["Hello Ada", "Hello Grace"]
         assert (tmp_path / "out" / "greetings.txt").read_text() == "Hello Ada\nHello Grace"
+    else:  # the CSV's numbers read back as numbers; the `| int` filters still work on them
+        assert [(r["order"], r["amount"]) for r in run.outputs["top"]] == [
+            (3, 300),
+            (5, 220),
+            (4, 150),
+            (1, 120),
+        ]
+        assert run.outputs["totals"] == {"north": 420, "east": 150, "south": 220}
+        summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+        assert summary == {"regions": 3, "totals": {"north": 420, "east": 150, "south": 220}}

@@ -127,7 +127,7 @@ def test_csv_write_then_read(run_bp, tmp_path):
     run = run_bp(nodes, ["w.output -> r.input"])
     assert run.status.value == "succeeded", run.summary()
     assert (tmp_path / "t.csv").read_text() == "a;b\n1;x\n2;y\n"
-    assert run["r"].outputs["records"] == [{"a": "1", "b": "x"}, {"a": "2", "b": "y"}]
+    assert run["r"].outputs["records"] == rows  # a column of plain integers reads as ints
     assert run["r"].outputs["headers"] == ["a", "b"]
     assert run["r"].outputs["row_count"] == 2
 
@@ -136,9 +136,98 @@ def test_csv_skips_empty_lines_and_reads_without_headers(run_bp, tmp_path):
     (tmp_path / "t.csv").write_text("1,2\n\n3,4\n")
     run = run_bp({"r": {"type": "spreadsheet", "params": {"path": "t.csv", "headers": False}}})
     assert run["r"].outputs["records"] == [
-        {"column_1": "1", "column_2": "2"},
-        {"column_1": "3", "column_2": "4"},
+        {"column_1": 1, "column_2": 2},
+        {"column_1": 3, "column_2": 4},
     ]
+
+
+TYPED_CSV = """\
+zip,amount,price,flag,sci,mixed,signed,gap,label
+01234,100,19.90,true,1e3,5,-7,1,a
+00042,9,3.5,false,5,N/A,0,,b
+12345,80,0.25,true,7,6,-0.5,3,c
+"""
+
+
+def test_csv_columns_of_plain_numbers_read_as_numbers(run_bp, tmp_path):
+    (tmp_path / "t.csv").write_text(TYPED_CSV)
+    run = run_bp({"r": {"type": "spreadsheet", "params": {"path": "t.csv"}}})
+    assert run.status.value == "succeeded", run.summary()
+    first, second, _ = run["r"].outputs["records"]
+    assert first == {
+        "zip": "01234",  # a leading zero keeps the whole column text
+        "amount": 100,
+        "price": 19.9,
+        "flag": "true",  # booleans stay text
+        "sci": "1e3",  # so do exponents
+        "mixed": "5",  # one non-number (N/A) keeps the column text
+        "signed": -7,
+        "gap": 1,
+        "label": "a",
+    }
+    assert second["gap"] is None  # an empty cell of a number column
+    assert second["signed"] == 0
+    assert isinstance(second["signed"], int)
+    assert run["r"].outputs["records"][2]["signed"] == -0.5
+
+
+def test_csv_numbers_sort_as_numbers(run_bp, tmp_path):
+    (tmp_path / "t.csv").write_text("order,amount\n1,100\n2,80\n3,9\n4,1000\n")
+    nodes = {
+        "load": {"type": "spreadsheet", "params": {"path": "t.csv"}},
+        "sorted": {"type": "transform", "params": {"operation": "sort", "key": "amount"}},
+        "big": {
+            "type": "transform",
+            "params": {"operation": "filter", "expression": "item.amount | int >= 80"},
+        },
+    }
+    run = run_bp(nodes, ["load.records -> sorted.input", "sorted.output -> big.input"])
+    assert run.status.value == "succeeded", run.summary()
+    assert [r["amount"] for r in run["sorted"].output] == [9, 80, 100, 1000]
+    assert [r["order"] for r in run["big"].output] == [2, 1, 4]  # | int still works on ints
+
+
+def test_csv_infer_types_false_keeps_every_cell_text(run_bp, tmp_path):
+    (tmp_path / "t.csv").write_text(TYPED_CSV)
+    params = {"path": "t.csv", "inferTypes": False}
+    run = run_bp({"r": {"type": "spreadsheet", "params": params}})
+    records = run["r"].outputs["records"]
+    assert records[0]["amount"] == "100"
+    assert records[1]["gap"] == ""
+    assert all(isinstance(v, str) for r in records for v in r.values())
+
+
+@pytest.mark.parametrize(
+    ("cell", "number"),
+    [
+        ("0", 0),
+        ("42", 42),
+        ("-7", -7),
+        ("3.5", 3.5),
+        ("19.90", 19.9),
+        ("-0.25", -0.25),
+        ("01234", None),
+        ("-0", None),
+        ("+5", None),
+        ("1e3", None),
+        ("1_000", None),
+        ("1,000", None),
+        (" 5", None),
+        ("5.", None),
+        (".5", None),
+        ("nan", None),
+        ("inf", None),
+        ("true", None),
+        ("\u0661\u0662", None),  # non-ASCII digits
+        ("0.1234567890123456789", None),  # more precision than a float holds
+        ("9" * 5000, None),
+    ],
+)
+def test_csv_number_rule(cell, number):
+    from conductor_nb.nodes.builtin.spreadsheet import _number
+
+    assert _number(cell) == number
+    assert type(_number(cell)) is type(number)
 
 
 def test_xlsx_round_trip_with_sheet_and_range(run_bp, tmp_path):

@@ -4,13 +4,30 @@ Reading gives ``{records, headers, row_count, path}``: records are dicts keyed
 by the header row (or ``column_1``... without one). Writing takes a list of
 records (or of lists) and writes it atomically. Paths are confined to the
 allowed roots like ``file-system``'s.
+
+xlsx cells keep the types the workbook stores. CSV cells are text; with
+``inferTypes`` (the default) a column whose every non-empty cell spells a plain
+number is read as numbers, so sorting and comparing work without ``| int``:
+
+- integers without a plus sign or leading zero: ``42``, ``-7`` (``str(int(s)) == s``);
+- decimals with digits on both sides of the point that a float keeps to the last
+  digit: ``3.5``, ``-0.25``, ``19.90`` (read as ``19.9``); ``0.1234567890123456789``
+  stays text;
+- empty (or blank) cells of such a column read as None.
+
+Anything else keeps the whole column text: leading zeros (``01234``: zip codes,
+ids), ``+5``, exponents (``1e3``), thousands separators, ``nan``/``inf``,
+surrounding spaces, and ``true``/``false``. ``inferTypes: false`` reads every
+cell as text, as the file spells it.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +67,40 @@ def _to_records(
         {h: (row[i] if i < len(row) else None) for i, h in enumerate(headers)} for row in body
     ]
     return records, headers
+
+
+_INTEGER = re.compile(r"-?[0-9]+")
+_DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)\.[0-9]+")
+_MAX_DIGITS = 4000
+
+
+def _number(cell: str) -> int | float | None:
+    """The number a CSV cell spells plainly and exactly (see the module docstring), or None."""
+    if _INTEGER.fullmatch(cell):
+        if len(cell) > _MAX_DIGITS:  # past int()'s default limit on digits: keep the text
+            return None
+        value = int(cell)
+        return value if str(value) == cell else None
+    if _DECIMAL.fullmatch(cell):
+        number = float(cell)
+        return number if Decimal(repr(number)) == Decimal(cell) else None
+    return None
+
+
+def _is_blank(cell: Any) -> bool:
+    return cell is None or (isinstance(cell, str) and not cell.strip())
+
+
+def _infer_numbers(records: list[dict[str, Any]], headers: list[str]) -> None:
+    """Turn the columns whose every non-empty cell is a plain number into numbers."""
+    for name in headers:
+        cells = [record[name] for record in records if not _is_blank(record[name])]
+        numbers = [_number(cell) for cell in cells if isinstance(cell, str)]
+        if not cells or len(numbers) != len(cells) or any(n is None for n in numbers):
+            continue
+        for record in records:
+            cell = record[name]
+            record[name] = None if _is_blank(cell) else _number(cell)
 
 
 def _read_csv(path: Path, delimiter: str, encoding: str) -> list[list[Any]]:
@@ -144,6 +195,7 @@ def spreadsheet(
     range: str = "",
     skipEmpty: bool = True,
     encoding: str = "utf-8",
+    inferTypes: bool = True,
 ) -> dict[str, Any]:
     """Read a CSV/xlsx file into records, or write records to one."""
     target = confine(path, allowed_roots(getattr(ctx, "settings", None)))
@@ -161,6 +213,8 @@ def spreadsheet(
     else:
         raw = _read_csv(target, delimiter, encoding)
     found, names = _to_records(raw, headers, skipEmpty)
+    if kind == "csv" and inferTypes:
+        _infer_numbers(found, names)
     return {"records": found, "headers": names, "row_count": len(found), "path": str(target)}
 
 
@@ -203,6 +257,13 @@ SPREADSHEET = define(
         param("range", "str", "", "xlsx cell range such as A1:C20"),
         param("skipEmpty", "bool", True, "skip empty lines"),
         param("encoding", "str", "utf-8", "CSV text encoding"),
+        param(
+            "inferTypes",
+            "bool",
+            True,
+            "CSV read: columns of plain numbers (42, -7, 3.5) become numbers; leading zeros "
+            "(01234), 1e3, true/false stay text; false keeps every cell text",
+        ),
     ],
     example={"type": "spreadsheet", "params": {"path": "people.csv"}},
     validate=_check,
