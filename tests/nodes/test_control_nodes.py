@@ -31,14 +31,14 @@ def test_if_runs_only_the_taken_branch(run_bp):
 def test_loop_for_each_collects_results_and_shows_iterations(run_bp):
     run = run_bp({"lp": {"type": "loop", "params": {"items": [1, 2, 3], "body": DOUBLE}}})
     assert run.status.value == "succeeded", run.summary()
-    assert run["lp"].outputs["output"] == [[2], [4], [6]]
+    assert run["lp"].outputs["output"] == [2, 4, 6]  # map of one item is one value
     assert {"lp[0].dbl", "lp[2].dbl"} <= set(run.node_runs)
 
 
 def test_loop_times_and_last_result(run_bp):
     params = {"mode": "times", "times": 3, "collectResults": False, "body": DOUBLE}
     run = run_bp({"lp": {"type": "loop", "params": params}})
-    assert run["lp"].outputs["output"] == [4]
+    assert run["lp"].outputs["output"] == 4
 
 
 def test_loop_while_and_its_bound(run_bp):
@@ -116,7 +116,7 @@ def test_for_each_loop_on_limit_stop_runs_the_first_items_only(run_bp):
     params = {"items": [1, 2, 3, 4, 5], "body": DOUBLE, "maxIterations": 3, "onLimit": "stop"}
     run = run_bp({"lp": {"type": "loop", "params": params}})
     assert run.status.value == "succeeded", run.summary()
-    assert run["lp"].output == [[2], [4], [6]]
+    assert run["lp"].output == [2, 4, 6]
     assert _warnings(run, "lp") == [
         "stopped after maxIterations=3 iterations, 2 of 5 not run (onLimit: stop)\n"
     ]
@@ -130,7 +130,7 @@ def test_for_each_loop_on_limit_stop_runs_the_first_items_only(run_bp):
 def test_loop_on_limit_within_the_bound_changes_nothing(run_bp):
     params = {"mode": "times", "times": 2, "body": DOUBLE, "maxIterations": 2, "onLimit": "stop"}
     run = run_bp({"lp": {"type": "loop", "params": params}})
-    assert run["lp"].output == [[0], [2]]
+    assert run["lp"].output == [0, 2]
     assert _warnings(run, "lp") == []
 
 

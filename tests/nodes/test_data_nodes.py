@@ -110,6 +110,25 @@ def test_a_per_record_template_error_names_the_node_field_and_record(run_bp):
     assert "names available: index, inputs, item, now, params, run" in message
 
 
+def test_edit_fields_without_an_input_says_so_when_a_template_reads_a_field(run_bp):
+    for template in ("Hello {{ item.name }}", "Hello {{ inputs.input.name }}"):
+        values = {"greeting": template}
+        run = run_bp({"e": {"type": "edit-fields", "params": {"values": values}}})
+        assert run.status.value == "failed"
+        message = str(run["e"].error)
+        assert "template error in values.greeting for record 0" in message
+        assert "this node's input is None (not connected" in message
+        assert "connect a node to its input or give input: ... in its params" in message
+    # a None record inside a list is named as such
+    params = {"input": [{"name": "Ada"}, None], "values": {"greeting": "Hi {{ item.name }}"}}
+    run = run_bp({"e": {"type": "edit-fields", "params": params}})
+    assert "template error in values.greeting for record 1" in str(run["e"].error)
+    assert "record 1 is None, so item is {}" in str(run["e"].error)
+    # templates that read no field still work without an input
+    run = run_bp({"e": {"type": "edit-fields", "params": {"values": {"i": "{{ index }}"}}}})
+    assert run["e"].output == {"i": 0}
+
+
 def test_edit_fields_validation_checks_values_templates_and_type():
     with pytest.raises(cnb.BlueprintError) as info:
         make(_edit({"ok": "{{ item.a }}", "greeting": "Hi {{ item.name "}))
@@ -162,6 +181,34 @@ def test_per_record_env_values_stay_masked_in_what_the_run_records(run_bp, monke
 )
 def test_transform_operations(params, expected):
     assert transform(PEOPLE, **params) == expected
+
+
+@pytest.mark.parametrize(
+    ("input", "params", "expected"),
+    [
+        (3, {"operation": "map", "expression": "item * 2"}, 6),  # one value in, one out
+        (PEOPLE[0], {"operation": "map", "expression": "item.name"}, "Ada"),
+        ([3], {"operation": "map", "expression": "item * 2"}, [6]),  # a list stays a list
+        (None, {"operation": "map", "expression": "item * 2"}, []),  # nothing in, no items
+        # the other operations see a single value as a list of one
+        (PEOPLE[0], {"operation": "filter", "expression": "item.age > 18"}, [PEOPLE[0]]),
+        (PEOPLE[1], {"operation": "filter", "expression": "item.age > 18"}, []),
+        (PEOPLE[0], {"operation": "sort", "key": "age"}, [PEOPLE[0]]),
+        (5, {"operation": "reduce", "expression": "acc + item", "initial": 1}, 6),
+        (5, {"operation": "limit", "count": 3}, [5]),
+    ],
+)
+def test_transform_of_a_single_value_in_a_run(run_bp, input, params, expected):
+    nodes = {"src": {"type": "pass", "params": {"input": input}}, "t": {"type": "transform"}}
+    nodes["t"]["params"] = params
+    run = run_bp(nodes, ["src.output -> t.input"])
+    assert run.status.value == "succeeded", run.summary()
+    assert run["t"].output == expected
+
+
+def test_transform_map_of_a_single_field_value(run_bp):
+    params = {"input": {"n": 4}, "field": "n", "operation": "map", "expression": "item + 1"}
+    assert run_bp({"t": {"type": "transform", "params": params}})["t"].output == 5
 
 
 def test_transform_flatten_depth():

@@ -57,7 +57,7 @@ IF = define(
     params=[param("condition", "code", "", "an expression over input", required=True)],
     output_type="bool",
     output_mode="mapping",
-    example={"type": "if", "params": {"condition": "input.total > 100"}},
+    example={"type": "if", "params": {"input": {"total": 150}, "condition": "input.total > 100"}},
     validate=_check_condition,
 )
 
@@ -92,7 +92,7 @@ PASS = define(
     pass_through,
     category="control",
     description="Pass the input on unchanged (the entry point of loop and parallel bodies).",
-    example={"type": "pass", "params": {"input": "{{ params.item }}"}},
+    example={"type": "pass", "params": {"input": [1, 2, 3]}},
 )
 
 # -------------------------------------------------------------------------- loop
@@ -218,6 +218,7 @@ LOOP = define(
         "type": "loop",
         "params": {
             "mode": "forEach",
+            "items": [1, 2, 3],
             "body": {
                 "nodes": {
                     "double": {
@@ -355,9 +356,17 @@ PARALLEL = define(
     example={
         "type": "parallel",
         "params": {
+            "items": [1, 2, 3],
             "concurrency": 2,
             "body": {
-                "nodes": {"get": {"type": "http-request", "params": {"url": "{{ params.item }}"}}}
+                "nodes": {
+                    "wait": {"type": "delay", "params": {"seconds": 0.1}},
+                    "square": {
+                        "type": "transform",
+                        "params": {"operation": "map", "expression": "item * item"},
+                    },
+                },
+                "edges": ["wait.output -> square.input"],
             },
         },
     },
@@ -408,7 +417,35 @@ GROUP = define(
     ],
     raw=[param("blueprint", "dict", None, "the embedded sub-blueprint")],
     output_type="dict",
-    example={"type": "group", "params": {"name": "clean-sales", "params": {"year": 2026}}},
+    example={
+        "type": "group",
+        "params": {
+            "params": {"amounts": [120, 80, 300]},
+            "blueprint": {
+                "params": {"amounts": {"default": []}},
+                "nodes": {
+                    "total": {
+                        "type": "transform",
+                        "params": {
+                            "operation": "reduce",
+                            "expression": "acc + item",
+                            "initial": 0,
+                            "input": "{{ params.amounts }}",
+                        },
+                    },
+                    "largest": {
+                        "type": "transform",
+                        "params": {
+                            "operation": "sort",
+                            "direction": "desc",
+                            "input": "{{ params.amounts }}",
+                        },
+                    },
+                },
+                "outputs": {"total": "total.output", "largest": "largest.output"},
+            },
+        },
+    },
     validate=_check_group,
     takes_context=True,
 )

@@ -7,6 +7,10 @@ n8n's Edit Fields evaluates its expressions per item.
 ``transform`` runs one sandboxed expression per item (names ``item``,
 ``index``, and ``acc`` for reduce) under one time and size budget for the
 whole list, so a runaway expression fails the node quickly with a clear error.
+Its input is a list; a single value that is not a list (one record, one number)
+is a list of one for every operation but ``map``, which maps it to one value
+(``item * 2`` over ``3`` gives ``6``, not ``[6]``), the way a loop body that
+maps its item should give one result per item.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ class _Values:
         if not isinstance(values, Mapping) and not is_template(values):
             raise TypeError(f"values must be a mapping of fields, got a {type(values).__name__}")
         self.values = values
+        self.has_input = input is not None
         self.is_templated = templates.has_template(values)
         self.names = _template_names(input, ctx) if self.is_templated else {}
 
@@ -65,8 +70,9 @@ class _Values:
         if not self.is_templated:
             return self.values
         names = {**self.names, "item": {} if record is None else record, "index": index}
+        hint = self._hint(record, index)
         if isinstance(self.values, str):  # values: "{{ ... }}" renders to the whole mapping
-            rendered = _render("values", self.values, names, index)
+            rendered = _render("values", self.values, names, index, hint)
             if not isinstance(rendered, Mapping):
                 raise TypeError(
                     f"values for record {index} must render to a mapping of fields, "
@@ -74,11 +80,23 @@ class _Values:
                 )
             return rendered
         return {
-            name: _render(f"values.{name}", value, names, index)
+            name: _render(f"values.{name}", value, names, index, hint)
             if templates.has_template(value)
             else value
             for name, value in self.values.items()
         }
+
+    def _hint(self, record: Any, index: int) -> str:
+        """Why a template may fail to find a field: there is no record to read."""
+        if not self.has_input:
+            return (
+                "; this node's input is None (not connected, no input value, or None from "
+                "upstream), so item is {} and inputs.input is None: connect a node to its "
+                "input or give input: ... in its params"
+            )
+        if record is None:
+            return f"; record {index} is None, so item is {{}}"
+        return ""
 
 
 def _template_names(input: Any, ctx: Any) -> dict[str, Any]:
@@ -92,12 +110,12 @@ def _template_names(input: Any, ctx: Any) -> dict[str, Any]:
     return names
 
 
-def _render(field: str, value: Any, names: Mapping[str, Any], index: int) -> Any:
+def _render(field: str, value: Any, names: Mapping[str, Any], index: int, hint: str) -> Any:
     try:
         return templates.render_value(value, names)
     except templates.TemplateError as exc:
         raise templates.TemplateError(
-            f"template error in {field} for record {index}: {exc}"
+            f"template error in {field} for record {index}: {exc}{hint}"
         ) from None
 
 
@@ -155,7 +173,10 @@ EDIT_FIELDS = define(
     self_rendered=["values"],
     example={
         "type": "edit-fields",
-        "params": {"values": {"greeting": "Hello {{ item.name }}", "position": "{{ index }}"}},
+        "params": {
+            "input": [{"name": "Ada"}, {"name": "Grace"}],
+            "values": {"greeting": "Hello {{ item.name }}", "position": "{{ index }}"},
+        },
     },
     takes_context=True,
 )
@@ -178,12 +199,21 @@ OPERATIONS = (
 _NEEDS_EXPRESSION = {"map", "filter", "reduce"}
 
 
-def _items(value: Any, field: str | None) -> list[Any]:
+def _select(value: Any, field: str | None) -> Any:
+    """The input, or its dotted ``field``."""
     if field:
         for part in field.split("."):
             if not isinstance(value, Mapping) or part not in value:
                 raise KeyError(f"the input has no field {field!r}")
             value = value[part]
+    return value
+
+
+def _is_single(value: Any) -> bool:
+    return value is not None and not isinstance(value, list | tuple)
+
+
+def _items(value: Any) -> list[Any]:
     if value is None:
         return []
     if isinstance(value, list | tuple):
@@ -322,10 +352,14 @@ def transform(
     time_limit: float = _limits.DEFAULT_TIME_LIMIT,
     size_limit: int = _limits.DEFAULT_SIZE_LIMIT,
 ) -> Any:
-    """Reshape a list with one operation and an optional per-item expression."""
+    """Reshape a list with one operation and an optional per-item expression.
+
+    ``map`` over a single value (not a list) outputs the one mapped value.
+    """
     if operation in _NEEDS_EXPRESSION and not expression:
         raise ValueError(f"operation {operation!r} needs an expression (over item, index)")
-    items = _items(input, field or None)
+    value = _select(input, field or None)
+    items = _items(value)
     opts = {
         "direction": direction,
         "depth": depth,
@@ -337,7 +371,10 @@ def transform(
     with _limits.budget(expression, time_limit, size_limit):
         names = {"items": items, "params": dict(getattr(ctx, "params", None) or {})}
         ev = _Evaluator(expression, names) if expression else None
-        return _apply(operation, items, ev, key or None, opts)
+        result = _apply(operation, items, ev, key or None, opts)
+    if operation == "map" and _is_single(value):
+        return result[0]  # one value in, one value out
+    return result
 
 
 def _check_transform(values: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -358,7 +395,8 @@ TRANSFORM = define(
     transform,
     category="data",
     description="Map, filter, reduce, sort, group, flatten, dedupe, reverse or slice a list, "
-    "with sandboxed per-item expressions over item, index (and acc for reduce).",
+    "with sandboxed per-item expressions over item, index (and acc for reduce). A single "
+    "value is a list of one, except that map turns it into one value.",
     params=[
         param("operation", "str", "map", "what to do with the list", choices=OPERATIONS),
         param("expression", "code", "", "per-item expression over item, index, items, acc, params"),
@@ -383,7 +421,11 @@ TRANSFORM = define(
     ],
     example={
         "type": "transform",
-        "params": {"operation": "filter", "expression": "item.age >= 18"},
+        "params": {
+            "input": [{"name": "Ada", "age": 36}, {"name": "Linus", "age": 12}],
+            "operation": "filter",
+            "expression": "item.age >= 18",
+        },
     },
     validate=_check_transform,
     takes_context=True,

@@ -191,7 +191,7 @@ SHELL_COMMAND = define(
         param("allowFailure", "bool", False, "a non-zero exit code does not fail the node"),
         param("encoding", "str", "utf-8", "how to decode stdout and stderr"),
     ],
-    example={"type": "shell-command", "params": {"program": "git", "args": ["status", "--short"]}},
+    example={"type": "shell-command", "params": {"program": "echo", "args": ["hello", "world"]}},
     validate=_check,
 )
 
