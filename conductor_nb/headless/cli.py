@@ -2,15 +2,18 @@
 
 Exit codes: 0 success, 1 a node (or notebook cell) failed, 2 invalid input or
 usage (blueprint problems are printed with where they are, never as a
-traceback), 130 interrupted (Ctrl-C cancels the run cleanly).
+traceback), 130 interrupted (Ctrl-C cancels the run cleanly). With ``--json``,
+stdout carries exactly one JSON object whatever happens, user errors included
+(``{"status": "error", "exit_code": 2, "error": ..., "problems": [...]}``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import re
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from conductor_nb.errors import BlueprintError, ConductorError, MissingExtraError
 from conductor_nb.headless import common
@@ -40,36 +43,108 @@ def _exit_now(code: int) -> None:
 
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except CommandLineError as exc:
+        return _bad_command_line(exc, sys.argv[1:] if argv is None else list(argv))
     command: Command | None = getattr(args, "command", None)
     if command is None:
         parser.print_help()
         return EXIT_USAGE
     try:
         return command(args)
-    except BlueprintError as exc:
-        _error(str(exc))
-        return EXIT_USAGE
-    except (common.UsageError, MissingExtraError) as exc:
-        _error(str(exc))
-        return EXIT_USAGE
+    except (BlueprintError, common.UsageError, MissingExtraError) as exc:
+        return _fail(args, exc, EXIT_USAGE)
     except ConductorError as exc:
-        _error(str(exc))
-        return EXIT_FAILED
+        return _fail(args, exc, EXIT_FAILED)
     except KeyboardInterrupt:
-        _error("interrupted")
-        return EXIT_INTERRUPTED
+        return _fail(args, None, EXIT_INTERRUPTED)
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
 
 
-def _error(message: str) -> None:
+def _fail(args: argparse.Namespace, exc: BaseException | None, code: int) -> int:
+    """Report a command that failed before (or instead of) a run: the message (and hints)
+    on stderr and, with ``--json``, one JSON object on stdout, so a CI job always has a
+    result to parse."""
+    message = "interrupted" if exc is None else str(exc)
+    hints = [] if exc is None else error_hints(exc, getattr(args, "imports", ()))
     sys.stderr.write(f"error: {message}\n")
+    for hint in hints:
+        sys.stderr.write(f"hint: {hint}\n")
+    if getattr(args, "json", False):
+        from conductor_nb.headless.result import error_result
+
+        found = blueprint_error(exc)
+        status = "cancelled" if exc is None else "error"
+        problems = found.problems if found is not None else ()
+        common.print_json(
+            error_result(message, code, problems=problems, hints=hints, status=status)
+        )
+    return code
+
+
+def blueprint_error(exc: BaseException | None) -> BlueprintError | None:
+    """The BlueprintError behind ``exc`` (itself, or what it was raised from), if any."""
+    for item in _chain(exc):
+        if isinstance(item, BlueprintError):
+            return item
+    return None
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    chain: list[BaseException] = []
+    while exc is not None and all(exc is not seen for seen in chain):
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain
+
+
+_UNKNOWN_TYPE = re.compile(r"unknown node type (['\"]).+?\1")
+
+
+def error_hints(exc: BaseException, imports: Sequence[str] = ()) -> list[str]:
+    """Fixes the message itself cannot know: a node type the registry lacks is usually a
+    ``@cnb.node`` function whose module this process never imported (a blueprint saved
+    from a notebook or script), and only the CLI knows the ``--import`` option."""
+    if not any(_UNKNOWN_TYPE.search(str(item)) for item in _chain(exc)):
+        return []
+    done = f"; imported so far: {', '.join(imports)}" if imports else ""
+    return [
+        f"node types defined in Python: pass --import MODULE (the module that defines them{done})"
+    ]
+
+
+class CommandLineError(Exception):
+    """argparse's complaint about the command line, raised (instead of exiting) so that
+    ``--json`` can answer with a JSON object too."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise CommandLineError(self, message)
+
+
+def _bad_command_line(exc: CommandLineError, argv: Sequence[str]) -> int:
+    exc.parser.print_usage(sys.stderr)
+    sys.stderr.write(f"{exc.parser.prog}: error: {exc.message}\n")
+    if "--json" in argv:
+        from conductor_nb.headless.result import error_result
+
+        common.print_json(error_result(f"{exc.parser.prog}: {exc.message}", EXIT_USAGE))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return EXIT_USAGE
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="conductor-nb",
         description="Run, validate and export conductor_nb blueprints and notebooks.",
         epilog="exit codes: 0 ok, 1 a node or cell failed, 2 invalid input, 130 interrupted",
@@ -160,33 +235,81 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("validate", help="check blueprints; list every problem with where it is")
     p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--json", action="store_true", help="print a machine-readable result")
     _add_imports(p)
     p.set_defaults(command=cmd_validate)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """One line per file (``FILE: ok (...)`` or ``FILE: N problems ...`` and the problems),
+    or with ``--json`` one object: ``{"status", "exit_code", "files": [...], "hints"}``."""
     common.import_modules(args.imports)
-    code = EXIT_OK
-    for path in args.files:
-        try:
-            bp = common.load_blueprint(path)
-            bp.validate()
-        except BlueprintError as exc:
-            sys.stdout.write(f"{path}: {exc}\n")
-            code = EXIT_USAGE
-        except common.UsageError as exc:
-            sys.stdout.write(f"{path}: {exc}\n")
-            code = EXIT_USAGE
-        else:
-            sys.stdout.write(f"{path}: ok ({len(bp.nodes)} nodes, {len(bp.edges)} edges)\n")
+    checked = [_validate_one(path) for path in args.files]
+    code = EXIT_OK if all(exc is None for _, _, exc in checked) else EXIT_USAGE
+    hints = sorted(
+        {
+            hint
+            for _, _, exc in checked
+            if exc is not None
+            for hint in error_hints(exc, args.imports)
+        }
+    )
+    if args.json:
+        status = "ok" if code == EXIT_OK else "error"
+        files = [entry for entry, _, _ in checked]
+        common.print_json({"status": status, "exit_code": code, "files": files, "hints": hints})
+        return code
+    for entry, text, _ in checked:
+        sys.stdout.write(f"{entry['file']}: {text}\n")
+    for hint in hints:
+        sys.stdout.write(f"hint: {hint}\n")
     return code
+
+
+def _validate_one(path: str) -> tuple[dict[str, Any], str, ConductorError | None]:
+    """The file's JSON entry, its line of text (after ``FILE: ``) and the error, if any."""
+    from conductor_nb.headless.result import problem_result
+
+    try:
+        bp = common.load_blueprint(path)
+        bp.validate()
+    except (BlueprintError, common.UsageError) as exc:
+        found = blueprint_error(exc)
+        text = _problems_text(found) if found else _without_location(str(exc), path)
+        problems = [problem_result(p) for p in found.problems] if found else []
+        failed = {"file": path, "status": "error", "error": text, "problems": problems}
+        return failed, text, exc
+    counts = f"{common.plural(len(bp.nodes), 'node')}, {common.plural(len(bp.edges), 'edge')}"
+    entry: dict[str, Any] = {
+        "file": path,
+        "status": "ok",
+        "blueprint_id": bp.id,
+        "nodes": len(bp.nodes),
+        "edges": len(bp.edges),
+        "problems": [],
+    }
+    return entry, f"ok ({counts})", None
+
+
+def _without_location(message: str, path: str) -> str:
+    """``validate`` starts each line with the file: drop it from a message that has it."""
+    prefix = f"{path}: "
+    return message[len(prefix) :] if message.startswith(prefix) else message
+
+
+def _problems_text(exc: BlueprintError) -> str:
+    """The BlueprintError's message without its ``(source)``, which the line starts with."""
+    head = common.plural(len(exc.problems), "problem")
+    if exc.blueprint_name:
+        head += f" in blueprint {exc.blueprint_name!r}"
+    rendered = ("  " + p.render().replace("\n", "\n  ") for p in exc.problems)
+    return "\n".join([head, *rendered])
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
     from conductor_nb.model.schema import json_schema
 
-    json.dump(json_schema(), sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    common.print_json(json_schema())
     return EXIT_OK
 
 

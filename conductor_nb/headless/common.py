@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -51,6 +52,17 @@ def load_blueprint(path: str) -> Blueprint:
         )
     bp = Blueprint.load(file)
     return bp
+
+
+def print_json(data: Any) -> None:
+    """One JSON document on stdout (``--json``); values JSON cannot hold become strings."""
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def plural(count: int, noun: str) -> str:
+    """``plural(1, "edge")`` -> ``"1 edge"``; ``plural(2, "edge")`` -> ``"2 edges"``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def history_available() -> bool:

@@ -12,6 +12,7 @@ reported at once, located as ``-p NAME=VALUE``.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -36,11 +37,12 @@ class ParamValueError(ValueError):
 
 
 def split_assignment(text: str) -> tuple[str, str]:
-    """``"key=value"`` -> ``("key", "value")``; the value may contain ``=``."""
+    """``"key=value"`` -> ``("key", "value")``; the value may contain ``=``. The error
+    message says what is wrong, not where: the caller locates it (``-p TEXT``)."""
     key, sep, value = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ParamValueError(f"-p {text!r}: expected KEY=VALUE, e.g. -p date=2026-11-24")
+        raise ParamValueError("expected KEY=VALUE, e.g. -p date=2026-11-24")
     return key, value
 
 
@@ -140,16 +142,19 @@ def typed_params(
     base: Mapping[str, Any] | None = None,
     owner: str = "the blueprint",
     strict: bool = True,
+    declared_in: str = "",
 ) -> dict[str, Any]:
     """Merge ``base`` (a params file) and ``-p`` assignments, typed by ``declared`` types.
 
-    With ``strict``, names that are not declared are problems too. Raises
+    With ``strict``, names that are not declared are problems too, with a hint listing
+    the declared ones (``declared_in`` says where they are declared). Raises
     :class:`BlueprintError` listing every problem.
     """
     values: dict[str, Any] = dict(base or {})
     problems: list[Problem] = []
-    known = ", ".join(sorted(declared)) or "none"
-    for name, value in values.items():
+    listed = ", ".join(sorted(declared)) or "none"
+    known = f"declared params{f' ({declared_in})' if declared_in else ''}: {listed}"
+    for name, value in list(values.items()):
         if strict and name not in declared:
             problems.append(_unknown(name, owner, known, declared, "--params-file"))
             continue
@@ -160,7 +165,7 @@ def typed_params(
         try:
             name, raw = split_assignment(text)
         except ParamValueError as exc:
-            problems.append(Problem("-p", str(exc)))
+            problems.append(Problem(f"-p {shlex.quote(text)}", str(exc)))
             continue
         if strict and name not in declared:
             problems.append(_unknown(name, owner, known, declared, f"-p {name}"))
@@ -178,7 +183,7 @@ def typed_params(
 def _unknown(name: str, owner: str, known: str, declared: Mapping[str, str], where: str) -> Problem:
     import difflib
 
-    hints = [f"declared params: {known}"]
+    hints = [known]
     close = difflib.get_close_matches(name, list(declared), n=1)
     if close:
         hints.insert(0, f"did you mean {close[0]!r}?")

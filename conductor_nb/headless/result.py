@@ -12,17 +12,27 @@ Shape (stable; new keys may be added)::
 
 Values that are not JSON-able are never turned into strings behind the caller's
 back: they are listed by type instead.
+
+A command that fails before (or instead of) a run still prints one object, with
+the same ``status`` and ``exit_code`` keys (exit code 2 for user errors)::
+
+    {"status": "error", "exit_code": 2, "error": "the message printed on stderr",
+     "problems": [{"path": "edges[1]", "message": "...", "line": 12, "column": 5,
+                   "hints": ["..."]}],          # a blueprint's (or -p's) problems, if any
+     "hints": ["node types defined in Python: pass --import MODULE ..."]}
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from conductor_nb.engine.node_runner import NodeRun
     from conductor_nb.engine.run import Run
+    from conductor_nb.errors import Problem
 
 
 def is_jsonable(value: Any) -> bool:
@@ -74,3 +84,31 @@ def run_result(run: Run, exit_code: int | None = None) -> dict[str, Any]:
         "unserialisable_outputs": others,
     }
     return result
+
+
+def problem_result(problem: Problem) -> dict[str, Any]:
+    return {
+        "path": problem.path,
+        "message": problem.message,
+        "line": problem.line,
+        "column": problem.column,
+        "hints": list(problem.hints),
+    }
+
+
+def error_result(
+    message: str,
+    exit_code: int,
+    *,
+    problems: Sequence[Problem] = (),
+    hints: Sequence[str] = (),
+    status: str = "error",
+) -> dict[str, Any]:
+    """What ``--json`` prints when a command fails before (or instead of) a run."""
+    return {
+        "status": status,
+        "exit_code": exit_code,
+        "error": message,
+        "problems": [problem_result(p) for p in problems],
+        "hints": list(hints),
+    }

@@ -142,7 +142,7 @@ def test_invalid_blueprint_exits_2_with_every_problem(cli) -> None:
 def test_validate_lists_problems_with_locations(cli) -> None:
     done = cli("validate", "ok.yaml", "bad.yaml", "--import", "hl_nodes")
     assert done.returncode == 2
-    assert "ok.yaml: ok (3 nodes, 1 edges)" in done.stdout
+    assert "ok.yaml: ok (3 nodes, 1 edge)" in done.stdout  # singular and plural right
     assert "bad.yaml:" in done.stdout
     assert "nodes.b" in done.stdout and "did you mean 'total'" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
