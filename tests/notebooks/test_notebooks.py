@@ -2,10 +2,12 @@
 
 Each notebook ends with a cell that asserts its own key results and prints
 ``<name> OK``; these tests run every notebook in ``notebooks/`` with papermill,
-in a temporary working directory with ``CONDUCTOR_HOME`` in a temporary folder
-(nothing is written into the repository), then check a few outputs of the
-executed notebook. A fast test checks that the committed notebooks carry no
-outputs and have a ``parameters`` cell.
+in a temporary working directory and without ``CONDUCTOR_HOME`` (the run history
+goes where a learner's would), then check a few outputs of the executed notebook
+and that it wrote nothing but its own ``cnb-tutorial/<name>/`` folder, which the
+repository's ``.gitignore`` ignores wherever a notebook is run from. Fast tests
+check that the committed notebooks carry no outputs and have a ``parameters``
+cell with a ``workdir`` in that folder.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 NOTEBOOK_NAMES = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
+TUTORIAL_DIR = "cnb-tutorial"
+"""The one folder (beside the working directory) that the notebooks write into."""
 
 PARAMETERS: dict[str, dict[str, Any]] = {
     "01-quickstart": {"n": 6, "threshold": 3},
@@ -45,6 +49,12 @@ EXPECTED_TEXT: dict[str, list[str]] = {
 }
 """Text that must appear in the executed notebook's outputs."""
 
+EXPECTED_PICTURES: dict[str, list[str]] = {
+    "03-debugging": ["sensors: paused", "relay: paused", "relay: cancelled"],
+}
+"""Titles of static pictures that must appear in the outputs (snapshots that later
+updates of a live view do not overwrite)."""
+
 
 def _read(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
@@ -63,13 +73,13 @@ def _output_text(nb: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _pictures(nb: dict[str, Any]) -> int:
-    return sum(
-        1
+def _pictures(nb: dict[str, Any]) -> list[str]:
+    return [
+        "".join(out["data"]["image/svg+xml"])
         for cell in nb["cells"]
         for out in cell.get("outputs", [])
         if "image/svg+xml" in out.get("data", {})
-    )
+    ]
 
 
 def test_every_notebook_has_parameters_and_checks() -> None:
@@ -90,16 +100,22 @@ def test_committed_notebook_is_clean(name: str) -> None:
         assert cell.get("execution_count") is None, f"{name} cell {index}: has an execution count"
     for key in PARAMETERS.get(name, {}):
         assert f"{key} =" in "".join(tagged[0]["source"]), f"{name}: no parameter {key!r}"
+    workdir = f'workdir = "{TUTORIAL_DIR}/{name}"'
+    assert workdir in "".join(tagged[0]["source"]), f"{name}: parameters need {workdir}"
+
+
+def test_gitignore_covers_the_tutorial_folder() -> None:
+    patterns = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert f"{TUTORIAL_DIR}/" in patterns, "a cnb-tutorial/ anywhere in the tree is ignored"
 
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
 def test_notebook_runs(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     papermill = pytest.importorskip("papermill")
-    home = tmp_path / "conductor-home"
     work = tmp_path / "work"
     work.mkdir()
-    monkeypatch.setenv("CONDUCTOR_HOME", str(home))
+    monkeypatch.delenv("CONDUCTOR_HOME", raising=False)
     monkeypatch.chdir(work)
     output = tmp_path / f"{name}.out.ipynb"
     before = sorted(NOTEBOOKS.iterdir())
@@ -119,7 +135,13 @@ def test_notebook_runs(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     text = _output_text(nb)
     for expected in EXPECTED_TEXT.get(name, []):
         assert expected in text, f"{name}: {expected!r} not in the outputs"
-    assert _pictures(nb) >= 1, f"{name}: no SVG picture of a blueprint or run in the outputs"
+    pictures = _pictures(nb)
+    assert pictures, f"{name}: no SVG picture of a blueprint or run in the outputs"
+    for title in EXPECTED_PICTURES.get(name, []):
+        assert any(f">{title}</text>" in svg for svg in pictures), f"{name}: no {title!r} picture"
     injected = nb["metadata"]["papermill"]["parameters"]
     assert injected == PARAMETERS.get(name, {})
     assert sorted(NOTEBOOKS.iterdir()) == before, "the notebook wrote into notebooks/"
+    assert sorted(p.name for p in work.iterdir()) == [TUTORIAL_DIR], "wrote outside cnb-tutorial/"
+    assert sorted(p.name for p in (work / TUTORIAL_DIR).iterdir()) == [name]
+    assert (work / TUTORIAL_DIR / name / ".conductor").is_dir(), "the run history is elsewhere"
