@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from conductor_nb.engine import capture
 from conductor_nb.engine import events as ev
+from conductor_nb.headless.result import plan_parent
 
 if TYPE_CHECKING:
     from conductor_nb.engine.run import Run
@@ -145,7 +147,16 @@ class PlainProgress:
 
 
 class _NodeLine:
-    __slots__ = ("attempts", "finished", "node_id", "note", "started", "state")
+    __slots__ = (
+        "attempts",
+        "finished",
+        "inner",
+        "inner_counts",
+        "node_id",
+        "note",
+        "started",
+        "state",
+    )
 
     def __init__(self, node_id: str) -> None:
         self.node_id = node_id
@@ -154,6 +165,29 @@ class _NodeLine:
         self.finished: float | None = None
         self.attempts = 0
         self.note = ""
+        self.inner: dict[str, str] = {}  # nested record id -> its state
+        self.inner_counts: Counter[str] = Counter()
+
+    def track_inner(self, node_id: str, event: ev.Event) -> None:
+        """A nested record of this node (``loop[2].double``) changed state: kept as a
+        tally shown on this node's row, never as a row or a step of the bar."""
+        if node_id.endswith("._input"):  # the engine's feed of a body's input, not a node
+            return
+        shadow = _NodeLine(node_id)
+        shadow.state = self.inner.get(node_id, "pending")
+        _update_line(shadow, event)
+        before = self.inner.get(node_id)
+        if before == shadow.state:
+            return
+        if before is not None:
+            self.inner_counts[before] -= 1
+        self.inner[node_id] = shadow.state
+        self.inner_counts[shadow.state] += 1
+
+    @property
+    def inner_note(self) -> str:
+        tally = ", ".join(f"{n} {state}" for state, n in sorted(self.inner_counts.items()) if n)
+        return f"inner nodes: {tally}" if tally else ""
 
 
 class RichProgress:
@@ -177,6 +211,7 @@ class RichProgress:
         self.console = Console(file=stream)
         self.logs = logs
         self.lines: dict[str, _NodeLine] = {}
+        self.plan: tuple[str, ...] = ()  # the run's own nodes: what the bar counts
         self.title = "run"
         self._lock = threading.Lock()
         self._partial: dict[str, str] = {}
@@ -205,7 +240,8 @@ class RichProgress:
     def _apply(self, event: ev.Event) -> None:
         if isinstance(event, ev.RunStarted):
             self.title = f"{event.blueprint_id} ({event.run_id})"
-            self.lines = {n: _NodeLine(n) for n in event.node_ids}
+            self.plan = tuple(event.node_ids)
+            self.lines = {n: _NodeLine(n) for n in self.plan}
             self.bar.update(
                 self.task, description=self.title, total=len(event.node_ids), completed=0
             )
@@ -216,9 +252,16 @@ class RichProgress:
         node_id = getattr(event, "node_id", None)
         if not node_id:
             return
+        # Rows and the bar follow the run's own nodes (the plan); the records a loop,
+        # parallel or group node publishes for its body (``loop[0].double``, ``grp.inner``)
+        # are tallied on that node's row, so the count never passes the total.
+        parent = None if node_id in self.lines else plan_parent(node_id, self.lines)
+        if parent is not None:
+            self.lines[parent].track_inner(node_id, event)
+            return
         line = self.lines.setdefault(node_id, _NodeLine(node_id))
         _update_line(line, event)
-        done = sum(1 for item in self.lines.values() if item.state in _FINAL)
+        done = sum(1 for n in self.plan if self.lines[n].state in _FINAL)
         self.bar.update(self.task, completed=done)
 
     def _print_log(self, event: ev.NodeLog) -> None:
@@ -254,7 +297,10 @@ class RichProgress:
                     Text(item.state, style=style),
                     took,
                     tries,
-                    Text(item.note, style="red" if item.state == "failed" else "dim"),
+                    Text(
+                        item.note or item.inner_note,
+                        style="red" if item.state == "failed" else "dim",
+                    ),
                 )
             parts: list[Any] = [table]
             if hidden:

@@ -10,7 +10,7 @@ summary, or ``--json``) goes to stdout so it can be piped.
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import signal
 import sys
 from collections.abc import Iterator
@@ -85,20 +85,34 @@ def wait_with_progress(run: Run, mode: str, *, logs: bool = True) -> int:
     """Wait for ``run`` while a display follows it; return the exit code."""
     from conductor_nb.headless.progress import attach, make_display
 
-    display = make_display(sys.stderr, mode, logs=logs)
-    detach = attach(run, display) if display is not None else None
+    display = None
+    detach = None
     interrupted = False
     try:
         with _sigterm_as_interrupt():
+            display = make_display(sys.stderr, mode, logs=logs)
+            detach = attach(run, display) if display is not None else None
             run.wait()
     except KeyboardInterrupt:
-        interrupted = True  # run.wait() has cancelled the run and let it settle
+        interrupted = True
+        _cancel_and_settle(run)
     finally:
         if detach is not None:
             detach()
         if display is not None:
             display.close()
     return exit_code(run, interrupted)
+
+
+def _cancel_and_settle(run: Run) -> None:
+    """``run.wait()`` cancels the run on Ctrl-C and lets it settle, but an interrupt can land
+    before it gets that far (while the display is set up, or as ``wait`` begins): the run
+    would still be going. Cancel it then, so the result says cancelled."""
+    if run.is_finished:
+        return
+    run.cancel()
+    with contextlib.suppress(Exception):
+        run.wait(timeout=10)
 
 
 def exit_code(run: Run, interrupted: bool) -> int:
@@ -134,15 +148,14 @@ def finish(run: Run, code: int, args: argparse.Namespace) -> None:
         from conductor_nb.headless.report import write_report
 
         report_path = write_report(run, args.report)
-    if args.json:
-        from conductor_nb.headless.result import run_result
+    from conductor_nb.headless.result import run_result, run_summary
 
+    if args.json:
         result = run_result(run, code)
         result["report"] = report_path
-        json.dump(result, sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
+        common.print_json(result)
     else:
-        print(run.summary())
+        print(run_summary(run))
         if code == EXIT_INTERRUPTED:
             print("interrupted: the run was cancelled")
         if report_path:

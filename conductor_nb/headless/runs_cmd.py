@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import sys
 from typing import Any
 
@@ -88,7 +87,16 @@ def _status(value: Any) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    records = list(_storage().runs(max(0, args.limit), status=args.status, home=args.home))
+    """The newest ``--limit`` runs; when more match, a last line says how many and how to
+    see them (on stderr with ``--json``, whose stdout stays the list of rows)."""
+    limit = max(0, args.limit)
+    cnb = _storage()
+    records = list(cnb.runs(limit + 1, status=args.status, home=args.home))
+    more = 0
+    if len(records) > limit:
+        records = records[:limit]
+        more = len(cnb.runs(None, status=args.status, home=args.home)) - limit
+    note = f"... {more} more; show them with -n {limit + more}" if more > 0 else ""
     if args.json:
         rows = [
             {
@@ -100,11 +108,12 @@ def cmd_list(args: argparse.Namespace) -> int:
             }
             for r in records
         ]
-        json.dump(rows, sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
+        common.print_json(rows)
+        if note:
+            sys.stderr.write(note + "\n")
         return EXIT_OK
-    if not records:
-        print("no runs recorded yet")
+    if not records and not more:
+        print("no runs recorded yet" if args.status is None else f"no {args.status} runs")
         return EXIT_OK
     print(f"{'ID':<24} {'STATUS':<11} {'BLUEPRINT':<20} {'STARTED':<19} DURATION")
     for r in records:
@@ -112,6 +121,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             f"{r.id:<24} {_status(r.status):<11} {r.blueprint_id!s:<20} "
             f"{_stamp(r.started_at):<19} {_seconds(r.duration)}"
         )
+    if note:
+        print(note)
     return EXIT_OK
 
 
@@ -124,7 +135,7 @@ def _load(run_id: str, home: str | None) -> Any:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from conductor_nb.headless.result import run_result
+    from conductor_nb.headless.result import plan_parent, run_result, run_summary
 
     run = _load(args.run_id, args.home)
     if args.report:
@@ -132,15 +143,26 @@ def cmd_show(args: argparse.Namespace) -> int:
 
         write_report(run, args.report)
     if args.json:
-        json.dump(run_result(run), sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
+        common.print_json(run_result(run))
         return EXIT_OK
-    print(run.summary())
-    for node_id, record in run.node_runs.items():
-        took = _seconds(record.duration)
-        tries = f" x{record.attempts}" if record.attempts > 1 else ""
-        print(f"  {node_id:<20} {record.status.value:<10} {took}{tries}")
+    print(run_summary(run))
+    plan = list(run.plan.order)
+    nested: dict[str | None, list[str]] = {}
+    for node_id in run.node_runs:
+        if node_id not in plan:
+            nested.setdefault(plan_parent(node_id, plan), []).append(node_id)
+    for node_id in [*plan, *nested.pop(None, [])]:  # nested records under their node
+        if node_id in run.node_runs:
+            print(_node_line(node_id, run.node_runs[node_id], "  "))
+        for inner in nested.get(node_id, []):
+            print(_node_line(inner, run.node_runs[inner], "    "))
     return EXIT_OK
+
+
+def _node_line(node_id: str, record: Any, indent: str) -> str:
+    took = _seconds(record.duration)
+    tries = f" x{record.attempts}" if record.attempts > 1 else ""
+    return f"{indent}{node_id:<{22 - len(indent)}} {record.status.value:<10} {took}{tries}"
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
