@@ -3,9 +3,11 @@
 The notebook follows papermill's conventions so papermill, Binder and any
 scheduler can run any blueprint: a ``parameters``-tagged cell holds the
 blueprint's params with their defaults, the next cell loads the blueprint (its
-YAML is embedded, so the notebook stands alone) and runs it with those values,
-then a cell shows the run's static picture and summary, and the last one fails
-the notebook when a node failed, so ``papermill`` exits non-zero.
+YAML is embedded, so the notebook stands alone), runs it with those values and
+shows the run once, through its rich repr (the static SVG picture of the final
+node states, with the summary as its text form); a cell shows the outputs, and
+the last one fails the notebook when a node failed, so ``papermill`` exits
+non-zero.
 """
 
 from __future__ import annotations
@@ -32,12 +34,7 @@ def to_notebook(
         _markdown(_intro(bp, source)),
         _code(_parameters_source(bp), tags=["parameters"]),
         _code(_run_source(bp, imports, source)),
-        _code(
-            "from IPython.display import display\n\n"
-            "display(run)  # the run's static picture: final node states\n"
-            "print(run.summary())\n"
-            "run.outputs"
-        ),
+        _code("run.outputs"),
         _code(
             "# a failed node fails the notebook, so papermill and CI see a non-zero exit\n"
             "run.raise_for_status();"
@@ -99,7 +96,7 @@ def _run_source(bp: Blueprint, imports: Sequence[str], source: str | None) -> st
         f"BLUEPRINT = {embedded}",
         f"bp = cnb.Blueprint.from_yaml(BLUEPRINT, source={source or bp.id!r})",
         f"run = bp.run(params={{{params}}})",
-        "run",
+        "run  # shown once: the run's picture (final node states) and its summary",
     ]
     return "\n".join(lines)
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from conductor_nb.errors import ConductorError
 
@@ -181,25 +181,89 @@ def mark_output(output: Path, error: NotebookError) -> None:
 # ------------------------------------------------------------------------------ the CLI
 
 
-def notebook_param_types(path: Path) -> dict[str, str]:
-    """Types of the notebook's declared parameters, from its ``parameters`` cell defaults."""
-    from conductor_nb.model.blueprint import infer_type
+class DeclaredParameters(NamedTuple):
+    """What a notebook's ``parameters`` cell declares, as papermill reads it."""
+
+    has_cell: bool
+    """Whether some cell carries the ``parameters`` tag."""
+    readable: bool
+    """Whether papermill can list the cell's names for this kernel's language (if not,
+    unknown ``-p`` names cannot be told apart and are passed through)."""
+    types: dict[str, str]
+    """Declared name -> param type, inferred from the default values."""
+
+
+def declared_parameters(path: Path, kernel: str | None = None) -> DeclaredParameters:
+    """The notebook's declared parameters, read like ``papermill --help-notebook`` does."""
+    from conductor_nb._extras import require
+    from conductor_nb.headless.common import UsageError
+
+    require("papermill", "papermill", "running notebooks")
+    import nbformat
+    from papermill.translators import papermill_translators
+    from papermill.utils import nb_kernel_name, nb_language
 
     try:
-        from papermill.inspection import inspect_notebook
-    except ImportError:
-        return {}
-    declared: dict[str, str] = {}
-    for name, info in inspect_notebook(str(path)).items():
-        hinted = str(info.get("inferred_type_name") or "None")
-        if hinted in ("int", "float", "bool", "str", "list", "dict"):
-            declared[name] = hinted
-            continue
-        try:
-            declared[name] = infer_type(ast.literal_eval(str(info.get("default"))))
-        except (ValueError, SyntaxError):
-            declared[name] = "any"
-    return declared
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception as exc:  # not JSON, not a notebook, unreadable
+        raise UsageError(f"{path}: not a readable notebook ({exc})") from None
+    tagged = [cell for cell in nb.cells if "parameters" in cell.metadata.get("tags", ())]
+    if not tagged:
+        return DeclaredParameters(has_cell=False, readable=True, types={})
+    try:
+        translator = papermill_translators.find_translator(
+            nb_kernel_name(nb, kernel), nb_language(nb)
+        )
+        found = translator.inspect(tagged[0])
+    except Exception:  # no translator, no kernel/language metadata, or no introspection
+        return DeclaredParameters(has_cell=True, readable=False, types={})
+    return DeclaredParameters(True, True, {p.name: _param_type(p._asdict()) for p in found})
+
+
+def _param_type(info: Mapping[str, Any]) -> str:
+    from conductor_nb.model.blueprint import infer_type
+
+    hinted = str(info.get("inferred_type_name") or "None")
+    if hinted in ("int", "float", "bool", "str", "list", "dict"):
+        return hinted
+    try:
+        return infer_type(ast.literal_eval(str(info.get("default"))))
+    except (ValueError, SyntaxError):
+        return "any"
+
+
+def notebook_params(
+    source: Path, assignments: list[str], base: dict[str, Any], kernel: str | None
+) -> dict[str, Any]:
+    """``-p`` and ``--params-file`` values typed by the notebook's ``parameters`` cell; a name
+    that cell does not declare is a user error (papermill would only log it and go on)."""
+    from conductor_nb.headless.common import UsageError
+    from conductor_nb.headless.params import split_assignment, typed_params
+
+    declared = declared_parameters(source, kernel)
+    if not declared.has_cell and (assignments or base):
+        names = list(base)
+        for text in assignments:
+            try:
+                names.append(split_assignment(text)[0])
+            except ValueError:
+                names.append(text)
+        raise UsageError(
+            f"notebook {source.name!r} has no parameters cell, so it takes no parameters "
+            f"(given: {', '.join(names)})\n"
+            "    fix: put the defaults in one cell (e.g. `date = '2026-11-24'`) and give that "
+            "cell the tag `parameters`; papermill injects the values in a new cell after it\n"
+            "    (in JupyterLab: select the cell, open the property inspector, the gear icon in "
+            "the right sidebar, then Common Tools > Cell Tags > Add Tag)"
+        )
+    return typed_params(
+        assignments,
+        declared.types,
+        base=base,
+        owner=f"notebook {source.name!r}",
+        strict=declared.readable,
+        declared_in="in its `parameters` cell",
+    )
 
 
 def run_notebook_command(args: argparse.Namespace) -> int:
@@ -210,7 +274,7 @@ def run_notebook_command(args: argparse.Namespace) -> int:
         UsageError,
         import_modules,
     )
-    from conductor_nb.headless.params import ParamValueError, load_params_file, typed_params
+    from conductor_nb.headless.params import ParamValueError, load_params_file
 
     source = Path(args.file)
     if not source.exists():
@@ -220,10 +284,7 @@ def run_notebook_command(args: argparse.Namespace) -> int:
         base = load_params_file(args.params_file) if args.params_file else {}
     except ParamValueError as exc:
         raise UsageError(str(exc)) from None
-    declared = notebook_param_types(source)
-    params = typed_params(
-        args.params, declared, base=base, owner=f"notebook {source.name!r}", strict=False
-    )
+    params = notebook_params(source, args.params, base, args.kernel)
     output = Path(args.output) if args.output else source.with_suffix(".out.ipynb")
     progress = args.progress == "rich" or (args.progress == "auto" and sys.stderr.isatty())
     result: dict[str, Any] = {"notebook": str(source), "output": str(output), "parameters": params}

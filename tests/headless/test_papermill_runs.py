@@ -97,6 +97,69 @@ def test_cli_notebook_params_typed_and_timeout_and_dead_kernel(tmp_path: Path) -
     assert marked.metadata.conductor_nb["kind"] == DEAD_KERNEL
 
 
+def _cli_run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, "run", *args],
+        cwd=folder,
+        env=cli_env(folder),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_refuses_a_parameter_the_notebook_does_not_declare(tmp_path: Path) -> None:
+    _notebook(tmp_path / "nb.ipynb", "print(x)")
+    done = _cli_run(tmp_path, "nb.ipynb", "-p", "y=2", "-p", "wrd=b", "-o", "out.ipynb")
+    assert done.returncode == 2
+    assert "notebook 'nb.ipynb' has no param 'y'" in done.stderr
+    assert "declared params (in its `parameters` cell): word, x" in done.stderr
+    assert "did you mean 'word'?" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out.ipynb").exists()  # refused before a kernel started
+    (tmp_path / "p.yaml").write_text("zz: 1\n")
+    from_file = _cli_run(tmp_path, "nb.ipynb", "--params-file", "p.yaml", "--json")
+    assert from_file.returncode == 2
+    result = json.loads(from_file.stdout)
+    assert result["status"] == "error" and result["exit_code"] == 2
+    assert result["problems"][0]["path"] == "--params-file"
+    assert "no param 'zz'" in result["problems"][0]["message"]
+
+
+def test_cli_explains_a_notebook_without_a_parameters_cell(tmp_path: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print('hi')")]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, str(tmp_path / "plain.ipynb"))
+    done = _cli_run(tmp_path, "plain.ipynb", "-p", "y=2")
+    assert done.returncode == 2
+    assert "notebook 'plain.ipynb' has no parameters cell" in done.stderr
+    assert "(given: y)" in done.stderr
+    assert "the tag `parameters`" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert _cli_run(tmp_path, "plain.ipynb", "-o", "out.ipynb").returncode == 0  # no -p: fine
+
+
+def test_parameters_of_a_language_papermill_cannot_inspect_are_passed_through(
+    tmp_path: Path,
+) -> None:
+    from conductor_nb.headless.papermill import declared_parameters, notebook_params
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x <- 1", metadata={"tags": ["parameters"]})]
+    nb.metadata["kernelspec"] = {"name": "ir", "display_name": "R", "language": "R"}
+    nbformat.write(nb, str(tmp_path / "r.ipynb"))
+    declared = declared_parameters(tmp_path / "r.ipynb")
+    assert declared.has_cell and not declared.readable
+    assert notebook_params(tmp_path / "r.ipynb", ["y=2"], {}, None) == {"y": 2}
+    python = declared_parameters(_notebook(tmp_path / "py.ipynb"))
+    assert python.types == {"x": "int", "word": "str"}
+
+
 def test_exported_notebook_runs_under_papermill(cli, work: Path) -> None:
     exported = cli(
         "export", "ok.yaml", "--to", "notebook", "--import", "hl_nodes", "-o", "demo.ipynb"
@@ -128,6 +191,17 @@ def test_exported_notebook_runs_under_papermill(cli, work: Path) -> None:
     assert "image/svg+xml" in text  # the static picture of the run
     assert "succeeded" in text
     assert "'total': 20" in text
+    # the run is shown once: its picture, with the summary as the text form of the same output
+    shown = [
+        output
+        for cell in nb.cells
+        for output in cell.get("outputs", [])
+        if "of 'demo'" in json.dumps(output)
+    ]
+    assert len(shown) == 1, shown
+    assert shown[0]["output_type"] == "execute_result"
+    assert set(shown[0]["data"]) == {"image/svg+xml", "text/plain"}
+    assert "of 'demo': succeeded" in shown[0]["data"]["text/plain"]
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
     # a failing blueprint fails the notebook (and so papermill's exit code)
     cli("export", "fail.yaml", "--to", "notebook", "--import", "hl_nodes", "-o", "fail.ipynb")
