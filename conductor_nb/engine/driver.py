@@ -100,6 +100,7 @@ class RunDriver:
         self._passed_breakpoint: set[str] = set()
         self._run_to: str | None = None
         self._cancelling = False
+        self._failing_fast = False  # the cancel comes from fail_fast: the run failed
         self._settle_waiters: list[concurrent.futures.Future[None]] = []
         self._lock = threading.Lock()
         self._type_sems: dict[str, asyncio.Semaphore] = {}
@@ -410,6 +411,7 @@ class RunDriver:
         if waiter is not None and not waiter.done():
             waiter.set_result(record)
         if not ok and self.options.fail_fast and record.status is NodeState.FAILED:
+            self._failing_fast = True
             self._begin_cancel(f"fail_fast: node {node_id!r} failed")
         self._maybe_progress()
         self._kick()
@@ -474,7 +476,7 @@ class RunDriver:
         self._step_waiters.clear()
         self._stepped.clear()
         self.finished_at = time.time()
-        if self._cancelling:
+        if self._cancelling and not self._failing_fast:
             state = RunState.CANCELLED
         elif any(self.node_runs[n].status is NodeState.FAILED for n in self.plan.order):
             state = RunState.FAILED
@@ -484,7 +486,7 @@ class RunDriver:
             state = RunState.SUCCEEDED
         self._set_run_state(state)
         self._paused = False
-        self._cancelling = False
+        self._cancelling = self._failing_fast = False
         self._maybe_progress(force=True)
         first_error = next((r.error for r in self.node_runs.values() if r.error), None)
         self._publish(

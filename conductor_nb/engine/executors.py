@@ -29,6 +29,7 @@ import pickle
 from collections.abc import Callable
 from concurrent.futures import Executor as _PoolExecutor
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -128,7 +129,11 @@ class ProcessExecutor:
     """Runs node functions in worker processes (CPU-bound work, isolation).
 
     Functions and values travel pickled; functions defined in a notebook travel with
-    cloudpickle when it is installed (it comes with the ``dask`` extra).
+    cloudpickle when it is installed (it comes with the ``dask`` extra). The worker
+    pool starts with the first node and outlives the run (starting one costs about a
+    second): ``executor="process"`` shares one per process; call :meth:`shutdown` to
+    stop an executor's workers (they also stop when it is garbage collected or the
+    interpreter exits). A pool broken by a dying worker is replaced on the next call.
     """
 
     name = "process"
@@ -137,6 +142,11 @@ class ProcessExecutor:
         self.max_workers = max_workers
         self._pool: _PoolExecutor | None = None
         self._local = LocalExecutor()
+
+    def __repr__(self) -> str:
+        workers = self.max_workers or os.cpu_count() or 1
+        state = "running" if self._pool is not None else "not started"
+        return f"<ProcessExecutor {workers} workers, {state}>"
 
     async def start(self) -> None:
         if self._pool is None:
@@ -150,14 +160,16 @@ class ProcessExecutor:
     async def submit(self, call: Call) -> Any:
         if call.local:
             return await self._local.submit(call)
-        if self._pool is None:
-            await self.start()
+        await self.start()
         assert self._pool is not None
         sink = capture.current_sink.get()
         payload = dumps((call.fn, detach(call).kwargs, sink is not None))
         loop = asyncio.get_running_loop()
         try:
             blob = await loop.run_in_executor(self._pool, run_pickled, payload)
+        except BrokenProcessPool:
+            self.shutdown()  # a worker died: the next call starts a fresh pool
+            raise
         except Exception as exc:
             capture.replay(getattr(exc, "conductor_lines", ()), sink)  # what it printed first
             raise
@@ -166,10 +178,13 @@ class ProcessExecutor:
         return result
 
     async def close(self) -> None:
-        await self._local.close()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        """The end of a run: the workers stay for the next one (see the class docstring)."""
+
+    def shutdown(self) -> None:
+        """Stop the worker processes (running calls finish first)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def dumps(obj: Any) -> bytes:
@@ -208,11 +223,21 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
+_shared_process: ProcessExecutor | None = None
+
+
+def _shared_process_executor() -> ProcessExecutor:
+    global _shared_process
+    if _shared_process is None:
+        _shared_process = ProcessExecutor()
+    return _shared_process
+
+
 def make_executor(spec: str | Executor | None) -> Executor:
     if spec is None or spec == "local":
         return LocalExecutor()
     if spec == "process":
-        return ProcessExecutor()
+        return _shared_process_executor()
     if spec == "dask":
         from conductor_nb.engine.dask_executor import DaskExecutor
 

@@ -505,10 +505,14 @@ async def _with_faults(run: Run, node_id: str, coro: Any) -> Any:
     if fault == "fail":
         coro.close()
         raise InjectedFault(f"fault injected into node {node_id!r}")
-    if isinstance(fault, int | float) and not isinstance(fault, bool):
-        await asyncio.sleep(float(fault))
-    elif fault == "hang":
-        await asyncio.sleep(3600 * 24)
+    try:
+        if isinstance(fault, int | float) and not isinstance(fault, bool):
+            await asyncio.sleep(float(fault))
+        elif fault == "hang":
+            await asyncio.sleep(3600 * 24)
+    except BaseException:
+        coro.close()  # cancelled while delayed: the node's own call never starts
+        raise
     return await coro
 
 

@@ -305,9 +305,16 @@ class Run(RunDriver):
         return self._await_settled().__await__()
 
     async def _await_settled(self) -> Run:
+        """``await run``: until it finishes or pauses. If the awaiting task is cancelled
+        (Kernel -> Interrupt in a cell), the run is cancelled too, as with ``wait()``;
+        ``await asyncio.shield(run)`` waits without that."""
         fut = self._settle_future()
-        while not fut.done():  # wake regularly: interrupts must get through
-            await asyncio.wait([asyncio.wrap_future(fut)], timeout=WAKE_SLICE * 2)
+        try:
+            while not fut.done():  # wake regularly: interrupts must get through
+                await asyncio.wait([asyncio.wrap_future(fut)], timeout=WAKE_SLICE * 2)
+        except asyncio.CancelledError:
+            self.cancel()
+            raise
         return self
 
     def _settle_future(self) -> concurrent.futures.Future[None]:

@@ -543,15 +543,12 @@ class Registry:
                 f"node type {name!r} has no version {version}; registered versions: "
                 f"{', '.join(map(str, sorted(versions)))}"
             )
-        lines = [f"unknown node type {name!r}"]
         close = self.closest(name)
-        if close:
-            lines.append(f"did you mean {' or '.join(map(repr, close))}?")
-        lines.append(
-            "register one with @cnb.node on a function, or install a package that "
-            "provides it (entry-point group 'conductor_nb.nodes')"
+        guess = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+        return (
+            f"unknown node type {name!r}{guess}; register one with @cnb.node on a function, "
+            "or install a package that provides it (entry-point group 'conductor_nb.nodes')"
         )
-        return "; ".join(lines)
 
     def closest(self, name: str, n: int = 3) -> list[str]:
         return difflib.get_close_matches(name, self.names(), n=n, cutoff=0.5)

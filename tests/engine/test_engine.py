@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import threading
@@ -225,7 +226,7 @@ def test_fail_fast_cancels_running_nodes(registry) -> None:
     bp.add("double", id="later")
     bp.connect("w", "later.x")
     run = bp.run(fail_fast=True, history=False)
-    assert run.status is cnb.RunState.CANCELLED
+    assert run.status is cnb.RunState.FAILED  # a node failed; the rest was cancelled for it
     assert run["f"].status is cnb.NodeState.FAILED
     assert run["w"].status is cnb.NodeState.CANCELLED
     assert run["later"].status in (cnb.NodeState.CANCELLED, cnb.NodeState.SKIPPED)
@@ -547,3 +548,73 @@ def test_plain_kinds_are_checked_and_duck_typing_is_not(registry) -> None:
     ok.add("total", id="duck", rows=Rows())  # any other object: duck typing decides
     run = ok.run(history=False)
     assert run["tuple"].output == 6 and run["duck"].output == 1
+
+
+def test_a_cancelled_fault_delay_leaves_no_coroutine_behind(registry) -> None:
+    import gc
+    import warnings
+
+    async def quick(x: int) -> int:
+        return x
+
+    fn_node(registry, quick)
+    bp = make(registry)
+    bp.add("quick", id="slow", x=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = bp.start(faults={"slow": "hang"}, history=False)
+        run.cancel().wait(timeout=10)
+        del run
+        gc.collect()
+    assert not [w for w in caught if "never awaited" in str(w.message)]
+
+
+def test_cancelling_an_await_of_a_background_run_cancels_the_run(registry) -> None:
+    async def forever(x: int) -> int:
+        await asyncio.Event().wait()
+        return x
+
+    fn_node(registry, forever)
+    bp = make(registry)
+    bp.add("forever", id="f", x=1)
+    run = bp.start(history=False)
+
+    async def interrupted_cell() -> None:
+        waiter = asyncio.ensure_future(_await(run))  # `await run` in a cell
+        await asyncio.sleep(0.3)
+        waiter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiter
+
+    asyncio.run(interrupted_cell())
+    run.wait(timeout=10)
+    assert run.status is cnb.RunState.CANCELLED
+    assert run["f"].status is cnb.NodeState.CANCELLED
+
+
+async def _await(awaitable):
+    return await awaitable
+
+
+def test_process_workers_outlive_a_run_and_a_dead_worker_is_replaced(registry) -> None:
+    def pid(x: int) -> int:
+        if x < 0:
+            os._exit(3)  # the worker dies: the pool is broken
+        return os.getpid()
+
+    fn_node(registry, pid)
+    bp = make(registry)
+    bp.add("pid", id="p", x=1)
+    executor = cnb.ProcessExecutor(max_workers=1)
+    try:
+        first = bp.run(executor=executor, history=False)["p"].output
+        assert bp.run(executor=executor, history=False)["p"].output == first  # same worker
+        assert "running" in repr(executor)
+        dying = make(registry)
+        dying.add("pid", id="p", x=-1)
+        assert dying.run(executor=executor, history=False)["p"].status is cnb.NodeState.FAILED
+        after = bp.run(executor=executor, history=False)["p"]
+        assert after.status is cnb.NodeState.SUCCEEDED and after.output != first
+    finally:
+        executor.shutdown()
+    assert "not started" in repr(executor)
