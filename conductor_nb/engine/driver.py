@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import datetime as _dt
 import os
 import random
 import threading
@@ -237,8 +238,11 @@ class RunDriver:
             self._loop.call_soon_threadsafe(fn, *args)
 
     def _template_context(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        started = (
+            _dt.datetime.fromtimestamp(self.started_at, _dt.UTC) if self.started_at else None
+        )  # a datetime, like `now`: {{ run.started_at.strftime('%Y-%m-%d') }}
         ctx = templates.base_context(
-            self.params, self.id, self.started_at, env=os.environ if self.options.env else None
+            self.params, self.id, started, env=os.environ if self.options.env else None
         )
         ctx["inputs"] = dict(inputs)
         return ctx

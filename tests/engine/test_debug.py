@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import conductor_nb as cnb
+from conductor_nb.engine import events as ev
 
 
 @pytest.fixture
@@ -124,7 +125,7 @@ def test_step_before_start_of_a_node_waits_for_it_to_finish(registry) -> None:
     bp = cnb.Blueprint("g", registry=registry)
     bp.add("gated", id="g", x=3)
     run = bp.debug(history=False)
-    threading.Timer(0.05, gate.set).start()
+    run.subscribe(lambda event: gate.set(), ev.NodeStarted)  # only once step() has begun
     record = run.step()
     assert record.status is cnb.NodeState.SUCCEEDED and record.output == 3
 
@@ -148,3 +149,26 @@ def test_await_forms_in_async_code(chain) -> None:
 
     first, run = asyncio.run(main())
     assert first.node_id == "a" and run.status is cnb.RunState.SUCCEEDED
+
+
+def test_pause_holds_new_nodes_until_resume(chain) -> None:
+    run = chain.start(history=False, slow_motion=0.05)
+    run.pause()
+    run.wait(timeout=10)  # settles: nothing running, nothing new dispatched
+    assert run.status is cnb.RunState.PAUSED
+    done_while_paused = set(run.counts())
+    assert "pending" in done_while_paused
+    paused = [e for e in run.events if isinstance(e, ev.RunPaused)]
+    assert paused and paused[-1].reason == "pause"
+    run.resume().wait(timeout=10)
+    assert run.status is cnb.RunState.SUCCEEDED
+    assert any(isinstance(e, ev.RunResumed) for e in run.events)
+
+
+def test_breakpoints_given_to_run_pause_it(chain) -> None:
+    run = chain.run(breakpoints=["c"], history=False)
+    assert run.status is cnb.RunState.PAUSED and run.next_node() == "c"
+    assert run["b"].status is cnb.NodeState.SUCCEEDED
+    assert run["c"].status is cnb.NodeState.PENDING
+    run.resume().wait(timeout=10)
+    assert run.status is cnb.RunState.SUCCEEDED

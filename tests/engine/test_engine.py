@@ -618,3 +618,54 @@ def test_process_workers_outlive_a_run_and_a_dead_worker_is_replaced(registry) -
     finally:
         executor.shutdown()
     assert "not started" in repr(executor)
+
+
+def test_retry_delays_back_off_exponentially(registry) -> None:
+    calls = []
+
+    def flaky(x: int) -> int:
+        calls.append(x)
+        if len(calls) < 4:
+            raise ConnectionError("not yet")
+        return x
+
+    fn_node(registry, flaky)
+    bp = make(registry)
+    bp.add("flaky", id="f", x=1, retries=3, retry_delay=0.01)
+    run = bp.run(history=False)
+    assert run["f"].output == 1 and run["f"].attempts == 4
+    delays = [e.delay for e in run.events if isinstance(e, ev.NodeRetrying)]
+    assert delays == pytest.approx([0.01, 0.02, 0.04])
+
+
+def test_raise_for_status_raises_run_cancelled_for_a_cancelled_run(registry) -> None:
+    async def forever(x: int) -> int:
+        await asyncio.Event().wait()
+        return x
+
+    fn_node(registry, forever)
+    bp = make(registry)
+    bp.add("forever", id="f", x=1)
+    run = bp.start(history=False)
+    run.cancel().wait(timeout=10)
+    with pytest.raises(cnb.RunCancelled, match=f"run {run.id} was cancelled"):
+        run.raise_for_status()
+
+
+def test_templates_read_run_and_now(registry) -> None:
+    import datetime as dt
+
+    def echo(x: object) -> object:
+        return x
+
+    fn_node(registry, echo)
+    bp = make(registry)
+    bp.add("echo", id="rid", x="{{ run.id }}")
+    bp.add("echo", id="day", x="{{ run.started_at.strftime('%Y-%m-%d') }}")
+    bp.add("echo", id="now", x="{{ now }}")
+    run = bp.run(history=False)
+    assert run["rid"].output == run.id
+    started = dt.datetime.fromtimestamp(run.started_at, dt.UTC)
+    assert run["day"].output == started.strftime("%Y-%m-%d")
+    assert isinstance(run["now"].output, dt.datetime)
+    assert abs(run["now"].output.timestamp() - run.started_at) < 3600
