@@ -269,8 +269,13 @@ def build_arguments(
         if name in node_type.raw_params or not templates.has_template(value):
             return value
         if context is None:
-            context = run._template_context(edge_inputs)
-        return templates.render_value(value, context)
+            context = run._template_context(template_inputs(node_type, params, edge_inputs))
+        try:
+            return templates.render_value(value, context)
+        except templates.TemplateError as exc:
+            unconnected = [p.name for p in node_type.inputs if p.name not in edge_inputs]
+            note = f" (inputs not connected: {', '.join(unconnected)})" if unconnected else ""
+            raise templates.TemplateError(f"in {name!r}: {exc}{note}") from None
 
     kwargs: dict[str, Any] = {}
     for port in node_type.inputs:
@@ -286,6 +291,23 @@ def build_arguments(
         elif spec.default is not MISSING:
             kwargs[spec.name] = spec.default
     return kwargs
+
+
+def template_inputs(
+    node_type: NodeType, params: Mapping[str, Any], edge_inputs: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``inputs`` as templates see them: every input port, fed by its edge, else its literal
+    value in the params, else its default (None when it has none)."""
+    names: dict[str, Any] = {}
+    for port in node_type.inputs:
+        if port.name in edge_inputs:
+            names[port.name] = edge_inputs[port.name]
+        elif port.name in params and not templates.has_template(params[port.name]):
+            names[port.name] = params[port.name]
+        else:
+            names[port.name] = None if port.default is MISSING else port.default
+    names.update({k: v for k, v in edge_inputs.items() if k not in names})
+    return names
 
 
 def cache_key(node_type: NodeType, kwargs: Mapping[str, Any]) -> str | None:
@@ -370,7 +392,7 @@ async def _arguments(
     try:
         kwargs = build_arguments(run, planned, node_type, edge_inputs)
     except templates.TemplateError as exc:
-        _fail_before_call(run, planned, node_run, exc, f"template error in a param: {exc}")
+        _fail_before_call(run, planned, node_run, exc, f"template error {exc}")
         return None
     if pinned:
         kwargs.update({k: v for k, v in edge_inputs.items() if k in node_type.value_names})

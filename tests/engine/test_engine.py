@@ -669,3 +669,19 @@ def test_templates_read_run_and_now(registry) -> None:
     assert run["day"].output == started.strftime("%Y-%m-%d")
     assert isinstance(run["now"].output, dt.datetime)
     assert abs(run["now"].output.timestamp() - run.started_at) < 3600
+
+
+def test_templates_see_every_input_and_errors_name_the_param(registry) -> None:
+    def pair(x: object = None, y: object = None) -> list:
+        return [x, y]
+
+    fn_node(registry, pair)
+    bp = make(registry)
+    bp.add("pair", id="given", x="{{ inputs.y * 2 }}", y=4)  # y is a literal, not an edge
+    bp.add("pair", id="unset", x="{{ inputs.y is none }}")
+    bp.add("pair", id="bad", x="{{ inputs.y.name }}")
+    run = bp.run(history=False)
+    assert run["given"].output == [8, 4]
+    assert run["unset"].output == [True, None]
+    message = str(run["bad"].error)
+    assert "template error in 'x':" in message and "(inputs not connected: x, y)" in message
