@@ -189,8 +189,10 @@ class BlueprintView(anywidget.AnyWidget):
         coalescer = Coalescer(lambda changes: self._flush(run, changes), max_rate=MAX_FLUSHES)
         self._coalescer = coalescer
         self._unsubscribe = run.subscribe(coalescer)
+        # only the view's breakpoints the run lacks: adding one again would re-arm it, and a
+        # run started with it may already be paused there (resuming would stop there again)
         for node_id in self.breakpoints:
-            if node_id in run.plan.nodes:
+            if node_id in run.plan.nodes and node_id not in run.breakpoints:
                 run.add_breakpoint(node_id)
         with self._lock, self.hold_sync():
             self.states = state.states_payload(run)

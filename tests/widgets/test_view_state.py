@@ -153,6 +153,21 @@ def test_breakpoint_pauses_before_the_node(chain: cnb.Blueprint) -> None:
     assert view.breakpoints == []
 
 
+def test_attaching_to_a_run_paused_at_a_breakpoint_does_not_rearm_it(chain: cnb.Blueprint) -> None:
+    """The view's Run starts the run with its breakpoints, then attaches: on a busy machine
+    the run can already be paused at one by then, and setting it again re-armed it (the
+    run paused there again right after Resume)."""
+    view = view_of(chain)
+    view.toggle_breakpoint("b")
+    run = chain.start(breakpoints=["b"], **NO_HISTORY)
+    run.wait(30)
+    assert run.paused_at == "b"
+    view.attach(run)
+    view.resume()
+    run.wait(30)
+    assert run.status.value == "succeeded"
+
+
 def test_failed_node_inspector_retry_and_rerun(reg: Registry) -> None:
     bp = cnb.Blueprint("fails", registry=reg)
     bp.add("add", id="a", a=2)
