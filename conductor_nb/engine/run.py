@@ -350,7 +350,11 @@ class Run(RunDriver):
 
     def wait(self, timeout: float | None = None) -> Run:
         """Block until the run finishes or pauses (breakpoint, step); Ctrl-C cancels it."""
-        fut = self._settle_future()
+        try:
+            fut = self._settle_future()
+        except KeyboardInterrupt:  # Ctrl-C may land before the wait has begun
+            self._cancel_after_interrupt()
+            raise
         self._block_future(fut, timeout)
         return self
 
@@ -383,10 +387,14 @@ class Run(RunDriver):
                             f"run {self.id} still {self.status.value} after {timeout}s"
                         ) from None
         except KeyboardInterrupt:
-            self.cancel()
-            with contextlib.suppress(Exception):
-                self._settle_future().result(timeout=5)
+            self._cancel_after_interrupt()
             raise
+
+    def _cancel_after_interrupt(self) -> None:
+        """Ctrl-C / Kernel -> Interrupt while blocked on the run: cancel it, let it end."""
+        self.cancel()
+        with contextlib.suppress(Exception):
+            self._settle_future().result(timeout=5)
 
     async def _await_on_loop(self, make: Callable[[], Any]) -> Any:
         """Await ``make()`` on this run's loop, from whatever loop we are on."""
