@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gc
-import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ import conductor_nb as cnb
 from conductor_nb.engine import api
 from conductor_nb.errors import StoreError
 from conductor_nb.storage import RunHistory, StoredValue, default_history
+from conductor_nb.storage.recorder import MAX_FAILURES
 
 
 class Opaque:
@@ -257,18 +256,26 @@ def test_prune_by_age_and_blob_cleanup(conductor_home: Path) -> None:
     assert history.prune() == []
 
 
-def test_a_broken_history_never_breaks_a_run(conductor_home: Path) -> None:
+def test_a_broken_history_never_breaks_a_run(conductor_home: Path, caplog) -> None:
     class Broken(RunHistory):
+        calls = 0
+
         def write(self, statements):  # type: ignore[no-untyped-def]
+            Broken.calls += 1
             raise OSError("disk full")
 
     FAIL["flag"] = False
-    run = _pipeline().run(history=Broken(conductor_home / "broken"))
+    with caplog.at_level("WARNING", logger="conductor_nb"):
+        run = _pipeline().run(history=Broken(conductor_home / "broken"))
     assert run.status is cnb.RunState.SUCCEEDED
     assert run.outputs == {"result": 60}
+    warnings = [r.getMessage() for r in caplog.records if "run history" in r.getMessage()]
+    assert warnings and f"run {run.id} (OSError: disk full)" in warnings[0]
+    assert "recording stopped for this run" in warnings[-1]  # reported, then detached
+    assert Broken.calls == len(warnings) <= MAX_FAILURES
 
 
-def test_a_subscriber_failure_mid_run_is_contained(conductor_home: Path) -> None:
+def test_a_subscriber_failure_mid_run_is_contained(conductor_home: Path, caplog) -> None:
     class FailsLater(RunHistory):
         calls = 0
 
@@ -279,29 +286,11 @@ def test_a_subscriber_failure_mid_run_is_contained(conductor_home: Path) -> None
             super().write(statements)
 
     FAIL["flag"] = False
-    run = _pipeline().run(history=FailsLater(conductor_home / "later"))
+    with caplog.at_level("WARNING", logger="conductor_nb"):
+        run = _pipeline().run(history=FailsLater(conductor_home / "later"))
     assert run.status is cnb.RunState.SUCCEEDED
-
-
-def test_many_runs_keep_memory_flat() -> None:
-    FAIL["flag"] = False
-    bp = _pipeline()
-    for _ in range(10):  # warm up caches, the engine loop, SQLite statement cache
-        bp.run()
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        for _ in range(100):
-            run = bp.run()
-            assert run.status is cnb.RunState.SUCCEEDED
-        del run
-        gc.collect()
-        after = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
-    assert len(cnb.runs(limit=None)) == 110
-    assert after - before < 1_000_000, f"memory grew by {after - before} bytes over 100 runs"
+    assert run.outputs == {"result": 60}
+    assert any("could not record" in r.getMessage() for r in caplog.records)
 
 
 def test_async_and_concurrent_runs_are_recorded() -> None:
