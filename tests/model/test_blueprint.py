@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -111,11 +112,32 @@ def test_validate_returns_self_and_copy_is_independent(bp) -> None:
     assert bp["clean"].params["threshold"] == 0.7
 
 
-def test_json_schema_describes_the_format() -> None:
+def test_json_schema_describes_the_format(bp, tmp_path) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    import yaml
+
     schema = json_schema()
     assert schema["title"] == "conductor_nb blueprint"
-    assert {"id", "nodes", "edges", "params", "outputs"} <= set(schema["properties"])
-    json.dumps(schema)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(json.loads(json.dumps(schema)))
+    examples = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+    assert examples
+    for path in examples:  # what users write
+        assert not list(validator.iter_errors(yaml.safe_load(path.read_text()))), path
+    saved = tmp_path / "saved.yaml"
+    bp.save(saved)  # what conductor_nb writes
+    assert not list(validator.iter_errors(yaml.safe_load(saved.read_text())))
+    bad = {"conductor": 1, "id": "x", "nodes": {"a": {"type": "t", "retries": -1}}, "extra": 1}
+    messages = [e.message for e in validator.iter_errors(bad)]
+    assert any("-1" in m for m in messages) and any("extra" in m for m in messages)
+
+
+def test_the_real_builtins_cannot_be_shadowed_silently() -> None:
+    def transform(x: int) -> int:
+        return x
+
+    with pytest.raises(cnb.NodeTypeError, match="already registered"):
+        cnb.node(transform)
 
 
 def test_node_type_from_function_ports() -> None:
