@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from conductor_nb._extras import require
+from conductor_nb._kernels import quiet_kernel
 from conductor_nb.model.types import Port
 from conductor_nb.nodes.builtin._define import define, is_given_empty, param
 from conductor_nb.nodes.builtin.files import allowed_roots, confine
@@ -43,6 +44,7 @@ def _execute(
             progress_bar=False,
             log_output=False,
             execution_timeout=timeout,
+            **quiet_kernel(source, kernel or None),
         )
     except papermill.PapermillExecutionError as exc:
         raise NotebookFailed(
