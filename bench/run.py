@@ -205,7 +205,19 @@ def bench_io(count: int = 500, concurrency: int = 50) -> dict[str, float]:
         bp.add("io_node", id=f"io{i}", i=i)
     ideal = count / concurrency * 0.05
     ours = best_of(2, lambda: checked(bp.run(history=False, concurrency=concurrency), count))
-    return {"ours": ours, "ideal": ideal, "over": ours / ideal - 1}
+    bare = best_of(2, lambda: asyncio.run(bare_io(count, concurrency)))
+    return {"ours": ours, "ideal": ideal, "over": ours / ideal - 1, "bare": bare}
+
+
+async def bare_io(count: int, concurrency: int) -> None:
+    """The same I/O with bare asyncio (a semaphore and gather): what the loop itself costs."""
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> int:
+        async with limit:
+            return await io_node(i)
+
+    await asyncio.gather(*(one(i) for i in range(count)))
 
 
 def bench_history_memory(runs: int = 100) -> float:
@@ -304,7 +316,8 @@ def main() -> int:
         print("{:<11} {:<5} {:>6} {:>14} {:>14} {:>14} {:>6} {:>6} {:>14}".format(*cells))
     print(
         f"I/O: {io['ours']:.3f}s for the workload whose ideal is {io['ideal']:.3f}s "
-        f"({io['over'] * 100:+.1f}%)"
+        f"({io['over'] * 100:+.1f}%); bare asyncio takes {io['bare']:.3f}s "
+        f"({(io['bare'] / io['ideal'] - 1) * 100:+.1f}%)"
     )
     print(f"build + validate {n} nodes: {build:.3f}s")
     print(f"peak RSS of a {n}-node run: {rss:.0f} MB")
