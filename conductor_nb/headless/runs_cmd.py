@@ -1,7 +1,8 @@
 """``conductor-nb runs``: the run history: list, show one, resume one, prune old ones.
 
 Reads through the storage layer's public API only (``cnb.runs()``,
-``cnb.load_run(id)``, ``cnb.resume(id)``, ``cnb.RunHistory().prune(...)``).
+``cnb.load_run(id)``, ``cnb.resume(id)``, and ``RunHistory.count(...)`` and
+``.prune(...)`` of the default history).
 """
 
 from __future__ import annotations
@@ -94,8 +95,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     records = list(cnb.runs(limit + 1, status=args.status, home=args.home))
     more = 0
     if len(records) > limit:
+        from conductor_nb.storage.history import default_history
+
         records = records[:limit]
-        more = len(cnb.runs(None, status=args.status, home=args.home)) - limit
+        more = default_history(args.home).count(status=args.status) - limit
     note = f"... {more} more; show them with -n {limit + more}" if more > 0 else ""
     if args.json:
         rows = [

@@ -19,8 +19,8 @@ The result cache lives in the same file (table ``cache``); see
 :mod:`conductor_nb.storage.cache`.
 
 Stable API (used by the CLI): ``RunHistory(home)``, ``.runs(limit, status,
-blueprint)``, ``.get(id)`` (a unique id prefix works), ``.nodes(id)``,
-``.logs(id, node_id)``, ``.blueprint_doc(id)``, ``.prune(keep=N, days=D)``,
+blueprint)``, ``.count(status, blueprint)``, ``.get(id)`` (a unique id prefix works),
+``.nodes(id)``, ``.logs(id, node_id)``, ``.blueprint_doc(id)``, ``.prune(keep=N, days=D)``,
 ``.delete(id)``, ``.load_run(id)``, ``.resume(id, ...)`` and the fields of
 :class:`RunRecord` and :class:`NodeRecord`.
 """
@@ -314,6 +314,23 @@ class RunHistory:
         self, limit: int | None = None, *, status: str | None = None, blueprint: str | None = None
     ) -> list[RunRecord]:
         """Recorded runs, newest first, optionally filtered by status or blueprint id."""
+        where, params = self._filters(status, blueprint)
+        sql = f"SELECT {self._RUN_COLUMNS} FROM runs{where}"
+        sql += " ORDER BY created_at DESC, rowid DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        rows = self._query(sql, params)
+        counts = self._counts([r[0] for r in rows])
+        return [self._record(row, counts.get(row[0], {})) for row in rows]
+
+    def count(self, *, status: str | None = None, blueprint: str | None = None) -> int:
+        """How many runs :meth:`runs` would list with these filters (without loading them)."""
+        where, params = self._filters(status, blueprint)
+        return int(self._query(f"SELECT COUNT(*) FROM runs{where}", params)[0][0])
+
+    @staticmethod
+    def _filters(status: str | None, blueprint: str | None) -> tuple[str, list[Any]]:
+        """The ``WHERE`` clause (with a leading space, or empty) shared by runs and count."""
         where, params = [], []
         if status is not None:
             where.append("status = ?")
@@ -321,15 +338,7 @@ class RunHistory:
         if blueprint is not None:
             where.append("blueprint_id = ?")
             params.append(blueprint)
-        sql = f"SELECT {self._RUN_COLUMNS} FROM runs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, rowid DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        rows = self._query(sql, params)
-        counts = self._counts([r[0] for r in rows])
-        return [self._record(row, counts.get(row[0], {})) for row in rows]
+        return (" WHERE " + " AND ".join(where) if where else ""), params
 
     def _counts(self, run_ids: list[str]) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}

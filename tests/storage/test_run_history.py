@@ -113,6 +113,31 @@ def test_runs_are_listed_newest_first_and_filtered() -> None:
     assert default_history().get("latest").id == second.id
 
 
+def test_count_matches_the_runs_listed_with_the_same_filters() -> None:
+    history = default_history()
+    assert history.count() == 0
+    _pipeline().run()
+    _pipeline().run()
+    FAIL["flag"] = False
+    _pipeline().run()
+    other = cnb.Blueprint("hist-other")
+    other.add(source, id="source")
+    other.run()
+    cases = [
+        ({}, 4),
+        ({"status": "failed"}, 2),
+        ({"status": "succeeded"}, 2),
+        ({"status": "cancelled"}, 0),
+        ({"blueprint": "hist-demo"}, 3),
+        ({"blueprint": "hist-other"}, 1),
+        ({"status": "succeeded", "blueprint": "hist-demo"}, 1),
+        ({"status": "failed", "blueprint": "hist-other"}, 0),
+    ]
+    for filters, expected in cases:
+        assert history.count(**filters) == expected, filters
+        assert len(history.runs(**filters)) == expected, filters
+
+
 def test_history_false_records_nothing() -> None:
     FAIL["flag"] = False
     _pipeline().run(history=False)
