@@ -5,6 +5,8 @@ usage (blueprint problems are printed with where they are, never as a
 traceback), 130 interrupted (Ctrl-C cancels the run cleanly). With ``--json``,
 stdout carries exactly one JSON object whatever happens, user errors included
 (``{"status": "error", "exit_code": 2, "error": ..., "problems": [...]}``).
+When stdout is closed before all the output is written (``conductor-nb schema |
+head -1``), the command ends quietly, without a traceback, with exit code 1.
 """
 
 from __future__ import annotations
@@ -23,10 +25,30 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    code = _main(argv)
+    try:
+        code = _main(argv)
+    except BrokenPipeError:
+        code = _stdout_closed()
     if code == EXIT_INTERRUPTED and argv is None:
         _exit_now(code)
     return code
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``conductor-nb schema | head -1``): end quietly, the
+    way the Python docs recommend for SIGPIPE. Exit code 1, as there: not all the output
+    was delivered, and a failed run must not read as a success under ``set -o pipefail``
+    (tools killed by SIGPIPE exit non-zero too). Pointing stdout at devnull keeps the
+    interpreter's last flush at exit from reporting the broken pipe all over again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # no file behind stdout: nothing to flush
+        pass
+    return EXIT_FAILED
 
 
 def _exit_now(code: int) -> None:
@@ -196,6 +218,13 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     g.add_argument("--executor", choices=("local", "process", "dask"), default="local")
     g.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
     g.add_argument("--fail-fast", action="store_true", help="stop everything at the first failure")
+    g.add_argument(
+        "--cache",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="cache every node's result and reuse it while its code, params and inputs "
+        "are unchanged; --no-cache: run every node afresh (default: each node's `cache` setting)",
+    )
     g.add_argument("--json", action="store_true", help="print a machine-readable result")
     g.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report")
     g.add_argument(

@@ -53,6 +53,8 @@ def blueprint_params(
 
 def run_options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {"fail_fast": args.fail_fast}
+    if args.cache is not None:  # None: each node's own `cache` setting decides
+        options["cache"] = args.cache
     if args.concurrency is not None:
         if args.concurrency < 1:
             raise UsageError(f"--concurrency must be at least 1, got {args.concurrency}")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import signal
-import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.headless.conftest import CLI, cli_env
+from tests.headless.conftest import record_runs, start_cli, wait_for_stderr
 
 
 def test_run_succeeds_with_typed_params_and_json(cli, work: Path) -> None:
@@ -122,12 +125,29 @@ def test_failing_node_exits_1_and_reports_it(cli) -> None:
     assert "node b failed: ValueError: kaboom" in done.stderr
 
 
-def test_fail_fast_still_exits_1(cli) -> None:
-    done = cli(
-        "run", "fail.yaml", "--import", "hl_nodes", "--fail-fast", "--json", "--concurrency", "1"
-    )
-    assert done.returncode == 1
-    assert json.loads(done.stdout)["nodes"]["b"]["status"] == "failed"
+@pytest.mark.parametrize(
+    ("flags", "side"),
+    [((), "succeeded"), (("--fail-fast",), "cancelled")],
+    ids=["independent-branch-goes-on", "fail-fast"],
+)
+def test_fail_fast_cancels_the_independent_branch(
+    work: Path, flags: tuple[str, ...], side: str
+) -> None:
+    proc = start_cli(work, "run", "fail_fast.yaml", "--import", "hl_nodes", "--json", *flags)
+    try:
+        wait_for_stderr(proc, "node b failed: ValueError: kaboom")
+        (work / "gate").touch()  # side may end only now, after b failed
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1, err
+    result = json.loads(out)
+    assert result["status"] == "failed"  # fail-fast cancels the rest, for a node that failed
+    assert result["exit_code"] == 1
+    assert result["nodes"]["b"]["status"] == "failed"
+    assert result["nodes"]["side"]["status"] == side
 
 
 def test_invalid_blueprint_exits_2_with_every_problem(cli) -> None:
@@ -181,9 +201,23 @@ def test_nodes_lists_and_describes(cli) -> None:
     assert "did you mean 'total'" in missing.stderr
 
 
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+@pytest.mark.parametrize("name", ["ok.yaml", "fail.yaml"])  # fail.yaml: ids unlike types
+def test_export_svg_is_xml_with_every_node(cli, work: Path, name: str) -> None:
+    done = cli("export", name, "--to", "svg", "--import", "hl_nodes")
+    assert done.returncode == 0, done.stderr
+    root = ET.fromstring(done.stdout)  # well-formed XML, or this raises
+    assert root.tag == f"{SVG}svg"
+    node_ids = set(yaml.safe_load((work / name).read_text())["nodes"])
+    groups = {g.get("data-node"): g for g in root.iter(f"{SVG}g") if g.get("data-node")}
+    assert set(groups) == node_ids
+    for node_id, group in groups.items():  # each box is labelled with its node's id
+        assert node_id in [text.text for text in group.iter(f"{SVG}text")], node_id
+
+
 def test_export_formats(cli, work: Path) -> None:
-    svg = cli("export", "ok.yaml", "--to", "svg", "--import", "hl_nodes")
-    assert svg.returncode == 0 and svg.stdout.lstrip().startswith("<svg")
     as_json = cli("export", "ok.yaml", "--to", "json", "--import", "hl_nodes")
     assert json.loads(as_json.stdout)["id"] == "demo"
     as_yaml = cli("export", "ok.yaml", "--to", "yaml", "--import", "hl_nodes", "-o", "x.yaml")
@@ -208,23 +242,9 @@ def test_report_written(cli, work: Path) -> None:
 
 
 def test_sigint_cancels_the_run_and_exits_130(work: Path) -> None:
-    proc = subprocess.Popen(
-        [*CLI, "run", "slow.yaml", "--import", "hl_nodes", "--json"],
-        cwd=work,
-        env=cli_env(work),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_cli(work, "run", "slow.yaml", "--import", "hl_nodes", "--json")
     try:
-        assert proc.stderr is not None
-        seen = []
-        for line in proc.stderr:  # plain progress: wait until the slow node runs
-            seen.append(line)
-            if "wait | sleeping" in line:
-                break
-        else:
-            pytest.fail("the slow node never started: " + "".join(seen))
+        wait_for_stderr(proc, "wait | sleeping")  # plain progress: the slow node runs
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -258,3 +278,66 @@ def test_runs_list_show_resume_prune(cli) -> None:
     pruned = cli("runs", "prune", "--keep", "1")
     assert pruned.returncode == 0 and "pruned 1" in pruned.stdout
     assert cli("runs", "prune").returncode == 2
+
+
+def test_cache_options_override_the_node_settings(cli) -> None:
+    def statuses(*flags: str) -> dict[str, str]:
+        done = cli("run", "cached.yaml", "--import", "hl_nodes", "--json", *flags)
+        assert done.returncode == 0, done.stderr
+        result = json.loads(done.stdout)
+        assert result["outputs"]["total"] == 3
+        ran = "make | making 3" in done.stderr  # the function itself was called
+        assert ran == (result["nodes"]["make"]["status"] == "succeeded")
+        return {node_id: node["status"] for node_id, node in result["nodes"].items()}
+
+    # make says `cache: true`, total says nothing
+    assert statuses() == {"make": "succeeded", "total": "succeeded"}
+    assert statuses() == {"make": "cached", "total": "succeeded"}
+    assert statuses("--no-cache") == {"make": "succeeded", "total": "succeeded"}
+    assert statuses("--cache") == {"make": "cached", "total": "succeeded"}  # total stored now
+    assert statuses("--cache") == {"make": "cached", "total": "cached"}
+    assert statuses() == {"make": "cached", "total": "succeeded"}  # back to the settings
+
+
+def test_run_help_explains_the_cache_options(cli) -> None:
+    done = cli("run", "--help")
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())
+    assert "--cache, --no-cache cache every node's result and reuse it" in text
+    assert "--no-cache: run every node afresh (default: each node's `cache` setting)" in text
+
+
+def _small_pipe() -> tuple[int, int]:
+    """A pipe that holds at most 4 KiB, so a longer output cannot all fit in it."""
+    if not hasattr(fcntl, "F_SETPIPE_SZ"):
+        pytest.skip("needs F_SETPIPE_SZ (Linux) to size the pipe")
+    read_end, write_end = os.pipe()
+    size = fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)
+    if size > 4096:  # pragma: no cover - pages larger than 4 KiB
+        os.close(read_end)
+        os.close(write_end)
+        pytest.skip(f"the pipe holds {size} bytes at least")
+    return read_end, write_end
+
+
+@pytest.mark.parametrize("args", [("schema",), ("runs", "list", "-n", "200")])
+def test_a_reader_that_stops_early_ends_the_command_quietly(
+    work: Path, args: tuple[str, ...]
+) -> None:
+    """``conductor-nb schema | head -1``: no BrokenPipeError traceback, exit code 1."""
+    if args[0] == "runs":
+        record_runs(work, 200)  # about 17 KB of lines; the schema is about 6 KB
+    read_end, write_end = _small_pipe()
+    proc = start_cli(work, *args, stdout=write_end)
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end, "rb", buffering=0) as reader:
+            first = reader.readline()  # then close it: the rest has nowhere to go
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert first.strip()
+    assert proc.returncode == 1  # the output was cut short (0 would mean it all fit)
+    assert err == ""

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
-from tests.headless.conftest import cli_env
+from tests.headless.conftest import record_runs
 
 # 5 nodes of its own; the loop and the group publish 8 nested records (lp[0].step,
 # lp[0]._input, ..., grp.inner), one of which fails and fails the group.
@@ -73,22 +71,8 @@ def test_json_counts_and_runs_show_keep_nested_records_as_detail(cli, work: Path
     assert lines[-1].split()[:2] == ["side", "succeeded"]
 
 
-def _record_runs(work: Path, count: int) -> None:
-    script = textwrap.dedent(f"""
-        import conductor_nb as cnb
-
-        bp = cnb.Blueprint("tiny")
-        bp.add("delay", id="wait", seconds=0)
-        for _ in range({count}):
-            bp.run()
-    """)
-    subprocess.run(
-        [sys.executable, "-c", script], cwd=work, env=cli_env(work), check=True, timeout=120
-    )
-
-
 def test_runs_list_says_how_many_more_there_are(cli, work: Path) -> None:
-    _record_runs(work, 23)
+    record_runs(work, 23)
     listed = cli("runs", "list")
     assert listed.returncode == 0
     lines = listed.stdout.splitlines()

@@ -7,18 +7,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.headless.conftest import run_cli
+
 distributed = pytest.importorskip("distributed")
 
 pytestmark = pytest.mark.dask
-
-CLI = [sys.executable, "-m", "conductor_nb.headless.cli"]
 
 MODULE = textwrap.dedent("""
     import os
@@ -98,18 +97,8 @@ def cluster(work: Path) -> Iterator[str]:
 
 def _run(work: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], int]:
     """Run the CLI; its completed process and its pid."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    cmd = [*CLI, "run", "bp.yaml", "--import", "dask_cli_nodes", *args]
-    with subprocess.Popen(
-        cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    ) as proc:
-        try:
-            stdout, stderr = proc.communicate(timeout=240)  # a guard against hanging
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            stdout, stderr = proc.communicate()
-            pytest.fail(f"conductor-nb run hung\n{stdout}\n{stderr}")
-    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr), proc.pid
+    done = run_cli(work, "run", "bp.yaml", "--import", "dask_cli_nodes", *args, timeout=240)
+    return done, done.pid
 
 
 def test_run_on_a_given_scheduler(work: Path, cluster: str) -> None:

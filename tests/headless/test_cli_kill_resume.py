@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -15,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conductor_nb.storage import RunHistory
+from tests.headless.conftest import run_cli, start_cli
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 
@@ -63,14 +62,7 @@ def test_sigkilled_cli_run_then_runs_resume(tmp_path: Path) -> None:
     env = dict(
         os.environ, KILL_WORK=str(tmp_path), CONDUCTOR_HOME=str(home), PYTHONPATH=str(tmp_path)
     )
-    cli = [sys.executable, "-m", "conductor_nb.headless.cli"]
-    proc = subprocess.Popen(
-        [*cli, "run", "bp.yaml", "--import", "kill_nodes", "-q"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = start_cli(tmp_path, "run", "bp.yaml", "--import", "kill_nodes", "-q", env=env)
     history = RunHistory(home)
     run_id = None
     deadline = time.monotonic() + 120  # a guard against hanging, not a performance bound
@@ -87,13 +79,8 @@ def test_sigkilled_cli_run_then_runs_resume(tmp_path: Path) -> None:
     assert RunHistory(home).get(run_id).status == "interrupted"
 
     (tmp_path / "gate").touch()
-    out = subprocess.run(
-        [*cli, "runs", "resume", run_id, "--import", "kill_nodes", "--json"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    out = run_cli(
+        tmp_path, "runs", "resume", run_id, "--import", "kill_nodes", "--json", env=env, timeout=120
     )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)

@@ -13,7 +13,7 @@ import pytest
 
 import conductor_nb as cnb
 from conductor_nb.headless.papermill import CELL_ERROR, DEAD_KERNEL, TIMEOUT, NotebookError
-from tests.headless.conftest import CLI, cli_env
+from tests.headless.conftest import cli_env, run_cli
 
 pytestmark = pytest.mark.notebook
 
@@ -67,17 +67,9 @@ def test_cli_notebook_params_typed_and_timeout_and_dead_kernel(tmp_path: Path) -
         "import time; time.sleep(x if word == 'sleep' else 0)",
         "import os\nif word == 'die': os._exit(1)",
     )
-    env = cli_env(tmp_path)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*CLI, "run", "nb.ipynb", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return run_cli(tmp_path, "run", "nb.ipynb", *args, timeout=120)
 
     ok = run("-p", "x=5", "-p", "word=7", "-o", "ok.ipynb", "--json")
     assert ok.returncode == 0, ok.stderr
@@ -98,14 +90,7 @@ def test_cli_notebook_params_typed_and_timeout_and_dead_kernel(tmp_path: Path) -
 
 
 def _cli_run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, "run", *args],
-        cwd=folder,
-        env=cli_env(folder),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(folder, "run", *args, timeout=120)
 
 
 def test_cli_refuses_a_parameter_the_notebook_does_not_declare(tmp_path: Path) -> None:
@@ -221,14 +206,8 @@ def test_the_readme_demo_exported_as_a_notebook_runs_under_papermill(tmp_path: P
     """``make demo`` runs examples/hello.yaml; its exported notebook must run as well."""
     demo = Path(__file__).resolve().parents[2] / "examples" / "hello.yaml"
     env = cli_env(tmp_path)
-    exported = subprocess.run(
-        [*CLI, "export", str(demo), "--to", "notebook", "-o", "hello.ipynb"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    exported = run_cli(
+        tmp_path, "export", str(demo), "--to", "notebook", "-o", "hello.ipynb", timeout=120
     )
     assert exported.returncode == 0, exported.stderr
     done = subprocess.run(

@@ -11,7 +11,6 @@ import re
 import select
 import struct
 import subprocess
-import sys
 import termios
 import textwrap
 import time
@@ -19,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from tests.headless.conftest import CLI
 
 pty = pytest.importorskip("pty")
 pytest.importorskip("rich")
@@ -161,8 +162,7 @@ def test_rich_progress_on_a_terminal(tmp_path: Path) -> None:
         CONDUCTOR_HOME=str(tmp_path / "home"),
         PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH")])),
     )
-    cmd = [sys.executable, "-m", "conductor_nb.headless.cli", "run", "bp.yaml"]
-    term = Terminal([*cmd, "--import", "pty_nodes"], cwd=tmp_path, env=env)
+    term = Terminal([*CLI, "run", "bp.yaml", "--import", "pty_nodes"], cwd=tmp_path, env=env)
     try:
         # mid-run: the first node is done, the gated one runs, the last one waits; 1 of 3
         mid = term.wait_for(
