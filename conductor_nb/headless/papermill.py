@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from conductor_nb._kernels import quiet_kernel
 from conductor_nb.errors import ConductorError
 
 CELL_ERROR = "cell-error"
@@ -99,6 +100,7 @@ def run_notebook(
             execution_timeout=timeout,
             kernel_name=kernel,
             progress_bar=progress,
+            **quiet_kernel(source, kernel),
         )
     except Exception as exc:
         error = classify(exc, target, timeout)

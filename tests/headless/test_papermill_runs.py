@@ -75,6 +75,7 @@ def test_cli_notebook_params_typed_and_timeout_and_dead_kernel(tmp_path: Path) -
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["status"] == "succeeded"
     assert "got 5 '7'" in _outputs(tmp_path / "ok.ipynb")  # int for x, str for word
+    assert "without encryption" not in ok.stderr  # the kernel's start-up noise stays out
 
     slow = run("-p", "x=30", "-p", "word=sleep", "--timeout", "1", "-o", "slow.ipynb", "--json")
     assert slow.returncode == 1
