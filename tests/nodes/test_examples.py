@@ -4,15 +4,11 @@ real blueprint and gives the result a reader of the example expects."""
 from __future__ import annotations
 
 import importlib
-import json
 import textwrap
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 import yaml
 from PIL import Image
@@ -21,6 +17,7 @@ import conductor_nb as cnb
 from conductor_nb.headless.describe import describe_type
 from conductor_nb.model.types import NodeType
 from conductor_nb.nodes.plugins import BUILTIN_MODULES
+from tests.nodes.conftest import write_notebook
 
 BUILTINS: dict[str, NodeType] = {
     t.name: t for m in BUILTIN_MODULES for t in importlib.import_module(m).NODE_TYPES
@@ -32,28 +29,6 @@ def shown_example(node_type: NodeType) -> dict[str, Any]:
     text = describe_type(node_type)
     assert "\nexample:\n" in text
     return yaml.safe_load(textwrap.dedent(text.split("\nexample:\n", 1)[1]))
-
-
-class _Echo(BaseHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        body = json.dumps({"path": self.path}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
 
 
 # ------------------------------------------------ what each example needs around it
@@ -70,16 +45,11 @@ def _in_png(tmp: Path, node: dict[str, Any], server: str) -> dict[str, Any]:
 
 
 def _report_ipynb(tmp: Path, node: dict[str, Any], server: str) -> dict[str, Any]:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("day = None\ninput = None")]
-    nb.cells[0].metadata["tags"] = ["parameters"]
-    nb.cells.append(nbformat.v4.new_code_cell("import conductor_nb as cnb\ncnb.record('day', day)"))
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, tmp / "report.ipynb")
+    write_notebook(
+        tmp / "report.ipynb",
+        "day = None\ninput = None",
+        "import conductor_nb as cnb\ncnb.record('day', day)",
+    )
     return {"day": {"default": "2026-11-24"}}  # the example reads params.day
 
 
@@ -112,13 +82,13 @@ def _expect(name: str, run: cnb.Run, tmp: Path) -> None:
         ),
         "transform": lambda: _eq(n.output, [{"name": "Ada", "age": 36}]),
         "file-system": lambda: _eq((tmp / "out" / "hello.txt").read_text(), "Hello"),
-        "http-request": lambda: _eq(n.outputs["body"], {"path": "/get?q=1"}),
+        "http-request": lambda: _eq(n.outputs["body"], {"path": "/get?q=1", "auth": None}),
         "shell-command": lambda: _eq(n.outputs["stdout"], "hello world\n"),
         "spreadsheet": lambda: _eq(
             n.outputs["records"], [{"name": "Ada", "age": 36}, {"name": "Linus", "age": 12}]
         ),
         "if": lambda: _eq((n.output, n.outputs["true"]), (True, {"total": 150})),
-        "delay": lambda: _eq(n.status.value, "succeeded"),
+        "delay": lambda: _waited(n, BUILTINS["delay"].examples[0]["params"]["seconds"]),
         "pass": lambda: _eq(n.output, [1, 2, 3]),
         "loop": lambda: _eq(n.output, [2, 4, 6]),
         "parallel": lambda: _eq(n.output, [1, 4, 9]),
@@ -132,6 +102,13 @@ def _expect(name: str, run: cnb.Run, tmp: Path) -> None:
 
 def _eq(found: Any, expected: Any) -> None:
     assert found == expected
+
+
+def _waited(n: Any, seconds: float) -> None:
+    """The example gives no input, so None passes on, after at least the seconds asked for
+    (a lower bound only: a busy machine may take longer, never less)."""
+    assert n.output is None
+    assert n.duration >= seconds * 0.9, (n.started_at, n.finished_at)
 
 
 def _marks(name: str) -> list[pytest.MarkDecorator]:

@@ -3,66 +3,15 @@
 from __future__ import annotations
 
 import base64
-import json
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-HTML_404 = (
-    b"<!DOCTYPE html>\n<html>\n  <head>\n    <title>404 Not Found</title>\n  </head>\n"
-    b"  <body>\n    <h1>Not Found</h1>\n"
-    + b"    <p>The requested URL was not found on this server.</p>\n" * 8
-    + b"  </body>\n</html>\n"
-)
-
-
-class Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _send(self, status: int, body: bytes, kind: str = "application/json") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:
-        if self.path.startswith("/json"):
-            self._send(
-                200,
-                json.dumps({"path": self.path, "auth": self.headers.get("Authorization")}).encode(),
-            )
-        elif self.path == "/text":
-            self._send(200, b"plain", "text/plain")
-        elif self.path == "/redirect":
-            self.send_response(302)
-            self.send_header("Location", "/text")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        elif self.path == "/html-missing":
-            self._send(404, HTML_404, "text/html; charset=utf-8")
-        else:
-            self._send(404, b'{"error": "nope"}')
-
-    def do_POST(self) -> None:
-        data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self._send(201, json.dumps({"got": json.loads(data)}).encode())
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+import conductor_nb as cnb
+from tests.nodes.conftest import HTML_404
 
 
 def test_get_json_with_query_and_bearer_auth(run_bp, server):
@@ -160,8 +109,6 @@ def test_http_status_failure_pickles_with_its_response():
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/x", "gopher://x"])
 def test_only_http_schemes(url):
-    import conductor_nb as cnb
-
     doc = {
         "conductor": 1,
         "id": "t",
@@ -272,9 +219,11 @@ def test_shell_args_and_env_of_the_wrong_shape_fail_clearly(run_bp):
 
 
 TREE = """
-import subprocess, sys, time, pathlib
+import os, subprocess, sys, time, pathlib
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
-pathlib.Path(sys.argv[1]).write_text(str(child.pid))
+ready = pathlib.Path(sys.argv[1])
+ready.with_suffix(".tmp").write_text(str(child.pid))
+os.replace(ready.with_suffix(".tmp"), ready)  # the pid file appears whole, never half-written
 time.sleep(300)
 """
 
@@ -287,39 +236,37 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def _poll(condition: Callable[[], bool], within: float = 60.0) -> bool:
+    """Whether ``condition`` becomes true before the deadline (checked every 20 ms)."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def _wait_dead(pid: int) -> bool:
-    for _ in range(200):  # SIGKILL is delivered asynchronously: allow it to land
-        if not _alive(pid):
-            return True
-        time.sleep(0.05)
-    return False
+    return _poll(lambda: not _alive(pid))  # SIGKILL is delivered asynchronously
 
 
-def _wait_for_file(path: Path) -> int:
-    for _ in range(400):
-        if path.exists() and path.read_text():
-            return int(path.read_text())
-        time.sleep(0.05)
-    raise AssertionError("the child process never started")
+def _tree_run(pid_file: Path, **params: object) -> cnb.Run:
+    params = {"program": PY, "args": ["-c", TREE, str(pid_file)], **params}
+    doc = {"conductor": 1, "id": "t", "nodes": {"s": {"type": "shell-command", "params": params}}}
+    return cnb.Blueprint.from_dict(doc).start(history=False)
+
+
+def _up_or_over(pid_file: Path, run: cnb.Run) -> Callable[[], bool]:
+    """True once the tree has written its pid file, or the run has ended without it."""
+    return lambda: pid_file.exists() or run.status.value in ("succeeded", "failed", "cancelled")
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="process groups")
-def test_cancel_kills_the_whole_process_tree(run_bp, tmp_path):
-    import conductor_nb as cnb
-
+def test_cancel_kills_the_whole_process_tree(tmp_path):
     pid_file = tmp_path / "grandchild.pid"
-    doc = {
-        "conductor": 1,
-        "id": "t",
-        "nodes": {
-            "s": {
-                "type": "shell-command",
-                "params": {"program": PY, "args": ["-c", TREE, str(pid_file)]},
-            }
-        },
-    }
-    run = cnb.Blueprint.from_dict(doc).start(history=False)
-    grandchild = _wait_for_file(pid_file)  # the gate: the tree is fully up
+    run = _tree_run(pid_file)
+    assert _poll(pid_file.exists), "the process tree never came up"  # the gate
+    grandchild = int(pid_file.read_text())
     assert _alive(grandchild)
     run.cancel()
     run.wait()
@@ -328,10 +275,22 @@ def test_cancel_kills_the_whole_process_tree(run_bp, tmp_path):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="process groups")
-def test_timeout_kills_the_whole_process_tree(run_bp, tmp_path):
-    pid_file = tmp_path / "grandchild.pid"
-    params = {"program": PY, "args": ["-c", TREE, str(pid_file)], "timeout": 3}
-    run = run_bp({"s": {"type": "shell-command", "params": params}})
+def test_timeout_kills_the_whole_process_tree(tmp_path):
+    # The timeout counts from the start of the process; on a loaded machine it may fire
+    # before the tree has written its pid file, leaving nothing to check. Then try again
+    # with a longer timeout rather than read a file that is not there.
+    for timeout in (3, 10, 30):
+        pid_file = tmp_path / f"grandchild-{timeout}.pid"
+        run = _tree_run(pid_file, timeout=timeout)
+        assert _poll(_up_or_over(pid_file, run), within=timeout + 60)
+        if pid_file.exists():
+            break
+        run.wait()
+    else:
+        raise AssertionError("the process tree never came up before its timeout")
+    grandchild = int(pid_file.read_text())
+    run.wait()
     assert run.status.value == "failed"
-    assert "timed out" in str(run["s"].error)
-    assert _wait_dead(int(pid_file.read_text()))
+    assert run["s"].status.value == "failed"
+    assert f"timed out after {timeout}s; its process tree was killed" in str(run["s"].error)
+    assert _wait_dead(grandchild)
