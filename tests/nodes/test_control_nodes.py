@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 import conductor_nb as cnb
-from conductor_nb.engine import hooks
 from tests.nodes.conftest import make
 
 DOUBLE = {
@@ -140,6 +141,20 @@ def test_loop_on_limit_choices_are_validated():
         make(doc)
 
 
+def test_delay_waits_then_passes_its_input_on_unchanged(run_bp):
+    value = {"a": [1, 2.5, None], "b": {"c": "d"}}
+    nodes = {
+        "src": {"type": "pass", "params": {"input": value}},
+        "d": {"type": "delay", "params": {"seconds": 0.3}},
+    }
+    run = run_bp(nodes, ["src.output -> d.input"])
+    assert run.status.value == "succeeded", run.summary()
+    assert run["d"].output == value
+    # the node's record shows it waited: a lower bound only, a busy machine may take longer
+    record = run["d"]
+    assert record.finished_at - record.started_at >= 0.3 * 0.9
+
+
 SHELL_ECHO = {
     "nodes": {
         "sh": {
@@ -169,21 +184,59 @@ def test_parallel_all_with_order(run_bp, maintain):
         assert out == ["0", "1", "2", "3"]
 
 
-def test_parallel_all_settled_and_fail_fast(run_bp):
-    items = [_item("print('ok')"), _item("import sys; sys.exit(1)")]
-    settled = run_bp(
-        {
-            "p": {
-                "type": "parallel",
-                "params": {"items": items, "strategy": "allSettled", "body": SHELL_ECHO},
-            }
-        }
-    )
-    statuses = [r["status"] for r in settled["p"].outputs["output"]]
-    assert statuses == ["fulfilled", "rejected"]
-    failed = run_bp({"p": {"type": "parallel", "params": {"items": items, "body": SHELL_ECHO}}})
-    assert failed.status.value == "failed"
-    assert "failed" in str(failed["p"].error)
+BROKEN = "import sys; sys.stderr.write('branch 1 broke'); sys.exit(3)"
+SLOW = "import time; time.sleep(300)"  # ends only if it is cancelled
+
+
+def _status(run, node_run):
+    """The status of an inner node run (None if it was never created)."""
+    found = run.node_runs.get(node_run)
+    return None if found is None else found.status.value
+
+
+def test_parallel_all_settled_reports_every_branch(run_bp):
+    # one at a time, so branch 2 starts only after branch 1 has failed
+    items = [_item("print('ok')"), _item(BROKEN), _item("print('also ok')")]
+    params = {"items": items, "strategy": "allSettled", "concurrency": 1, "body": SHELL_ECHO}
+    run = run_bp({"p": {"type": "parallel", "params": params}})
+    assert run["p"].status.value == "succeeded", run.summary()
+    settled = run["p"].outputs["output"]
+    assert [{k: v for k, v in s.items() if k != "error"} for s in settled] == [
+        {"index": 0, "status": "fulfilled", "value": "ok\n"},
+        {"index": 1, "status": "rejected"},
+        {"index": 2, "status": "fulfilled", "value": "also ok\n"},
+    ]
+    error = settled[1]["error"]
+    assert "p[1].sh" in error and "exited with code 3: branch 1 broke" in error
+    assert _status(run, "p[1].sh") == "failed"
+    assert _status(run, "p[2].sh") == "succeeded"  # a failure stops nothing
+
+
+def test_parallel_fail_fast_cancels_the_other_branches(run_bp):
+    # branch 0 runs until cancelled; branch 1 fails; branch 2 waits for a free slot
+    items = [_item(SLOW), _item(BROKEN), _item("print('late')")]
+    params = {"items": items, "concurrency": 2, "body": SHELL_ECHO}
+    run = run_bp({"p": {"type": "parallel", "params": params}})
+    assert run.status.value == "failed"
+    assert run["p"].status.value == "failed"
+    message = str(run["p"].error)
+    assert "1 of 3 items failed: item 1:" in message  # the failing branch, by index
+    assert "'p[1].sh' failed" in message  # and by inner node
+    assert "exited with code 3: branch 1 broke" in message  # with its original message
+    assert _status(run, "p[1].sh") == "failed"
+    assert _status(run, "p[0].sh") == "cancelled"  # the running branch was stopped
+    # the waiting branch never got to run its program (cancelled, skipped or never begun)
+    assert _status(run, "p[2].sh") in (None, "cancelled", "skipped")
+
+
+def test_parallel_without_fail_fast_runs_every_branch_then_fails(run_bp):
+    items = [_item(BROKEN), _item("print('late')")]
+    params = {"items": items, "concurrency": 1, "failFast": False, "body": SHELL_ECHO}
+    run = run_bp({"p": {"type": "parallel", "params": params}})
+    assert run["p"].status.value == "failed"
+    assert "1 of 2 items failed: item 0:" in str(run["p"].error)
+    assert _status(run, "p[1].sh") == "succeeded"
+    assert run.node_runs["p[1].sh"].outputs["stdout"] == "late\n"
 
 
 def test_parallel_race_returns_the_first_success_and_cancels_the_rest(run_bp):
@@ -208,25 +261,55 @@ def test_parallel_per_item_timeout(run_bp):
     assert "timed out" in run["p"].outputs["output"][0]["error"]
 
 
-def test_group_embedded_and_stored(run_bp, monkeypatch):
-    sub = {
-        "params": {"n": {"default": 1}},
-        "nodes": {
-            "t": {"type": "transform", "params": {"operation": "map", "expression": "item * 10"}}
-        },
-        "outputs": {"result": "t.output"},
-    }
-    run = run_bp({"g": {"type": "group", "params": {"input": [1, 2], "blueprint": sub}}})
+GROUP_BODY = {
+    "params": {"n": {"default": 1}},
+    "nodes": {
+        "t": {"type": "transform", "params": {"operation": "map", "expression": "item * 10"}},
+        "pn": {"type": "pass", "params": {"input": "{{ params.n }}"}},
+    },
+    "outputs": {"result": "t.output", "n": "pn.output"},
+}
+
+
+def test_group_embedded(run_bp):
+    run = run_bp({"g": {"type": "group", "params": {"input": [1, 2], "blueprint": GROUP_BODY}}})
     assert run.status.value == "succeeded", run.summary()
-    assert run["g"].outputs["output"] == {"result": [10, 20]}
+    assert run["g"].outputs["output"] == {"result": [10, 20], "n": 1}
     assert run.node_runs["g.t"].status.value == "succeeded"
 
-    stored = cnb.Blueprint.from_dict({"conductor": 1, "id": "stored", **sub})
-    monkeypatch.setattr(hooks, "_blueprint_loader", lambda name: stored)
-    run = run_bp(
-        {"g": {"type": "group", "params": {"input": [3], "name": "stored", "params": {"n": 2}}}}
+
+def test_group_runs_a_stored_blueprint_by_name(run_bp, tmp_path, monkeypatch):
+    # the real path: a blueprint saved in a folder store, the default store pointed at it
+    # ($CONDUCTOR_BLUEPRINTS), and the group node loading it through engine.hooks
+    monkeypatch.setenv("CONDUCTOR_BLUEPRINTS", str(tmp_path / "saved"))
+    store = cnb.BlueprintStore(tmp_path / "saved")
+    first = {"conductor": 1, "id": "scaled", **GROUP_BODY}
+    assert store.save(cnb.Blueprint.from_dict(first)) == 1
+    second = copy.deepcopy(first)
+    second["nodes"]["t"]["params"]["expression"] = "item * 100"
+    assert store.save(cnb.Blueprint.from_dict(second)) == 2  # the current version
+
+    node = {"type": "group", "params": {"input": [3], "name": "scaled", "params": {"n": 2}}}
+    run = run_bp({"g": node})
+    assert run.status.value == "succeeded", run.summary()
+    assert run["g"].outputs["output"] == {"result": [300], "n": 2}
+    assert run.node_runs["g.t"].status.value == "succeeded"
+
+    missing = run_bp({"g": {"type": "group", "params": {"name": "absent"}}})
+    assert missing.status.value == "failed"
+    assert f"no blueprint 'absent' in {tmp_path / 'saved'} (stored: scaled)" in str(
+        missing["g"].error
     )
-    assert run["g"].outputs["output"] == {"result": [30]}
+
+
+def test_group_default_store_is_blueprints_in_the_working_directory(run_bp, tmp_path, monkeypatch):
+    monkeypatch.delenv("CONDUCTOR_BLUEPRINTS", raising=False)
+    cnb.BlueprintStore(tmp_path / "blueprints").save(
+        cnb.Blueprint.from_dict({"conductor": 1, "id": "tens", **GROUP_BODY})
+    )
+    run = run_bp({"g": {"type": "group", "params": {"input": [4], "name": "tens"}}})
+    assert run.status.value == "succeeded", run.summary()  # run_bp works in tmp_path
+    assert run["g"].outputs["output"] == {"result": [40], "n": 1}
 
 
 def test_body_problems_are_reported_at_validation():
