@@ -52,7 +52,8 @@ def _overlay(pil: Any, img: Any, other: Any, opts: Mapping[str, Any]) -> Any:
     if opts["operation"] == "blend":
         return pil.blend(base, top.resize(base.size), float(opts["alpha"]))
     layer = pil.new("RGBA", base.size, (0, 0, 0, 0))
-    layer.paste(top, (int(opts["x"]), int(opts["y"])), top)
+    # copied as is (no mask): alpha_composite applies the overlay's alpha, once
+    layer.paste(top, (int(opts["x"]), int(opts["y"])))
     return pil.alpha_composite(base, layer)
 
 
