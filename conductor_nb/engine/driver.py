@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as _dt
+import logging
 import os
 import random
 import threading
@@ -45,11 +46,13 @@ from conductor_nb.engine.options import ResultCache, RunOptions, new_run_id, res
 from conductor_nb.engine.plan import Plan
 from conductor_nb.engine.scheduler import Scheduler
 from conductor_nb.engine.states import NodeState, RunState, move_node, move_run
-from conductor_nb.errors import RunStateError
+from conductor_nb.errors import ConductorError, RunStateError
 from conductor_nb.model import templates
 
 if TYPE_CHECKING:
     from conductor_nb.model.blueprint import Blueprint
+
+log = logging.getLogger("conductor_nb.engine")
 
 
 class RunDriver:
@@ -314,6 +317,12 @@ class RunDriver:
         except asyncio.CancelledError:
             await self._cancel_tasks("the run was cancelled")
             self._cancelling = True
+        except Exception as exc:  # an engine bug: the run fails, it never looks like success
+            self.error = ConductorError(f"run {self.id} stopped on an internal error: {exc!r}")
+            self.error.__cause__ = exc
+            log.error("run %s: the driver failed", self.id, exc_info=True)
+            await self._cancel_tasks("the run driver failed")
+            self._cancelling = True
         finally:
             await self._finish(first)
 
@@ -480,7 +489,9 @@ class RunDriver:
         self._step_waiters.clear()
         self._stepped.clear()
         self.finished_at = time.time()
-        if self._cancelling and not self._failing_fast:
+        if self.error is not None:
+            state = RunState.FAILED
+        elif self._cancelling and not self._failing_fast:
             state = RunState.CANCELLED
         elif any(self.node_runs[n].status is NodeState.FAILED for n in self.plan.order):
             state = RunState.FAILED
@@ -492,7 +503,9 @@ class RunDriver:
         self._paused = False
         self._cancelling = self._failing_fast = False
         self._maybe_progress(force=True)
-        first_error = next((r.error for r in self.node_runs.values() if r.error), None)
+        first_error = self.error or next(
+            (r.error for r in self.node_runs.values() if r.error), None
+        )
         self._publish(
             RunFinished(
                 self.id,

@@ -59,7 +59,58 @@ class RunOptions:
                 f"unknown run option{'s' if len(unknown) > 1 else ''} "
                 f"{', '.join(map(repr, unknown))}; options: {', '.join(sorted(known))}"
             )
-        return cls(**options)
+        made = cls(**options)
+        made.check()
+        return made
+
+    def check(self) -> None:
+        """Reject option values the engine cannot work with, naming the option."""
+        problems = [
+            f"{name}: {why}"
+            for name, why in (
+                ("concurrency", _whole(self.concurrency, minimum=1)),
+                ("slow_motion", _seconds(self.slow_motion)),
+                ("fault_rate", _fraction(self.fault_rate)),
+                ("type_limits", _limits(self.type_limits)),
+                ("breakpoints", _names(self.breakpoints)),
+                ("settings", None if isinstance(self.settings, Mapping) else "expected a mapping"),
+                ("faults", None if isinstance(self.faults, Mapping) else "expected a mapping"),
+            )
+            if why
+        ]
+        if problems:
+            raise ValueError("bad run option " + "; ".join(problems))
+
+
+def _whole(value: Any, minimum: int) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
+        return None
+    return f"expected an integer >= {minimum}, got {value!r}"
+
+
+def _seconds(value: Any) -> str | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return None
+    return f"expected a number of seconds >= 0, got {value!r}"
+
+
+def _fraction(value: Any) -> str | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
+        return None
+    return f"expected a number between 0 and 1, got {value!r}"
+
+
+def _limits(value: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return f"expected a mapping of node type -> limit, got {value!r}"
+    bad = {k: v for k, v in value.items() if _whole(v, minimum=1)}
+    return f"limits must be integers >= 1, got {bad!r}" if bad else None
+
+
+def _names(value: Any) -> str | None:
+    if isinstance(value, str) or not all(isinstance(n, str) for n in value):
+        return f"expected a list of node ids, got {value!r}"
+    return None
 
 
 def _type_mismatch(type_name: str, value: Any) -> str | None:

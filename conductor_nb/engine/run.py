@@ -62,6 +62,8 @@ class Run(RunDriver):
 
     def raise_for_status(self) -> Run:
         """Raise the first node failure (NodeExecutionError) or RunCancelled; else return self."""
+        if self.error is not None:  # the run itself failed (an internal error)
+            raise self.error
         if self.status is RunState.CANCELLED:
             raise RunCancelled(f"run {self.id} was cancelled")
         for node_id in self.failed_nodes:

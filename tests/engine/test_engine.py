@@ -685,3 +685,39 @@ def test_templates_see_every_input_and_errors_name_the_param(registry) -> None:
     assert run["unset"].output == [True, None]
     message = str(run["bad"].error)
     assert "template error in 'x':" in message and "(inputs not connected: x, y)" in message
+
+
+def test_bad_run_options_are_refused_by_name(registry) -> None:
+    bp = make(registry)
+    bp.add("double", id="a", x=1)
+    with pytest.raises(ValueError, match=r"concurrency: expected an integer >= 1, got None"):
+        bp.run(concurrency=None, history=False)
+    with pytest.raises(ValueError, match=r"fault_rate: expected a number between 0 and 1"):
+        bp.run(fault_rate=2, history=False)
+    with pytest.raises(ValueError, match=r"breakpoints: expected a list of node ids, got 'a'"):
+        bp.run(breakpoints="a", history=False)
+
+
+def test_an_internal_error_in_the_driver_fails_the_run(registry) -> None:
+    """Seam: a driver step that raises (an engine bug) must not end as 'succeeded'."""
+    from conductor_nb.engine.api import prepare
+
+    bp = make(registry)
+    bp.add("double", id="a", x=1)
+
+    async def main():
+        run = prepare(bp, None, {"history": False})
+
+        def broken() -> None:
+            raise RuntimeError("scheduler bug")
+
+        run._dispatch = broken  # type: ignore[method-assign]
+        run._ensure_driver()
+        return await run
+
+    run = asyncio.run(main())
+    assert run.status is cnb.RunState.FAILED
+    with pytest.raises(cnb.ConductorError, match="internal error: RuntimeError"):
+        run.raise_for_status()
+    finished = [e for e in run.events if isinstance(e, ev.RunFinished)]
+    assert finished[-1].status == "failed" and "scheduler bug" in finished[-1].error
