@@ -170,12 +170,18 @@ def render_value(value: Any, context: Mapping[str, Any]) -> Any:
     return value
 
 
+def expression_syntax(exc: TemplateSyntaxError) -> str:
+    """Jinja's parser speaks of templates; an expression's error should not."""
+    message = (exc.message or "").replace("end of template", "end of expression")
+    return f"bad expression syntax: {message}"
+
+
 def evaluate(expr: str, names: Mapping[str, Any]) -> Any:
     """Evaluate one sandboxed expression (``transform``'s per-item language)."""
     try:
         return _defined(_compiled_expression(expr)(**names))
     except TemplateSyntaxError as exc:
-        raise TemplateError(f"bad expression syntax: {exc.message}") from None
+        raise TemplateError(expression_syntax(exc)) from None
     except UndefinedError as exc:
         raise TemplateError(
             f"{exc.message} (names available: {', '.join(sorted(names))})"

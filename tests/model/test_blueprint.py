@@ -202,3 +202,10 @@ def test_templates_keep_native_types_and_are_sandboxed() -> None:
         render_value("{{ 'a' * 1000000000 }}", ctx)
     with pytest.raises(TemplateError, match="range too large"):
         render_value("{{ range(10**9) | list }}", ctx)
+
+
+def test_expression_errors_speak_of_expressions() -> None:
+    from conductor_nb.model.templates import TemplateError, evaluate
+
+    with pytest.raises(TemplateError, match=r"bad expression syntax: unexpected end of expr"):
+        evaluate("(item", {"item": 1})
