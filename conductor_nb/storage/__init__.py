@@ -70,7 +70,8 @@ def resume(
     """Re-run what failed, was cancelled or interrupted, or never ran; reuse what succeeded.
 
     Returns the new Run (finished, unless ``wait=False``). Keywords: ``allow_pickle``,
-    ``registry`` and run options (``concurrency=``, ``executor=``...).
+    ``registry``, ``blueprint`` (an edited Blueprint to resume with instead of the
+    recorded one) and run options (``concurrency=``, ``executor=``...).
     """
     from conductor_nb.storage.rebuild import resume as _resume
 

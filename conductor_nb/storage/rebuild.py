@@ -17,6 +17,7 @@ that was kept only as a repr) has to run again; a warning names it.
 
 from __future__ import annotations
 
+import graphlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -142,6 +143,7 @@ def resume(
     registry: Registry | None = None,
     allow_pickle: bool | None = None,
     wait: bool = True,
+    blueprint: Blueprint | None = None,
     **options: Any,
 ) -> Run:
     """Run a recorded run's failed, cancelled, interrupted and never-run nodes again.
@@ -150,6 +152,10 @@ def resume(
     Run (recorded in the same history, with ``resumed_from`` set); with ``wait=False`` it
     returns at once, as ``bp.start`` does. Other keywords are run options
     (``concurrency=``, ``executor=``...). The node types must be defined in this process.
+
+    ``blueprint`` resumes with an edited blueprint instead of the recorded one (after a
+    fix to the file): a succeeded node is reused only if it, its incoming edges and
+    every node upstream of it are unchanged; the rest runs.
     """
     from conductor_nb.engine import api
     from conductor_nb.engine.options import new_run_id
@@ -162,10 +168,12 @@ def resume(
             f"run {record.id} is still {record.status} in process {record.pid} "
             f"on {record.host}; wait for it or cancel it before resuming"
         )
-    bp = _blueprint_for_running(hist, record.id, registry)
+    recorded = _blueprint_for_running(hist, record.id, registry)
+    bp = recorded if blueprint is None else blueprint
+    unchanged = _unchanged_nodes(recorded, bp) if blueprint is not None else set(bp.nodes)
     completed = {}
     for node in hist.nodes(record.id, allow_pickle=allow_pickle):
-        if node.status not in REUSABLE or node.node_id not in bp.nodes:
+        if node.status not in REUSABLE or node.node_id not in unchanged:
             continue
         if has_stored(node.outputs):
             log.warning(
@@ -184,6 +192,26 @@ def resume(
     finally:
         _resumed_from.pop(new_id, None)
     return run.wait() if wait else run
+
+
+def _unchanged_nodes(recorded: Blueprint, edited: Blueprint) -> set[str]:
+    """Nodes of ``edited`` whose own definition, incoming edges and upstream nodes are all
+    as they were in ``recorded``: only their recorded outputs still hold."""
+    before, after = recorded.to_dict()["nodes"], edited.to_dict()["nodes"]
+
+    def incoming(bp: Blueprint, node_id: str) -> list[str]:
+        return sorted(str(edge) for edge in bp.edges if edge.target == node_id)
+
+    graph = {n: {e.source for e in edited.edges if e.target == n} for n in edited.nodes}
+    same: set[str] = set()
+    for node_id in graphlib.TopologicalSorter(graph).static_order():
+        if (
+            before.get(node_id) == after.get(node_id)
+            and incoming(recorded, node_id) == incoming(edited, node_id)
+            and graph[node_id] <= same
+        ):
+            same.add(node_id)
+    return same
 
 
 _resumed_from: dict[str, str] = {}

@@ -228,6 +228,20 @@ def test_resume_reruns_only_what_did_not_succeed() -> None:
     assert record.counts == {"cached": 3, "succeeded": 1}
 
 
+def test_resume_with_an_edited_blueprint_reuses_only_what_is_unchanged() -> None:
+    failed = _pipeline().run()  # flaky fails; source, total and side succeed
+    FAIL["flag"] = False
+    SIDE_EFFECTS.clear()
+    edited = _pipeline()
+    edited.nodes["total"].retries = 2  # total changed: it and flaky (downstream) run again
+    resumed = cnb.resume(failed.id, blueprint=edited)
+    assert resumed.status is cnb.RunState.SUCCEEDED
+    assert sorted(SIDE_EFFECTS) == ["flaky", "total"]
+    assert resumed["source"].status is cnb.NodeState.CACHED
+    assert resumed["side"].status is cnb.NodeState.CACHED
+    assert resumed["total"].status is cnb.NodeState.SUCCEEDED
+
+
 def test_resume_of_a_resume_still_reuses_everything() -> None:
     failed = _pipeline().run()
     again = cnb.resume(failed.id)  # still failing
