@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any
 from conductor_nb._extras import require
 from conductor_nb.engine import capture
 from conductor_nb.engine.executors import Call, LocalExecutor, call_to_completion, detach
+from conductor_nb.errors import ConductorError
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -292,6 +293,12 @@ class DaskExecutor:
         """The blocking form of :meth:`materialize`, for user-facing reads."""
         if self._client is None or not _has_future(value):
             return value
+        if self._client.status in ("closing", "closed"):
+            raise ConductorError(
+                "these results stayed on the Dask cluster, and its client is closed now; "
+                "read run.outputs (or node outputs) before closing the client or shutting "
+                "the executor down"
+            )
         return self._client.gather(value)
 
 

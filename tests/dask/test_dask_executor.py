@@ -445,3 +445,15 @@ def test_history_keeps_no_pickled_futures_and_resume_reruns_those_nodes(
     assert resumed.status is cnb.RunState.SUCCEEDED
     assert resumed.outputs["ratio"] == run.outputs["ratio"]
     assert resumed["load"].status is cnb.NodeState.SUCCEEDED  # ran again, not reused
+
+
+def test_reading_remote_outputs_after_the_client_closed_says_why() -> None:
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+    ) as cluster:
+        client = distributed.Client(cluster)
+        run = pipeline().run(executor=cnb.DaskExecutor(client))
+        assert run.outputs["total"] == 30
+        client.close()
+        with pytest.raises(cnb.ConductorError, match="stayed on the Dask cluster"):
+            run.outputs  # noqa: B018
