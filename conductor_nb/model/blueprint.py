@@ -21,7 +21,7 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conductor_nb.errors import BlueprintError, NodeTypeError, Problem, problem
+from conductor_nb.errors import BlueprintError, NodeTypeError, Problem, ProblemList, problem
 from conductor_nb.model.types import NodeType, Registry
 from conductor_nb.model.types import registry as default_registry
 
@@ -279,6 +279,12 @@ class Blueprint:
         node = Node(
             id=node_id, type=node_type.name, version=version, params=node_values, **settings
         )
+        from conductor_nb.model.validate import check_settings
+
+        found = ProblemList()
+        check_settings(found, f"nodes.{node_id}", node)  # retries="two" fails here, not later
+        if found:
+            raise BlueprintError(found.problems, name=self.id)
         self.nodes[node_id] = node
         self._changed()
         return node

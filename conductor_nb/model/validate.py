@@ -74,7 +74,7 @@ def _check_nodes(found: ProblemList, bp: Blueprint) -> dict[str, NodeType]:
         if node_type.validate_params is not None:
             for key, message in node_type.validate_params(node.params):
                 found.add(f"{path}.params.{key}" if key else f"{path}.params", message)
-        _check_settings(found, path, node)
+        check_settings(found, path, node)
     return types
 
 
@@ -176,7 +176,7 @@ def _declare_hint(bp: Blueprint, name: str) -> str:
     return f"fix: declare it, e.g. Blueprint(..., params={{{name!r}: ...}})"
 
 
-def _check_settings(found: ProblemList, path: str, node: object) -> None:
+def check_settings(found: ProblemList, path: str, node: object) -> None:
     retries = getattr(node, "retries", 0)
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
         found.add(f"{path}.retries", f"expected an integer >= 0, got {retries!r}")

@@ -209,3 +209,12 @@ def test_expression_errors_speak_of_expressions() -> None:
 
     with pytest.raises(TemplateError, match=r"bad expression syntax: unexpected end of expr"):
         evaluate("(item", {"item": 1})
+
+
+def test_bad_settings_are_refused_when_the_node_is_added() -> None:
+    bp = cnb.Blueprint("settings")
+    with pytest.raises(cnb.BlueprintError) as info:
+        bp.add("pass", id="p", input=1, retries="two", timeout=-1)
+    assert info.value.paths == ["nodes.p.retries", "nodes.p.timeout"]
+    assert "expected an integer >= 0, got 'two'" in str(info.value)
+    assert not bp.nodes  # nothing half-added
