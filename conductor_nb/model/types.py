@@ -230,6 +230,9 @@ class NodeType:
     context_arg: str | None = None
     output_mode: OutputMode = "single"
     validate_params: Callable[[Mapping[str, Any]], list[tuple[str, str]]] | None = None
+    check_nested: Callable[[Mapping[str, Any], Registry], list[tuple[str, str]]] | None = None
+    """Problems inside sub-blueprint params (loop/parallel/group bodies), as (param path,
+    message): validation looks inside them with the outer blueprint's registry."""
     source_hash: str = ""
     module: str = ""
     raw_params: tuple[str, ...] = ()

@@ -74,6 +74,9 @@ def _check_nodes(found: ProblemList, bp: Blueprint) -> dict[str, NodeType]:
         if node_type.validate_params is not None:
             for key, message in node_type.validate_params(node.params):
                 found.add(f"{path}.params.{key}" if key else f"{path}.params", message)
+        if node_type.check_nested is not None:
+            for key, message in node_type.check_nested(node.params, bp.registry):
+                found.add(f"{path}.params.{key}", message)
         check_settings(found, path, node)
     return types
 

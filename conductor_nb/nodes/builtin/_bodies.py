@@ -19,7 +19,7 @@ Each run is a child of the node's run: its node states appear as
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 ENTRY_NODE = "_input"
@@ -109,6 +109,54 @@ def result_of(outputs: Mapping[str, Any]) -> Any:
     if len(outputs) == 1:
         return next(iter(outputs.values()))
     return dict(outputs)
+
+
+NestedCheck = Callable[[Mapping[str, Any], Any], list[tuple[str, str]]]
+
+
+def nested_check(names: tuple[str, ...]) -> NestedCheck:
+    """Validation inside the body params ``names`` of a container node: each body is
+    prepared as for a run (passed values declared, the entry node added) and validated
+    with the outer registry; problems come back as ``<param>.<path inside the body>``."""
+
+    def check(values: Mapping[str, Any], registry: Any) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        for name in names:
+            doc = values.get(name)
+            if not isinstance(doc, Mapping) or not isinstance(doc.get("nodes"), Mapping):
+                continue  # the shape itself is check_body's to report
+            found += _problems_inside(name, doc, values, registry)
+        return found
+
+    return check
+
+
+def _problems_inside(
+    name: str, doc: Mapping[str, Any], values: Mapping[str, Any], registry: Any
+) -> list[tuple[str, str]]:
+    from conductor_nb.errors import BlueprintError
+    from conductor_nb.model.blueprint import Blueprint
+
+    given = values.get("params")
+    if name == "body":  # loop and parallel pass item, index and input to their body
+        passed, entry = dict.fromkeys(("item", "index", "input")), "item"
+    else:  # group passes its params, and its input
+        passed, entry = (
+            dict.fromkeys((*(given if isinstance(given, Mapping) else ()), "input")),
+            "input",
+        )
+    try:
+        body = Blueprint.from_dict(
+            prepare(doc, name, passed, entry, registry), registry=registry, validate=False
+        )
+        problems = body.problems()
+    except BlueprintError as exc:
+        problems = exc.problems
+    return [
+        (f"{name}.{p.path}" if p.path else name, "; ".join((p.message, *p.hints)))
+        for p in problems
+        if not p.path.startswith(f"nodes.{ENTRY_NODE}")
+    ]
 
 
 def check_body(value: Any, required: bool = True) -> list[tuple[str, str]]:

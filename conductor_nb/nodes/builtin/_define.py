@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conductor_nb.model.types import MISSING, NodeType, OutputMode, ParamField, Port
+from conductor_nb.nodes.builtin import _bodies
 
 Validator = Callable[[Mapping[str, Any]], list[tuple[str, str]]]
 
@@ -85,6 +86,7 @@ def define(
         examples=(dict(example),) if example else (),
         context_arg="ctx" if takes_context else None,
         validate_params=validate,
+        check_nested=_bodies.nested_check(tuple(p.name for p in raw)) if raw else None,
         output_mode=output_mode,
     )
 
