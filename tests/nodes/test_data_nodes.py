@@ -10,6 +10,7 @@ import pytest
 
 import conductor_nb as cnb
 from conductor_nb.model import templates
+from conductor_nb.model.types import registry
 from conductor_nb.nodes.builtin import _limits
 from conductor_nb.nodes.builtin.data import edit_fields, transform
 from tests.nodes.conftest import make
@@ -27,7 +28,7 @@ def test_edit_fields_sets_nested_and_keeps_only_set():
     assert edit_fields({"a": 1, "b": 2}, {"c.d": 3}, remove=["b"]) == {"a": 1, "c": {"d": 3}}
     assert edit_fields({"a": 1}, {"z": 0}, keepOnlySet=True) == {"z": 0}
     assert edit_fields([{"a": 1}, {"a": 2}], {"b": 0}) == [{"a": 1, "b": 0}, {"a": 2, "b": 0}]
-    with pytest.raises(TypeError, match="edits mappings"):
+    with pytest.raises(TypeError, match=r"edits records \(mappings\); the input is an int \(3\)"):
         edit_fields(3, {"x": 1})
 
 
@@ -324,3 +325,157 @@ def test_examples_run_end_to_end(name, tmp_path, monkeypatch):
         assert run.outputs["totals"] == {"north": 420, "east": 150, "south": 220}
         summary = json.loads((tmp_path / "out" / "summary.json").read_text())
         assert summary == {"regions": 3, "totals": {"north": 420, "east": 150, "south": 220}}
+
+
+# a key or field that matches nothing is a typo: say so instead of computing on None
+
+
+@pytest.mark.parametrize("operation", ["sort", "group", "unique"])
+def test_a_key_no_record_has_fails_with_the_fields_there(run_bp, operation):
+    run = run_bp(
+        {
+            "t": {
+                "type": "transform",
+                "params": {"input": PEOPLE, "operation": operation, "key": "nme"},
+            }
+        }
+    )
+    assert run.status.value == "failed"
+    assert str(run["t"].error).endswith(
+        f"FieldError: {operation} by key 'nme': no record has field 'nme'; fields of the first "
+        "record: name, age, team; did you mean 'name'?"
+    )
+
+
+def test_a_dotted_key_names_the_missing_part(run_bp):
+    records = [{"who": {"name": "b"}}, {"who": {"name": "a"}}]
+    typo = run_bp(
+        {
+            "t": {
+                "type": "transform",
+                "params": {"input": records, "operation": "sort", "key": "who.nme"},
+            }
+        }
+    )
+    assert "fields of the first record's 'who': name; did you mean 'who.name'?" in str(
+        typo["t"].error
+    )
+    ok = run_bp(
+        {
+            "t": {
+                "type": "transform",
+                "params": {"input": records, "operation": "sort", "key": "who.name"},
+            }
+        }
+    )
+    assert ok["t"].output == records[::-1]
+
+
+def test_a_key_over_items_that_are_not_records_says_so(run_bp):
+    run = run_bp(
+        {
+            "t": {
+                "type": "transform",
+                "params": {"input": [3, 1, 2], "operation": "unique", "key": "name"},
+            }
+        }
+    )
+    assert "no item has field 'name': the items are not records (the first is an int: 3)" in str(
+        run["t"].error
+    )
+    assert "leave key empty to dedupe by the items themselves" in str(run["t"].error)
+
+
+def test_a_key_some_records_lack_reads_as_none_as_documented(run_bp):
+    records = [{"name": "b"}, {"nick": "x"}, {"name": "a"}, {"nick": "y"}]
+    out = {}
+    for operation in ("sort", "group", "unique"):
+        params = {"input": records, "operation": operation, "key": "name"}
+        run = run_bp({"t": {"type": "transform", "params": params}})
+        assert run.status.value == "succeeded", run.summary()
+        out[operation] = run["t"].output
+    assert out["sort"] == [records[2], records[0], records[1], records[3]]  # None sorts last
+    assert out["group"] == {"b": [records[0]], None: [records[1], records[3]], "a": [records[2]]}
+    assert out["unique"] == records[:3]  # the records without it dedupe as one (None)
+    described = {p["name"]: p for p in registry.get("transform").describe()["params"]}
+    assert "a record without it counts as None" in described["key"]["description"]
+    assert "a key that no record has fails the node" in described["key"]["description"]
+
+
+def test_a_missing_field_of_the_input_suggests_the_closest(run_bp):
+    params = {"input": {"user": [1, 2]}, "field": "users", "operation": "reverse"}
+    run = run_bp({"t": {"type": "transform", "params": params}})
+    assert str(run["t"].error).endswith(
+        "FieldError: field 'users': the input has no field 'users'; fields of the input: user; "
+        "did you mean 'user'?"
+    )
+    listed = run_bp({"t": {"type": "transform", "params": {**params, "input": [1, 2]}}})
+    assert "field 'users': the input is a list, not a mapping" in str(listed["t"].error)
+
+
+def test_a_field_of_a_text_http_body_says_the_input_is_a_string(run_bp, server):
+    nodes = {
+        "get": {"type": "http-request", "params": {"url": f"{server}/text"}},
+        "t": {"type": "transform", "params": {"field": "users", "operation": "reverse"}},
+    }
+    run = run_bp(nodes, ["get.body -> t.input"])
+    message = str(run["t"].error)
+    assert "field 'users': the input is a string, not a mapping" in message
+    assert "has no field" not in message
+    assert "response: json on the http-request node" in message
+
+
+# expression errors speak of the expression, the param, the operation and the item
+
+
+def test_an_expression_error_names_the_param_operation_and_item(run_bp):
+    params = {"input": [{"d": 1}, {"d": 0}], "operation": "map", "expression": "10 / item.d"}
+    run = run_bp({"t": {"type": "transform", "params": params}})
+    assert str(run["t"].error).endswith(
+        "ExpressionError: expression '10 / item.d' (param 'expression', operation map) failed "
+        "on item 1: ZeroDivisionError: division by zero"
+    )
+    params = {"input": PEOPLE, "operation": "reduce", "expression": "acc + item.agee", "initial": 0}
+    run = run_bp({"t": {"type": "transform", "params": params}})
+    assert "(param 'expression', operation reduce) failed on item 0: 'dict object' has no " in str(
+        run["t"].error
+    )
+
+
+def test_an_expression_syntax_error_says_expression_not_template(run_bp):
+    with pytest.raises(cnb.BlueprintError) as loaded:
+        make({"t": {"type": "transform", "params": {"operation": "map", "expression": "item +"}}})
+    assert "nodes.t.params.expression: bad expression syntax: unexpected end of expression" in str(
+        loaded.value
+    )
+    # a template that renders to a bad expression is caught when the node runs
+    nodes = {"t": {"type": "transform", "params": {"input": [1], "expression": "{{ params.e }}"}}}
+    run = run_bp(nodes, params={"e": {"default": "item +"}})
+    message = str(run["t"].error)
+    assert message.endswith(
+        "ExpressionError: expression 'item +' (param 'expression', operation map): bad "
+        "expression syntax: unexpected end of expression"
+    )
+    assert "template" not in message
+
+
+# edit-fields on values that are not records: a hint that works when followed
+
+
+@pytest.mark.parametrize(
+    ("input", "where", "expected"),
+    [
+        ([1, 2], "record 0 of the input is an int (1)", [{"value": 1}, {"value": 2}]),
+        (7, "the input is an int (7)", {"value": 7}),
+        (["a", "b"], "record 0 of the input is a string ('a')", [{"value": "a"}, {"value": "b"}]),
+    ],
+)
+def test_edit_fields_hint_for_values_that_are_not_records_works(run_bp, input, where, expected):
+    wrapped = run_bp(_edit({"value": "{{ inputs.input }}"}, input=input))
+    message = str(wrapped["e"].error)
+    assert f"edit-fields edits records (mappings); {where}" in message
+    assert "set keepOnlySet: true and values: {value: '{{ item }}'}" in message
+    assert " a int" not in message
+    hinted = run_bp(_edit({"value": "{{ item }}"}, input=input, keepOnlySet=True))
+    assert hinted.status.value == "succeeded", hinted.summary()
+    assert hinted["e"].output == expected

@@ -33,6 +33,26 @@ class ExpressionLimitError(RuntimeError):
     """An expression ran past its time or size budget."""
 
 
+class ExpressionError(templates.TemplateError):
+    """An expression failed to parse or evaluate.
+
+    ``detail`` says why without the expression; ``where`` (e.g. "(param 'expression',
+    operation map) failed on item 2") says which use of it failed, for callers that
+    evaluate it once per item.
+    """
+
+    def __init__(self, expression: str, detail: str, where: str = "") -> None:
+        if where:
+            message = f"expression {expression!r} {where}: {detail}"
+        else:
+            message = f"in expression {expression!r}: {detail}"
+        super().__init__(message)
+        self.expression, self.detail, self.where = expression, detail, where
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickles whole (process pools, Dask workers)
+        return (type(self), (self.expression, self.detail, self.where))
+
+
 @dataclass
 class Budget:
     deadline: float
@@ -115,8 +135,16 @@ def check(expr: str) -> str | None:
     try:
         _compiled(expr)
     except TemplateSyntaxError as exc:
-        return f"bad expression syntax: {exc.message}"
+        return _syntax(exc)
     return None
+
+
+def _syntax(exc: TemplateSyntaxError) -> str:
+    """Jinja's parser speaks of templates ("unexpected 'end of template'"); say expression."""
+    message = templates.expression_syntax(exc).replace("'end of expression'", "end of expression")
+    if message.endswith("chunk after expression"):
+        message += " (two values with no operator between them?)"
+    return message
 
 
 @contextmanager
@@ -135,23 +163,20 @@ def budget(
 
 
 def evaluate(expr: str, names: Mapping[str, Any]) -> Any:
-    """Evaluate ``expr`` under the current budget; errors are :class:`templates.TemplateError`."""
+    """Evaluate ``expr`` under the current budget; errors are :class:`ExpressionError`."""
     try:
         result = _compiled(expr)(**names)
         if isinstance(result, Undefined):  # an unsafe or missing name: raise its error now
             result._fail_with_undefined_error()
         return _charge(result)
     except TemplateSyntaxError as exc:
-        raise templates.TemplateError(f"bad expression syntax: {exc.message}") from None
+        raise ExpressionError(expr, _syntax(exc)) from None
     except UndefinedError as exc:
-        raise templates.TemplateError(
-            f"in expression {expr!r}: {exc.message} (names available: {', '.join(sorted(names))})"
-        ) from None
+        available = ", ".join(sorted(names))
+        raise ExpressionError(expr, f"{exc.message} (names available: {available})") from None
     except SecurityError as exc:
-        raise templates.TemplateError(f"refused by the sandbox: {exc}") from None
+        raise ExpressionError(expr, f"refused by the sandbox: {exc}") from None
     except ExpressionLimitError:
         raise
     except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
-        raise templates.TemplateError(
-            f"in expression {expr!r}: {type(exc).__name__}: {exc}"
-        ) from None
+        raise ExpressionError(expr, f"{type(exc).__name__}: {exc}") from None

@@ -1,16 +1,27 @@
 """Data nodes: ``edit-fields`` sets fields on records; ``transform`` reshapes lists.
 
 ``edit-fields`` renders the templates of its ``values`` once per record, with
-``item`` (the record) and ``index`` beside the usual template names, the way
-n8n's Edit Fields evaluates its expressions per item.
+``item`` (the record) and ``index`` (its position in this node's input) beside the
+usual template names, the way n8n's Edit Fields evaluates its expressions per
+item. Inside a ``loop`` body that ``index`` is still the record's; the loop's
+iteration is ``params.index``. Records are mappings; with ``keepOnlySet`` a record
+is built from scratch, so any value (``1``, ``"a"``) can be one: ``values: {value:
+'{{ item }}'}`` turns ``[1, 2]`` into ``[{value: 1}, {value: 2}]``.
 
 ``transform`` runs one sandboxed expression per item (names ``item``,
 ``index``, and ``acc`` for reduce) under one time and size budget for the
-whole list, so a runaway expression fails the node quickly with a clear error.
+whole list, so a runaway expression fails the node quickly with a clear error;
+an expression's error names the operation and the item it failed on.
 Its input is a list; a single value that is not a list (one record, one number)
 is a list of one for every operation but ``map``, which maps it to one value
 (``item * 2`` over ``3`` gives ``6``, not ``[6]``), the way a loop body that
 maps its item should give one result per item.
+
+``sort``, ``group`` and ``unique`` by a dotted ``key`` read that field of each
+record. A record without it counts as None (sorted last, grouped under None,
+deduped as one), since optional fields are common; but a key that *no* record
+has is a typo, and fails the node with the fields that are there (see
+``_fields``), as does a ``field`` the input does not have.
 """
 
 from __future__ import annotations
@@ -22,7 +33,7 @@ from typing import Any
 
 from conductor_nb.model import templates
 from conductor_nb.model.types import is_template
-from conductor_nb.nodes.builtin import _limits
+from conductor_nb.nodes.builtin import _fields, _limits
 from conductor_nb.nodes.builtin._define import define, param
 
 # ------------------------------------------------------------------ edit-fields
@@ -60,7 +71,7 @@ class _Values:
 
     def __init__(self, values: Any, input: Any, ctx: Any) -> None:
         if not isinstance(values, Mapping) and not is_template(values):
-            raise TypeError(f"values must be a mapping of fields, got a {type(values).__name__}")
+            raise TypeError(f"values must be a mapping of fields, got {_fields.kind(values)}")
         self.values = values
         self.has_input = input is not None
         self.is_templated = templates.has_template(values)
@@ -119,15 +130,29 @@ def _render(field: str, value: Any, names: Mapping[str, Any], index: int, hint: 
         ) from None
 
 
+def _not_a_record(record: Any, index: int, is_list: bool) -> TypeError:
+    which = f"record {index} of the input" if is_list else "the input"
+    return TypeError(
+        f"edit-fields edits records (mappings); {which} is {_fields.kind(record)} "
+        f"({record!r:.60}), which has no fields to keep. To make a record of each value, "
+        "set keepOnlySet: true and values: {value: '{{ item }}'}"
+    )
+
+
 def _edit_one(
-    record: Any, index: int, values: _Values, keep_only_set: bool, remove: list[str]
+    record: Any,
+    index: int,
+    values: _Values,
+    keep_only_set: bool,
+    remove: list[str],
+    is_list: bool = False,
 ) -> dict[str, Any]:
-    if record is not None and not isinstance(record, Mapping):
-        raise TypeError(
-            f"edit-fields edits mappings (records); got a {type(record).__name__}: "
-            "wrap the value first, e.g. values: {value: '{{ inputs.input }}'}"
-        )
-    out: dict[str, Any] = {} if keep_only_set else copy.deepcopy(dict(record or {}))
+    if keep_only_set:  # a new record: the old one, whatever it is, is only read as item
+        out: dict[str, Any] = {}
+    elif record is None or isinstance(record, Mapping):
+        out = copy.deepcopy(dict(record or {}))
+    else:
+        raise _not_a_record(record, index, is_list)
     for name in remove:
         _remove_path(out, name)
     for name, value in values.for_record(record, index).items():
@@ -146,7 +171,10 @@ def edit_fields(
     """Set, replace or remove fields of a record (or of every record of a list)."""
     fields, remove = _Values(values or {}, input, ctx), list(remove or [])
     if isinstance(input, list):
-        return [_edit_one(rec, i, fields, keepOnlySet, remove) for i, rec in enumerate(input)]
+        return [
+            _edit_one(rec, i, fields, keepOnlySet, remove, is_list=True)
+            for i, rec in enumerate(input)
+        ]
     return _edit_one(input, 0, fields, keepOnlySet, remove)
 
 
@@ -155,7 +183,8 @@ VALUES = param(
     "dict",
     {},
     "fields to set: name -> value (dotted names nest); templates are rendered per record, "
-    "with item (the record) and index",
+    "with item (the record) and index (its position in this node's input; in a loop body "
+    "the loop's iteration is params.index)",
 )
 
 
@@ -164,10 +193,18 @@ EDIT_FIELDS = define(
     edit_fields,
     category="data",
     description="Set or edit fields of a record, or of each record of a list; values may "
-    "hold templates over item (the record) and index (dotted names set nested fields).",
+    "hold templates over item (the record) and index (the record's position in this node's "
+    "input, not a loop's iteration: that is params.index in a loop body); dotted names set "
+    "nested fields.",
     params=[
         VALUES,
-        param("keepOnlySet", "bool", False, "drop every field that values does not set"),
+        param(
+            "keepOnlySet",
+            "bool",
+            False,
+            "output only the fields values sets (a new record per item, so items need not "
+            "be records: values: {value: '{{ item }}'} wraps each value)",
+        ),
         param("remove", "list", [], "fields to remove (dotted names nest)"),
     ],
     self_rendered=["values"],
@@ -199,16 +236,6 @@ OPERATIONS = (
 _NEEDS_EXPRESSION = {"map", "filter", "reduce"}
 
 
-def _select(value: Any, field: str | None) -> Any:
-    """The input, or its dotted ``field``."""
-    if field:
-        for part in field.split("."):
-            if not isinstance(value, Mapping) or part not in value:
-                raise KeyError(f"the input has no field {field!r}")
-            value = value[part]
-    return value
-
-
 def _is_single(value: Any) -> bool:
     return value is not None and not isinstance(value, list | tuple)
 
@@ -222,16 +249,21 @@ def _items(value: Any) -> list[Any]:
 
 
 class _Evaluator:
-    """Evaluates one expression per item, all under one budget."""
+    """Evaluates one expression per item, all under one budget; an error names the item."""
 
-    def __init__(self, expression: str, extra: Mapping[str, Any]) -> None:
+    def __init__(self, expression: str, operation: str, extra: Mapping[str, Any]) -> None:
         self.expression = expression
+        self.operation = operation
         self.extra = dict(extra)
 
     def __call__(self, item: Any, index: int, **names: Any) -> Any:
-        return _limits.evaluate(
-            self.expression, {**self.extra, **names, "item": item, "index": index}
-        )
+        try:
+            return _limits.evaluate(
+                self.expression, {**self.extra, **names, "item": item, "index": index}
+            )
+        except _limits.ExpressionError as exc:
+            where = f"(param 'expression', operation {self.operation}) failed on item {index}"
+            raise _limits.ExpressionError(self.expression, exc.detail, where) from None
 
 
 def _key_of(key: str | None, ev: _Evaluator | None) -> Callable[[Any, int], Any]:
@@ -240,10 +272,8 @@ def _key_of(key: str | None, ev: _Evaluator | None) -> Callable[[Any, int], Any]
     if key:
 
         def by_field(item: Any, i: int) -> Any:
-            value = item
-            for part in key.split("."):
-                value = value.get(part) if isinstance(value, Mapping) else None
-            return value
+            value = _fields.lookup(item, key)
+            return None if value is _fields.ABSENT else value
 
         return by_field
     return lambda item, i: item
@@ -281,8 +311,12 @@ def _unique(items: list[Any], key: Callable[[Any, int], Any]) -> list[Any]:
 
 def _needs(ev: _Evaluator | None, operation: str) -> _Evaluator:
     if ev is None:
-        raise ValueError(f"operation {operation!r} needs an expression (over item, index)")
+        raise ValueError(_no_expression(operation))
     return ev
+
+
+def _no_expression(operation: str) -> str:
+    return f"operation {operation!r} needs the param 'expression' (over item, index)"
 
 
 def _apply(
@@ -304,6 +338,8 @@ def _apply(
         for i, item in enumerate(items):
             acc = ev(item, i, acc=acc)
         return acc
+    if key and operation in ("sort", "group", "unique"):
+        _fields.check_key(items, key, operation)
     keyfn = _key_of(key, ev)
     if operation == "sort":
         decorated = sorted(
@@ -357,8 +393,12 @@ def transform(
     ``map`` over a single value (not a list) outputs the one mapped value.
     """
     if operation in _NEEDS_EXPRESSION and not expression:
-        raise ValueError(f"operation {operation!r} needs an expression (over item, index)")
-    value = _select(input, field or None)
+        raise ValueError(_no_expression(operation))
+    problem = _limits.check(expression) if expression else None
+    if problem:  # a template that rendered to a bad expression: not caught at validation
+        where = f"(param 'expression', operation {operation})"
+        raise _limits.ExpressionError(expression, problem, where)
+    value = _fields.select(input, field) if field else input
     items = _items(value)
     opts = {
         "direction": direction,
@@ -370,7 +410,7 @@ def transform(
     }
     with _limits.budget(expression, time_limit, size_limit):
         names = {"items": items, "params": dict(getattr(ctx, "params", None) or {})}
-        ev = _Evaluator(expression, names) if expression else None
+        ev = _Evaluator(expression, operation, names) if expression else None
         result = _apply(operation, items, ev, key or None, opts)
     if operation == "map" and _is_single(value):
         return result[0]  # one value in, one value out
@@ -386,7 +426,7 @@ def _check_transform(values: Mapping[str, Any]) -> list[tuple[str, str]]:
             problems.append(("expression", problem))
     operation = values.get("operation", "map")
     if operation in _NEEDS_EXPRESSION and not expression:
-        problems.append(("expression", f"operation {operation!r} needs an expression"))
+        problems.append(("expression", _no_expression(operation)))
     return problems
 
 
@@ -401,7 +441,14 @@ TRANSFORM = define(
         param("operation", "str", "map", "what to do with the list", choices=OPERATIONS),
         param("expression", "code", "", "per-item expression over item, index, items, acc, params"),
         param("field", "str", "", "dotted field of the input that holds the list"),
-        param("key", "str", "", "sort/group/unique by this dotted field (else the expression)"),
+        param(
+            "key",
+            "str",
+            "",
+            "sort/group/unique by this dotted field of each record (else by the expression); "
+            "a record without it counts as None (sorted last, grouped under None, deduped as "
+            "one); a key that no record has fails the node",
+        ),
         param("direction", "str", "asc", "sort direction", choices=("asc", "desc")),
         param("depth", "int", 1, "flatten depth", minimum=0),
         param("count", "int", 10, "limit/skip: how many items", minimum=0),
