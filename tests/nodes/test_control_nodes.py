@@ -7,6 +7,7 @@ import copy
 import pytest
 
 import conductor_nb as cnb
+from conductor_nb.model.types import registry
 from tests.nodes.conftest import make
 
 DOUBLE = {
@@ -320,3 +321,38 @@ def test_body_problems_are_reported_at_validation():
     }
     with pytest.raises(cnb.BlueprintError, match=r"nodes\.lp\.params\.body"):
         cnb.Blueprint.from_dict(doc)
+
+
+def test_a_loop_body_reads_the_iteration_and_its_own_per_record_index(run_bp):
+    values = {
+        "iteration": "{{ params.index }}",  # the loop's
+        "position": "{{ index }}",  # edit-fields' own: the record's place in its input
+        "batches": "{{ params.input | length }}",
+        "label": "{{ params.index }}.{{ index }} {{ item.n }} of {{ params.item | length }}",
+    }
+    body = {"nodes": {"tag": {"type": "edit-fields", "params": {"values": values}}}}
+    batches = [[{"n": "a"}, {"n": "b"}], [{"n": "c"}]]
+    run = run_bp({"lp": {"type": "loop", "params": {"input": batches, "body": body}}})
+    assert run.status.value == "succeeded", run.summary()
+    assert run["lp"].output == [
+        [
+            {"n": "a", "iteration": 0, "position": 0, "batches": 2, "label": "0.0 a of 2"},
+            {"n": "b", "iteration": 0, "position": 1, "batches": 2, "label": "0.1 b of 2"},
+        ],
+        [{"n": "c", "iteration": 1, "position": 0, "batches": 2, "label": "1.0 c of 1"}],
+    ]
+
+
+def test_the_loop_and_edit_fields_docs_say_which_index_is_which():
+    loop = registry.get("loop").describe()
+    body = next(p for p in loop["params"] if p["name"] == "body")
+    for text in (loop["description"], body["description"]):
+        assert "params.item" in text
+        assert "params.index (the iteration, from 0)" in text
+        assert "params.input" in text
+    assert "edit-fields' own {{ index }} in the body is a record's position" in loop["description"]
+    edit = registry.get("edit-fields").describe()
+    values = next(p for p in edit["params"] if p["name"] == "values")
+    for text in (edit["description"], values["description"]):
+        assert "position in this node's input" in text
+        assert "params.index" in text

@@ -5,6 +5,13 @@
 ``loop``, ``parallel`` and ``group`` run sub-blueprints (see ``_bodies``) as
 children of the node's run, so each iteration's nodes are visible in the run
 record as ``loop[2].inner``.
+
+A ``loop`` or ``parallel`` body reads the iteration through its params:
+``params.item`` (the item; in a while loop, the last result), ``params.index``
+(the iteration, from 0) and ``params.input`` (the container's input); its entry
+nodes also get the item as their input. Names a node inside the body defines
+for itself keep their own meaning: edit-fields' ``{{ index }}`` is a record's
+position in that node's input, not the loop's iteration.
 """
 
 from __future__ import annotations
@@ -17,7 +24,14 @@ from conductor_nb.model.types import SKIP, Port
 from conductor_nb.nodes.builtin import _bodies, _limits
 from conductor_nb.nodes.builtin._define import define, is_given_empty, param, raw_value
 
-BODY = param("body", "dict", None, "the sub-blueprint run per item (nodes, edges, outputs)")
+BODY = param(
+    "body",
+    "dict",
+    None,
+    "the sub-blueprint run per item (nodes, edges, outputs); its templates read "
+    "params.item (the item), params.index (the iteration, from 0) and params.input (this "
+    "node's input), and nodes with nothing connected get the item as their input",
+)
 
 # ---------------------------------------------------------------------------- if
 
@@ -194,7 +208,10 @@ LOOP = define(
     loop,
     category="control",
     description="Run a body sub-blueprint for each item, n times, or while a condition holds; "
-    "collect the results. Iterations show in the run record as loop[i].node.",
+    "collect the results. Inside the body, templates read params.item (the item; in a while "
+    "loop, the last result), params.index (the iteration, from 0) and params.input (the "
+    "loop's input); edit-fields' own {{ index }} in the body is a record's position, not the "
+    "iteration. Iterations show in the run record as loop[i].node.",
     inputs=[
         Port("items", type="list", default=None, description="forEach: the items (else the input)")
     ],
