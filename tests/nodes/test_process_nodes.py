@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 import conductor_nb as cnb
@@ -105,6 +107,53 @@ def test_http_status_failure_pickles_with_its_response():
     error = pickle.loads(pickle.dumps(HTTPStatusFailure("GET x answered 500", {"status": 500})))
     assert str(error) == "GET x answered 500"
     assert error.response == {"status": 500}
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A local port that accepts connections and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        yield listener.getsockname()[1]
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed on return: connecting is refused
+
+
+def test_a_connection_failure_names_the_method_and_masked_url(run_bp):
+    port = _closed_port()
+    url = f"http://ada:hunter2@127.0.0.1:{port}/items?api_key=s3cret&page=2"
+    run = run_bp({"h": {"type": "http-request", "params": {"url": url, "method": "POST"}}})
+    assert run.status.value == "failed"
+    message = str(run["h"].error)
+    assert message.startswith("node 'h' (http-request) failed on attempt 1/1: ConnectError: ")
+    assert message.endswith(f"(POST http://ada:***@127.0.0.1:{port}/items?api_key=***&page=2)")
+    assert "hunter2" not in message
+    assert "s3cret" not in message
+    assert isinstance(run["h"].error.original, httpx.ConnectError)
+    assert isinstance(run["h"].error.original.__cause__, httpx.ConnectError)  # httpx's own
+
+
+def test_a_timeout_names_the_url_and_the_limit(run_bp, silent_port):
+    params = {"url": f"http://127.0.0.1:{silent_port}/slow", "query": {"token": "t0k"}}
+    run = run_bp({"h": {"type": "http-request", "params": {**params, "timeout": 0.2}}})
+    assert str(run["h"].error).endswith(
+        "ReadTimeout: no answer within timeout=0.2s "
+        f"(GET http://127.0.0.1:{silent_port}/slow?token=***); raise the node's timeout if "
+        "the server is slow"
+    )
+
+
+def test_a_status_failure_masks_secrets_in_its_url(run_bp, server):
+    params = {"url": f"{server}/missing", "query": {"access_token": "t0k", "q": "x"}}
+    run = run_bp({"h": {"type": "http-request", "params": params}})
+    assert f"GET {server}/missing?access_token=***&q=x answered 404 Not Found" in str(
+        run["h"].error
+    )
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/x", "gopher://x"])

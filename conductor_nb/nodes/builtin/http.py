@@ -7,6 +7,11 @@ upstream does not silently feed its error page downstream. That error stays
 one line with a short preview of the body; the whole response is the
 exception's ``response`` (``run[node].error.original.response``) and its body
 is written to the node's logs.
+
+A request that gets no response (connection refused, DNS, timeout) fails with
+httpx's exception, its message extended with the method and URL. URLs in
+error messages are masked: the password of ``user:password@`` and query values
+whose names look secret (``token``, ``api_key``, ``signature``...) read ``***``.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -24,6 +29,7 @@ from conductor_nb.nodes.builtin._define import define, is_given_empty, param
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 PREVIEW = 200  # characters of the body in the one-line error
 LOGGED = 20_000  # characters of the body written to the node's logs
+SECRET_QUERY = re.compile(r"token|secret|passw|pwd|key|sig|auth|credential|session", re.I)
 
 
 class HTTPStatusFailure(RuntimeError):
@@ -42,6 +48,37 @@ def preview(text: str, limit: int = PREVIEW) -> str:
     """``text`` on one line (whitespace collapsed), cut to ``limit`` characters."""
     flat = re.sub(r"\s+", " ", text).strip()
     return flat if len(flat) <= limit else flat[: limit - 3].rstrip() + "..."
+
+
+def masked(url: str) -> str:
+    """``url`` for an error message: no password, no secret-looking query values."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user, has_password, _ = userinfo.partition(":")
+        netloc = f"{user}:***@{host}" if has_password else netloc
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = parts.query
+    if any(SECRET_QUERY.search(name) for name, _ in pairs):
+        safe = [(n, "***" if SECRET_QUERY.search(n) else v) for n, v in pairs]
+        query = urlencode(safe, safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _no_response(exc: httpx.TransportError, method: str, url: str, timeout: float) -> Exception:
+    """httpx's exception (same type) with the method and the masked URL it was about."""
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        said = f" ({exc})" if str(exc) else ""
+        detail = f"no answer within timeout={timeout:g}s{said}"
+    message = f"{detail} ({method} {masked(url)})"
+    if isinstance(exc, httpx.TimeoutException):
+        message += "; raise the node's timeout if the server is slow"
+    try:
+        return type(exc)(message, request=exc.request)
+    except (TypeError, RuntimeError):  # an exception that takes other arguments, or no request
+        return RuntimeError(f"{type(exc).__name__}: {message}")
 
 
 def _check_url(url: str) -> None:
@@ -102,15 +139,18 @@ async def http_request(
     send_headers = {**auth_headers, **{str(k): str(v) for k, v in (headers or {}).items()}}
     content = body.encode() if isinstance(body, str) else body
     async with httpx.AsyncClient(follow_redirects=followRedirects, timeout=timeout) as client:
-        reply = await client.request(
+        request = client.build_request(
             method.upper(),
             url,
             headers=send_headers,
             params=query or None,
             json=json,
             content=content,
-            auth=auth_obj,
         )
+        try:
+            reply = await client.send(request, auth=auth_obj)
+        except httpx.TransportError as exc:
+            raise _no_response(exc, request.method, str(request.url), timeout) from exc
     result = {
         "status": reply.status_code,
         "headers": dict(reply.headers),
@@ -124,7 +164,8 @@ async def http_request(
             ctx.log(f"response body{more}:\n{text[:LOGGED]}", "WARNING")
         snippet = preview(text)
         raise HTTPStatusFailure(
-            f"{method.upper()} {reply.url} answered {reply.status_code} {reply.reason_phrase}"
+            f"{method.upper()} {masked(str(reply.url))} answered {reply.status_code} "
+            f"{reply.reason_phrase}"
             + (f": {snippet}" if snippet else "")
             + "; set allowErrors: true to pass non-2xx responses on",
             result,
