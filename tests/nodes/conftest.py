@@ -97,16 +97,21 @@ def server() -> Iterator[str]:
 # ------------------------------------------------------------------------ notebooks
 
 
-def write_notebook(path: Path, parameters: str, *cells: str) -> Path:
-    """A Python 3 notebook at ``path``: a ``parameters``-tagged cell, then ``cells``."""
+def write_notebook(path: Path, parameters: str, *cells: str, kernelspec: bool = True) -> Path:
+    """A Python 3 notebook at ``path``: a ``parameters``-tagged cell, then ``cells``.
+
+    ``kernelspec=False`` leaves the metadata as ``nbformat.v4.new_notebook()`` makes it:
+    no kernelspec and no language.
+    """
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(parameters)]
     nb.cells[0].metadata["tags"] = ["parameters"]
     nb.cells += [nbformat.v4.new_code_cell(source) for source in cells]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
+    if kernelspec:
+        nb.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
     nbformat.write(nb, path)
     return path

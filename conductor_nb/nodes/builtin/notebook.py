@@ -1,22 +1,29 @@
 """``notebook``: run a notebook with papermill (imported lazily) and read back what it records.
 
 Parameters come from the ``parameters`` param (templates allowed) plus the node's
-input as the parameter named ``input``. The notebook records results with
-``cnb.record(name, value)``; they become the node's ``records`` output. A cell
-that raises fails the node with that cell's error.
+input as the parameter named ``input`` when the notebook's ``parameters`` cell
+declares ``input`` (or ``parameters`` names it); otherwise the node's log says the
+input was not passed, instead of papermill warning "Passed unknown parameter" on
+every run. The notebook records results with ``cnb.record(name, value)``; they
+become the node's ``records`` output. A cell that raises fails the node with that
+cell's error, naming the cell by its place in the notebook as written.
+
+The kernel is the notebook's, or ``kernel``; a notebook without a kernelspec runs
+with the current Python kernel, as in Jupyter (see :mod:`conductor_nb.nodes.notebooks`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from conductor_nb._extras import require
-from conductor_nb._kernels import quiet_kernel
 from conductor_nb.model.types import Port
 from conductor_nb.nodes.builtin._define import define, is_given_empty, param
 from conductor_nb.nodes.builtin.files import allowed_roots, confine
+from conductor_nb.nodes.notebooks import declared_parameters, failed_cell, kernel_options
 from conductor_nb.nodes.record import read_records
 
 
@@ -24,11 +31,34 @@ class NotebookFailed(RuntimeError):
     """A cell of the notebook raised."""
 
 
+NO_INPUT = (
+    "the notebook declares no `input` parameter (in its parameters cell); the node's input "
+    "was not passed"
+)
+
+
+def _prepare(
+    source: Path, kernel: str, parameters: dict[str, Any], input: Any
+) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """papermill's kernel options, the parameters to pass, and lines for the node's log."""
+    require("papermill", "papermill", "the notebook node")
+    notes: list[str] = []
+    options = kernel_options(source, kernel or None, log=notes.append)
+    values = dict(parameters)
+    if input is not None and "input" not in values:
+        declared = declared_parameters(source, options)
+        if declared is None or "input" in declared:  # None: papermill cannot tell, so pass it
+            values["input"] = input
+        else:
+            notes.append(NO_INPUT)
+    return options, values, notes
+
+
 def _execute(
-    source: str,
-    target: str,
+    source: Path,
+    target: Path,
     parameters: dict[str, Any],
-    kernel: str,
+    options: dict[str, Any],
     cwd: str | None,
     timeout: float | None,
 ) -> dict[str, Any]:
@@ -36,22 +66,19 @@ def _execute(
     nbformat = require("nbformat", "papermill", "the notebook node")
     try:
         papermill.execute_notebook(
-            source,
-            target,
+            str(source),
+            str(target),
             parameters=parameters,
-            kernel_name=kernel or None,
             cwd=cwd,
             progress_bar=False,
             log_output=False,
             execution_timeout=timeout,
-            **quiet_kernel(source, kernel or None),
+            **options,
         )
     except papermill.PapermillExecutionError as exc:
-        raise NotebookFailed(
-            f"cell {exc.exec_count} of {source} raised {exc.ename}: {exc.evalue}; "
-            f"the output notebook is {target}"
-        ) from None
-    return dict(nbformat.read(target, as_version=4))
+        where = failed_cell(exc, source, target)
+        raise NotebookFailed(f"{where} raised {exc.ename}: {exc.evalue}") from None
+    return dict(nbformat.read(str(target), as_version=4))
 
 
 async def notebook(
@@ -68,13 +95,16 @@ async def notebook(
     roots = allowed_roots(getattr(ctx, "settings", None))
     source = confine(path, roots)
     target = confine(output_path or str(source.with_name(f"{source.stem}.out.ipynb")), roots)
-    values = dict(parameters or {})
-    if input is not None:
-        values.setdefault("input", input)
     workdir = str(confine(cwd, roots)) if cwd else str(source.parent)
+    options, values, notes = await asyncio.to_thread(
+        _prepare, source, kernel, dict(parameters or {}), input
+    )
+    for note in notes:
+        if ctx is not None:
+            ctx.log(note)
     target.parent.mkdir(parents=True, exist_ok=True)
     executed = await asyncio.to_thread(
-        _execute, str(source), str(target), values, kernel, workdir, cell_timeout
+        _execute, source, target, values, options, workdir, cell_timeout
     )
     records = read_records(executed)
     return {"records": records, "output_path": str(target), "parameters": values}
@@ -93,8 +123,9 @@ NOTEBOOK = define(
     "notebook",
     notebook,
     category="notebook",
-    description="Run a notebook with papermill (parameters from params and the input); "
-    "output the values it records with cnb.record and the output notebook's path.",
+    description="Run a notebook with papermill (parameters from params, and the input as "
+    "'input' when the notebook declares it); output the values it records with cnb.record "
+    "and the output notebook's path.",
     outputs=[
         Port("records", type="dict", description="name -> value recorded by cnb.record"),
         Port("output_path", type="str", description="the executed notebook"),
@@ -102,8 +133,19 @@ NOTEBOOK = define(
     params=[
         param("path", "path", "", "the notebook to run", required=True),
         param("output_path", "path", "", "where to write the executed notebook"),
-        param("parameters", "dict", {}, "papermill parameters (the input is added as 'input')"),
-        param("kernel", "str", "", "kernel name (default: the notebook's)"),
+        param(
+            "parameters",
+            "dict",
+            {},
+            "papermill parameters (the input is added as 'input' when the notebook's "
+            "parameters cell declares input)",
+        ),
+        param(
+            "kernel",
+            "str",
+            "",
+            "kernel name (default: the notebook's; python3 for a notebook without one)",
+        ),
         param("cwd", "path", "", "working directory (default: the notebook's folder)"),
         param("cell_timeout", "float", None, "seconds per cell", minimum=0),
     ],
