@@ -28,6 +28,12 @@ def test_get_json_with_query_and_bearer_auth(run_bp, server):
     assert run["h"].outputs["body"] == {"path": "/json?q=1", "auth": "Bearer t0k"}
 
 
+def test_a_query_in_the_url_and_the_query_param_are_merged(run_bp, server):
+    params = {"url": f"{server}/json?a=1&q=old", "query": {"q": "2", "b": "x"}}
+    run = run_bp({"h": {"type": "http-request", "params": params}})
+    assert run["h"].outputs["body"]["path"] == "/json?a=1&q=2&b=x"  # the node's query wins
+
+
 def test_basic_auth_and_post_json(run_bp, server):
     nodes = {
         "p": {

@@ -141,9 +141,9 @@ async def http_request(
     async with httpx.AsyncClient(follow_redirects=followRedirects, timeout=timeout) as client:
         request = client.build_request(
             method.upper(),
-            url,
+            # httpx replaces a URL's own query with params=: merge them, the node's last
+            httpx.URL(url).copy_merge_params(query) if query else url,
             headers=send_headers,
-            params=query or None,
             json=json,
             content=content,
         )
