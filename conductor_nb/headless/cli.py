@@ -127,9 +127,12 @@ _UNKNOWN_TYPE = re.compile(r"unknown node type (['\"]).+?\1")
 
 
 def error_hints(exc: BaseException, imports: Sequence[str] = ()) -> list[str]:
-    """Fixes the message itself cannot know: a node type the registry lacks is usually a
-    ``@cnb.node`` function whose module this process never imported (a blueprint saved
-    from a notebook or script), and only the CLI knows the ``--import`` option."""
+    """Fixes the message itself cannot know: those a UsageError carries, and for a node
+    type the registry lacks, which is usually a ``@cnb.node`` function whose module this
+    process never imported (a blueprint saved from a notebook or script), the ``--import``
+    option only the CLI knows."""
+    if isinstance(exc, common.UsageError) and exc.hints:
+        return list(exc.hints)
     if not any(_UNKNOWN_TYPE.search(str(item)) for item in _chain(exc)):
         return []
     done = f"; imported so far: {', '.join(imports)}" if imports else ""
@@ -209,7 +212,8 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a parameter, typed by its declared type",
+        help="a parameter, typed by its declared type (lists and mappings as JSON or "
+        "YAML flow: -p 'names=[Ada, Bo]'); repeatable",
     )
     p.add_argument("--params-file", metavar="FILE", help="a YAML/JSON mapping of parameters")
     _add_imports(p)
@@ -217,7 +221,14 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     g.add_argument("--concurrency", type=int, metavar="N", help="nodes running at once")
     g.add_argument("--executor", choices=("local", "process", "dask"), default="local")
     g.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
+    g.add_argument(
+        "--connect-timeout",
+        type=float,
+        metavar="SECONDS",
+        help=f"how long to try reaching --scheduler (default {common.CONNECT_TIMEOUT:g})",
+    )
     g.add_argument("--fail-fast", action="store_true", help="stop everything at the first failure")
+    common.add_file_roots(g)
     g.add_argument(
         "--cache",
         action=argparse.BooleanOptionalAction,
@@ -244,13 +255,20 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     n.add_argument("--cwd", metavar="DIR", help="working directory of the kernel")
     n.add_argument("--timeout", type=float, metavar="SECONDS", help="time limit per cell")
-    n.add_argument("--kernel", metavar="NAME", help="kernel name (default: the notebook's)")
+    n.add_argument(
+        "--kernel",
+        metavar="NAME",
+        help="kernel name (default: the notebook's; python3 for a notebook without one)",
+    )
     p.set_defaults(command=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     if args.file.lower().endswith(".ipynb"):
         from conductor_nb.headless.papermill import run_notebook_command
+
+        if args.file_roots:
+            raise common.UsageError("--file-root applies to blueprints only (not notebooks)")
 
         return run_notebook_command(args)
     for flag in ("output", "cwd", "timeout", "kernel"):

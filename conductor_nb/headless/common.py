@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,9 +22,29 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
+CONNECT_TIMEOUT = 5.0
+"""Seconds ``run --scheduler`` tries to reach the scheduler (``--connect-timeout``)."""
+
 
 class UsageError(ConductorError):
-    """A mistake in how the command was called: printed without a traceback, exit 2."""
+    """A mistake in how the command was called: printed without a traceback, exit 2.
+    ``hints`` are printed after the message, one ``hint:`` line each."""
+
+    def __init__(self, message: str, *, hints: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.hints = tuple(hints)
+
+
+def add_file_roots(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    p.add_argument(
+        "--file-root",
+        dest="file_roots",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="let file-system nodes use DIR too (the run setting file_roots; the working "
+        "directory stays allowed and relative paths start there); repeatable",
+    )
 
 
 def import_modules(names: Iterable[str]) -> None:

@@ -8,6 +8,12 @@ cell completed after a cell timeout or a dead kernel) is taken from the
 exception and recorded here: :class:`NotebookError` says which of the three it
 was (``kind``), and the output notebook gets a ``metadata.conductor_nb`` entry
 and a banner cell saying so. papermill is imported only when a notebook runs.
+
+The kernel is the notebook's, or the one asked for (:func:`kernel_options`). A
+notebook without a kernelspec (``nbformat.v4.new_notebook()`` makes one) runs
+with the python3 kernel, as Jupyter opens it, where papermill alone stops with
+"No kernel name found"; a Python kernel given for a notebook that records no
+language gets language ``python`` (papermill needs it to write the parameters).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import ast
 import json
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -28,6 +34,17 @@ from conductor_nb.errors import ConductorError
 CELL_ERROR = "cell-error"
 TIMEOUT = "timeout"
 DEAD_KERNEL = "dead-kernel"
+DEFAULT_KERNEL = "python3"
+
+
+class KernelChoiceError(ConductorError, ValueError):
+    """Which kernel or language runs a notebook cannot be told from its metadata; ``fix``
+    says what to change (it ends the message too)."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(f"{problem}; {fix}")
+        self.problem = problem
+        self.fix = fix
 
 
 class NotebookError(ConductorError):
@@ -77,10 +94,11 @@ def run_notebook(
 ) -> NotebookResult:
     """Execute ``input`` with papermill, injecting ``parameters``, and write ``output``.
 
-    ``timeout`` limits each cell (seconds); ``kernel`` overrides the notebook's kernel;
-    ``cwd`` is where the kernel starts (default: the current directory). Raises
-    :class:`NotebookError` when a cell fails, times out or the kernel dies; the output
-    notebook is still written and shows where it stopped.
+    ``timeout`` limits each cell (seconds); ``kernel`` overrides the notebook's kernel
+    (a notebook without one runs with python3); ``cwd`` is where the kernel starts
+    (default: the current directory). Raises :class:`NotebookError` when a cell fails,
+    times out or the kernel dies; the output notebook is still written and shows where
+    it stopped. :class:`KernelChoiceError` when the kernel's language cannot be told.
     """
     from conductor_nb._extras import require
 
@@ -88,6 +106,7 @@ def run_notebook(
     source, target = Path(input).resolve(), Path(output).resolve()
     if not source.exists():
         raise FileNotFoundError(f"{input}: no such notebook")
+    options = kernel_options(source, kernel)
     target.parent.mkdir(parents=True, exist_ok=True)
     params = dict(parameters or {})
     started = time.monotonic()
@@ -98,9 +117,8 @@ def run_notebook(
             parameters=params,
             cwd=str(cwd) if cwd else None,
             execution_timeout=timeout,
-            kernel_name=kernel,
             progress_bar=progress,
-            **quiet_kernel(source, kernel),
+            **options,
         )
     except Exception as exc:
         error = classify(exc, target, timeout)
@@ -109,6 +127,68 @@ def run_notebook(
         mark_output(target, error)
         raise error from exc
     return NotebookResult(source, target, params, time.monotonic() - started)
+
+
+def kernel_options(
+    path: str | Path, kernel: str | None = None, *, log: Callable[[str], Any] | None = None
+) -> dict[str, Any]:
+    """papermill keyword arguments to run ``path`` with ``kernel`` (None: the notebook's):
+    ``kernel_name``, ``language`` (both None when the notebook cannot be read: papermill
+    then says why) and, for Python kernels, the quiet start-up arguments. ``log`` gets a
+    line when the choice is not the notebook's own (no kernelspec: python3). Raises
+    :class:`KernelChoiceError` when the notebook records no language and the kernel is
+    not a Python one.
+
+    (The notebook node is getting the same rule; once it is shared, this calls it.)
+    """
+    source = Path(path)
+    metadata = _metadata(source)
+    if metadata is None:
+        return {"kernel_name": kernel or None, "language": None, **quiet_kernel(source, kernel)}
+    spec = metadata.get("kernelspec") or {}
+    info = metadata.get("language_info") or {}
+    language = str(info.get("name") or spec.get("language") or "") or None
+    name = kernel or str(spec.get("name") or "") or None
+    if name is None:
+        if language not in (None, "python"):
+            raise KernelChoiceError(
+                f"notebook {source.name} has no kernelspec and its language is {language}, "
+                "so which kernel runs it is unknown",
+                "give the kernel (--kernel NAME), or " + _add_kernelspec("..."),
+            )
+        name, language = DEFAULT_KERNEL, "python"
+        if log is not None:
+            log(
+                f"notebook {source.name} has no kernelspec (no kernel in its metadata); "
+                f"running it with the {DEFAULT_KERNEL} kernel, as Jupyter would"
+            )
+    elif language is None:
+        if not name.startswith("python"):
+            raise KernelChoiceError(
+                f"notebook {source.name} records no language (no kernelspec or language_info "
+                f"in its metadata), so papermill cannot write its parameters for kernel "
+                f"{name!r}",
+                _add_kernelspec(name),
+            )
+        language = "python"
+    return {"kernel_name": name, "language": language, **quiet_kernel(source, name)}
+
+
+def _metadata(path: Path) -> dict[str, Any] | None:
+    try:
+        notebook = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None  # papermill reports a missing or broken notebook in its own words
+    metadata = notebook.get("metadata") if isinstance(notebook, dict) else None
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def _add_kernelspec(name: str) -> str:
+    return (
+        "add a kernelspec to the notebook: open it in Jupyter, pick the kernel (Kernel > "
+        "Change Kernel...) and save, or set metadata.kernelspec to "
+        f"{{name: {name!r}, language: ..., display_name: ...}}"
+    )
 
 
 def classify(exc: BaseException, output: Path, timeout: float | None) -> NotebookError | None:
@@ -195,15 +275,15 @@ class DeclaredParameters(NamedTuple):
     """Declared name -> param type, inferred from the default values."""
 
 
-def declared_parameters(path: Path, kernel: str | None = None) -> DeclaredParameters:
-    """The notebook's declared parameters, read like ``papermill --help-notebook`` does."""
+def declared_parameters(path: Path, options: Mapping[str, Any]) -> DeclaredParameters:
+    """The notebook's declared parameters, read like ``papermill --help-notebook`` does;
+    ``options`` is what :func:`kernel_options` chose."""
     from conductor_nb._extras import require
     from conductor_nb.headless.common import UsageError
 
     require("papermill", "papermill", "running notebooks")
     import nbformat
     from papermill.translators import papermill_translators
-    from papermill.utils import nb_kernel_name, nb_language
 
     try:
         nb = nbformat.read(str(path), as_version=4)
@@ -214,7 +294,7 @@ def declared_parameters(path: Path, kernel: str | None = None) -> DeclaredParame
         return DeclaredParameters(has_cell=False, readable=True, types={})
     try:
         translator = papermill_translators.find_translator(
-            nb_kernel_name(nb, kernel), nb_language(nb)
+            options.get("kernel_name"), options.get("language")
         )
         found = translator.inspect(tagged[0])
     except Exception:  # no translator, no kernel/language metadata, or no introspection
@@ -235,14 +315,14 @@ def _param_type(info: Mapping[str, Any]) -> str:
 
 
 def notebook_params(
-    source: Path, assignments: list[str], base: dict[str, Any], kernel: str | None
+    source: Path, assignments: list[str], base: dict[str, Any], options: Mapping[str, Any]
 ) -> dict[str, Any]:
     """``-p`` and ``--params-file`` values typed by the notebook's ``parameters`` cell; a name
     that cell does not declare is a user error (papermill would only log it and go on)."""
     from conductor_nb.headless.common import UsageError
     from conductor_nb.headless.params import split_assignment, typed_params
 
-    declared = declared_parameters(source, kernel)
+    declared = declared_parameters(source, options)
     if not declared.has_cell and (assignments or base):
         names = list(base)
         for text in assignments:
@@ -286,7 +366,8 @@ def run_notebook_command(args: argparse.Namespace) -> int:
         base = load_params_file(args.params_file) if args.params_file else {}
     except ParamValueError as exc:
         raise UsageError(str(exc)) from None
-    params = notebook_params(source, args.params, base, args.kernel)
+    options = _cli_kernel_options(source, args.kernel)
+    params = notebook_params(source, args.params, base, options)
     output = Path(args.output) if args.output else source.with_suffix(".out.ipynb")
     progress = args.progress == "rich" or (args.progress == "auto" and sys.stderr.isatty())
     result: dict[str, Any] = {"notebook": str(source), "output": str(output), "parameters": params}
@@ -297,7 +378,7 @@ def run_notebook_command(args: argparse.Namespace) -> int:
             params,
             cwd=args.cwd,
             timeout=args.timeout,
-            kernel=args.kernel,
+            kernel=options["kernel_name"],
             progress=progress,
         )
     except NotebookError as exc:
@@ -313,6 +394,37 @@ def run_notebook_command(args: argparse.Namespace) -> int:
         args, result, f"notebook {source.name} succeeded in {done.duration:.1f}s; output: {output}"
     )
     return EXIT_OK
+
+
+def _cli_kernel_options(source: Path, kernel: str | None) -> dict[str, Any]:
+    """:func:`kernel_options` for the command line: its note on stderr; a kernel that is
+    not installed and a kernel without a language are user errors (papermill would print
+    a traceback)."""
+    from conductor_nb.headless.common import UsageError
+
+    spec = (_metadata(source) or {}).get("kernelspec") or {}
+    _check_installed(source, kernel or str(spec.get("name") or "") or None, given=bool(kernel))
+    try:
+        return kernel_options(
+            source, kernel, log=lambda note: print(f"note: {note}", file=sys.stderr)
+        )
+    except KernelChoiceError as exc:
+        raise UsageError(exc.problem, hints=[exc.fix]) from None
+
+
+def _check_installed(source: Path, name: str | None, *, given: bool) -> None:
+    from jupyter_client.kernelspec import find_kernel_specs
+
+    from conductor_nb.headless.common import UsageError
+
+    installed = sorted(find_kernel_specs())
+    if name is None or name in installed:
+        return
+    raise UsageError(
+        f"notebook {source.name}: {'' if given else 'its '}kernel {name!r} is not installed "
+        f"here (installed: {', '.join(installed) or 'none'})",
+        hints=["pass --kernel NAME with an installed one (see `jupyter kernelspec list`)"],
+    )
 
 
 def _report(args: argparse.Namespace, result: dict[str, Any], line: str) -> None:

@@ -1,12 +1,14 @@
 """Command-line parameters: ``-p key=value`` typed by what the blueprint (or notebook) declares.
 
 A value is parsed by its declared type: ``int``, ``float``/``number``, ``bool``
-(true/false, yes/no, on/off, 1/0), ``list`` and ``dict`` as JSON; ``str``,
-``path`` and ``code`` are taken verbatim. An undeclared type (``any``) is read
-as JSON when it parses and as a string otherwise, so ``-p x=3`` is 3 and
-``-p x=abc`` is ``'abc'``. ``--params-file`` gives a YAML or JSON mapping whose
-values are already typed; ``-p`` overrides it. Every bad value is collected and
-reported at once, located as ``-p NAME=VALUE``.
+(true/false, yes/no, on/off, 1/0); ``list`` and ``dict`` as JSON or in YAML flow
+syntax, as in blueprints and params files (``-p 'names=[Ada, Bo]'``,
+``-p 'opts={depth: 2}'``); ``str``, ``path`` and ``code`` are taken verbatim. An undeclared
+type (``any``) is read as JSON when it parses (a ``[...]`` or ``{...}`` as YAML flow)
+and as a string otherwise, so ``-p x=3`` is 3 and ``-p x=abc`` is ``'abc'``.
+``--params-file`` gives a YAML or JSON mapping whose values are already typed;
+``-p`` overrides it. Every bad value is collected and reported at once, located as
+``-p NAME=VALUE``, with an example for lists and mappings.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ _LABELS = {
     "float": "a number",
     "number": "a number",
     "bool": "true or false",
-    "list": "a JSON list",
-    "dict": "a JSON object",
+    "list": "a list",
+    "dict": "a mapping",
 }
+_EXAMPLES = {"list": "-p '{name}=[a, b, 3]'", "dict": "-p '{name}={{key: value, n: 2}}'"}
 
 
 class ParamValueError(ValueError):
@@ -65,7 +68,7 @@ def parse_value(raw: str, type_name: str) -> Any:
     if type_name in ("float", "number"):
         return _number(raw, type_name)
     if type_name in ("list", "dict"):
-        return _json_of_kind(raw, type_name)
+        return _yaml_of_kind(raw, type_name)
     return _loose(raw)
 
 
@@ -82,15 +85,25 @@ def _number(raw: str, type_name: str) -> float | int:
         raise ParamValueError(f"expected a number, got {raw!r}") from None
 
 
-def _json_of_kind(raw: str, type_name: str) -> Any:
+def _yaml_of_kind(raw: str, type_name: str) -> Any:
+    """A list or mapping written as JSON or, failing that, in YAML flow syntax."""
+    import yaml
+
     try:
         value = json.loads(raw)
-    except json.JSONDecodeError as exc:
+    except ValueError:
+        pass
+    else:
+        if not check_type(type_name, value):
+            return value
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        why = getattr(exc, "problem", None) or type(exc).__name__
         raise ParamValueError(
-            f"expected {_LABELS[type_name]}, got {raw!r} (not valid JSON: {exc.msg})"
+            f"expected {_LABELS[type_name]}, got {raw!r} (not valid YAML: {why})"
         ) from None
-    problem = check_type(type_name, value)
-    if problem:
+    if check_type(type_name, value):
         raise ParamValueError(f"expected {_LABELS[type_name]}, got {raw!r}")
     return value
 
@@ -104,7 +117,17 @@ def _loose(raw: str) -> Any:
     try:
         return json.loads(raw)
     except ValueError:
-        return raw
+        pass
+    if raw.strip()[:1] in ("[", "{"):
+        import yaml
+
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            return raw
+        if isinstance(value, list | dict):
+            return value
+    return raw
 
 
 def load_params_file(path: str | Path) -> dict[str, Any]:
@@ -174,7 +197,15 @@ def typed_params(
         try:
             values[name] = parse_value(raw, type_name)
         except ParamValueError as exc:
-            problems.append(Problem(f"-p {name}={raw}", f"param {name!r} ({type_name}): {exc}"))
+            example = _EXAMPLES.get(type_name)
+            hints = (
+                (f"e.g. {example.format(name=name)} (YAML flow syntax, or JSON)",)
+                if example
+                else ()
+            )
+            problems.append(
+                Problem(f"-p {name}={raw}", f"param {name!r} ({type_name}): {exc}", hints)
+            )
     if problems:
         raise BlueprintError(problems)
     return values

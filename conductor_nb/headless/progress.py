@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from conductor_nb.engine import capture
 from conductor_nb.engine import events as ev
-from conductor_nb.headless.result import plan_parent
+from conductor_nb.headless.result import is_internal, plan_parent
 
 if TYPE_CHECKING:
     from conductor_nb.engine.run import Run
@@ -79,11 +79,13 @@ def _first_line(text: str, limit: int = 160) -> str:
 
 
 class PlainProgress:
-    """One line per event, flushed at once: readable in CI logs and by other programs."""
+    """One line per event, flushed at once: readable in CI logs and by other programs.
+    Without ``end_line``, the end of the run is left to the summary that follows."""
 
-    def __init__(self, stream: TextIO, *, logs: bool = True) -> None:
+    def __init__(self, stream: TextIO, *, logs: bool = True, end_line: bool = True) -> None:
         self.stream = stream
         self.logs = logs
+        self.end_line = end_line
         self._partial: dict[str, str] = {}
 
     def _say(self, event: ev.Event, text: str) -> None:
@@ -122,7 +124,7 @@ class PlainProgress:
             return self._log_lines(event)
         if isinstance(event, ev.RunPaused):
             return f"run paused ({event.reason})"
-        if isinstance(event, ev.RunFinished):
+        if isinstance(event, ev.RunFinished) and self.end_line:
             return f"run {event.run_id} {event.status} in {event.duration:.2f}s"
         return None
 
@@ -171,7 +173,7 @@ class _NodeLine:
     def track_inner(self, node_id: str, event: ev.Event) -> None:
         """A nested record of this node (``loop[2].double``) changed state: kept as a
         tally shown on this node's row, never as a row or a step of the bar."""
-        if node_id.endswith("._input"):  # the engine's feed of a body's input, not a node
+        if is_internal(node_id):  # the engine's feed of a body's input, not a node
             return
         shadow = _NodeLine(node_id)
         shadow.state = self.inner.get(node_id, "pending")
@@ -350,15 +352,18 @@ def _visible(lines: list[_NodeLine], limit: int) -> list[_NodeLine]:
     return [item for item in lines if id(item) in chosen]
 
 
-def make_display(stream: TextIO, mode: str, *, logs: bool = True) -> Display | None:
-    """``mode``: ``auto`` (rich on a terminal, plain otherwise), ``rich``, ``plain``, ``none``."""
+def make_display(
+    stream: TextIO, mode: str, *, logs: bool = True, end_line: bool = True
+) -> Display | None:
+    """``mode``: ``auto`` (rich on a terminal, plain otherwise), ``rich``, ``plain``, ``none``.
+    ``end_line``: the plain display writes a line when the run ends."""
     if mode == "none":
         return None
     if mode == "auto":
         mode = "rich" if _is_terminal(stream) else "plain"
     if mode == "rich":
         return RichProgress(stream, logs=logs)
-    return PlainProgress(stream, logs=logs)
+    return PlainProgress(stream, logs=logs, end_line=end_line)
 
 
 def _is_terminal(stream: TextIO) -> bool:

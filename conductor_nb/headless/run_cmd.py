@@ -3,8 +3,9 @@
 The run starts in the background of this process; the main thread only waits,
 so Ctrl-C (SIGINT) lands here at once: the run is cancelled, its nodes end as
 cancelled, the result is still printed and the exit code is 130. Progress goes
-to stderr (rich on a terminal, a line per event otherwise); the result (a
-summary, or ``--json``) goes to stdout so it can be piped.
+to stderr (rich on a terminal, a line per event otherwise); the result goes to
+stdout so it can be piped: ``--json``, or one summary line (with each failed
+node's error) and the blueprint's declared outputs, previewed.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def run_blueprint(args: argparse.Namespace) -> int:
     options = run_options(args)
     with common.route_node_output(echoed=args.progress != "none" and not args.quiet):
         run = bp.start(params, **options)
-        code = wait_with_progress(run, args.progress, logs=not args.quiet)
+        code = wait_with_progress(run, args.progress, logs=not args.quiet, summary=not args.json)
     finish(run, code, args)
     return code
 
@@ -59,15 +60,30 @@ def run_options(args: argparse.Namespace) -> dict[str, Any]:
         if args.concurrency < 1:
             raise UsageError(f"--concurrency must be at least 1, got {args.concurrency}")
         options["concurrency"] = args.concurrency
-    options["executor"] = make_executor(args.executor, args.scheduler)
+    if args.file_roots:
+        options["settings"] = {"file_roots": file_roots(args.file_roots)}
+    options["executor"] = make_executor(args.executor, args.scheduler, args.connect_timeout)
     if not common.history_available() or args.no_history:
         options["history"] = False
     return options
 
 
-def make_executor(name: str, scheduler: str | None) -> Any:
+def file_roots(folders: list[str]) -> list[str]:
+    """``--file-root DIR``...: the folders file-system nodes may touch. The working
+    directory stays the first root, so relative paths keep starting there."""
+    roots = [str(Path.cwd())]
+    for folder in folders:
+        path = str(Path(folder).expanduser().resolve())
+        if path not in roots:
+            roots.append(path)
+    return roots
+
+
+def make_executor(name: str, scheduler: str | None, timeout: float | None = None) -> Any:
     if scheduler and name != "dask":
         raise UsageError("--scheduler needs --executor dask")
+    if timeout is not None and not scheduler:
+        raise UsageError("--connect-timeout applies to --scheduler ADDRESS only")
     if name != "dask":
         return name
     try:
@@ -78,13 +94,34 @@ def make_executor(name: str, scheduler: str | None) -> Any:
         ) from None
     if not scheduler:
         return DaskExecutor()
+    return DaskExecutor(connect(scheduler, common.CONNECT_TIMEOUT if timeout is None else timeout))
+
+
+def connect(address: str, timeout: float) -> Any:
+    """A Client of the scheduler at ``address``, or a user error within ``timeout``
+    seconds (distributed would keep trying for 30 s, then print its whole stack)."""
+    if timeout <= 0:
+        raise UsageError(f"--connect-timeout must be more than 0 seconds, got {timeout:g}")
     from distributed import Client
 
-    return DaskExecutor(Client(scheduler))
+    try:
+        return Client(address, timeout=timeout)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(
+            f"--scheduler {address}: cannot connect to a Dask scheduler there ({why})",
+            hints=[
+                "is a Dask scheduler running there? start one with `dask scheduler` (it "
+                "listens on port 8786), or leave out --scheduler to start a local cluster; "
+                "a slow network may need a longer --connect-timeout SECONDS"
+            ],
+        ) from None
 
 
-def wait_with_progress(run: Run, mode: str, *, logs: bool = True) -> int:
-    """Wait for ``run`` while a display follows it; return the exit code."""
+def wait_with_progress(run: Run, mode: str, *, logs: bool = True, summary: bool = True) -> int:
+    """Wait for ``run`` while a display follows it; return the exit code. With ``summary``
+    (text output), the summary on stdout is the run's last line: the display does not
+    announce the end itself."""
     from conductor_nb.headless.progress import attach, make_display
 
     display = None
@@ -92,7 +129,7 @@ def wait_with_progress(run: Run, mode: str, *, logs: bool = True) -> int:
     interrupted = False
     try:
         with _sigterm_as_interrupt():
-            display = make_display(sys.stderr, mode, logs=logs)
+            display = make_display(sys.stderr, mode, logs=logs, end_line=not summary)
             detach = attach(run, display) if display is not None else None
             run.wait()
     except KeyboardInterrupt:
@@ -143,21 +180,34 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def finish(run: Run, code: int, args: argparse.Namespace) -> None:
-    """Write the report, then the result: JSON or a short summary on stdout."""
+def finish(
+    run: Run,
+    code: int,
+    args: argparse.Namespace,
+    *,
+    hints: list[str] | None = None,
+) -> None:
+    """Write the report, then the result on stdout: JSON, or the summary line (with the
+    failed nodes' errors and ``hints``) and the declared outputs."""
     report_path = None
     if args.report:
         from conductor_nb.headless.report import write_report
 
         report_path = write_report(run, args.report)
-    from conductor_nb.headless.result import run_result, run_summary
+    from conductor_nb.headless.result import outputs_text, run_result, run_summary
 
     if args.json:
         result = run_result(run, code)
         result["report"] = report_path
+        result["hints"] = [*result["hints"], *(hints or [])]
         common.print_json(result)
     else:
         print(run_summary(run))
+        for hint in hints or []:
+            print(f"hint: {hint}")
+        outputs = outputs_text(run)
+        if outputs:
+            print(outputs)
         if code == EXIT_INTERRUPTED:
             print("interrupted: the run was cancelled")
         if report_path:

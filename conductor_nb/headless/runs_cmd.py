@@ -1,8 +1,8 @@
 """``conductor-nb runs``: the run history: list, show one, resume one, prune old ones.
 
 Reads through the storage layer's public API only (``cnb.runs()``,
-``cnb.load_run(id)``, ``cnb.resume(id)``, and ``RunHistory.count(...)`` and
-``.prune(...)`` of the default history).
+``cnb.load_run(id)``, ``cnb.resume(id)``, and ``RunHistory.count(...)``,
+``.nodes(...)`` and ``.prune(...)`` of the default history).
 """
 
 from __future__ import annotations
@@ -33,12 +33,29 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
     show = actions.add_parser("show", help="one run: nodes, errors, outputs")
     show.add_argument("run_id", metavar="ID")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("--json", action="store_true", help="the object `run --json` printed")
+    show.add_argument(
+        "--all",
+        action="store_true",
+        help="also list the engine's internal records (a loop's `each[0]._input`)",
+    )
     show.add_argument("--report", metavar="FILE.html", help="also write its HTML report")
     show.set_defaults(command=cmd_show)
 
-    resume = actions.add_parser("resume", help="re-run what failed or was interrupted")
+    resume = actions.add_parser(
+        "resume",
+        help="re-run what failed or was interrupted",
+        description="Re-run what failed, was cancelled or never ran; reuse what succeeded. "
+        "The run's recorded blueprint runs again unless --blueprint gives an edited one.",
+    )
     resume.add_argument("run_id", metavar="ID")
+    resume.add_argument(
+        "--blueprint",
+        metavar="FILE",
+        help="resume with this (edited) blueprint instead of the recorded one; succeeded "
+        "nodes are reused only where they and everything upstream are unchanged",
+    )
+    common.add_file_roots(resume)
     resume.add_argument(
         "--import",
         dest="imports",
@@ -138,49 +155,93 @@ def _load(run_id: str, home: str | None) -> Any:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from conductor_nb.headless.result import plan_parent, run_result, run_summary
+    from conductor_nb.headless.result import outputs_text, run_result, run_summary
 
     run = _load(args.run_id, args.home)
+    error_types = _error_types(run.id, args.home)
+    report_path = None
     if args.report:
         from conductor_nb.headless.report import write_report
 
-        write_report(run, args.report)
+        report_path = write_report(run, args.report)
     if args.json:
-        common.print_json(run_result(run))
+        result = run_result(run, error_types=error_types, internal=args.all)
+        result["report"] = report_path
+        common.print_json(result)
         return EXIT_OK
-    print(run_summary(run))
-    plan = list(run.plan.order)
-    nested: dict[str | None, list[str]] = {}
-    for node_id in run.node_runs:
-        if node_id not in plan:
-            nested.setdefault(plan_parent(node_id, plan), []).append(node_id)
-    for node_id in [*plan, *nested.pop(None, [])]:  # nested records under their node
-        if node_id in run.node_runs:
-            print(_node_line(node_id, run.node_runs[node_id], "  "))
-        for inner in nested.get(node_id, []):
-            print(_node_line(inner, run.node_runs[inner], "    "))
+    print(run_summary(run, error_types))
+    for line in _node_lines(run, internal=args.all):
+        print(line)
+    outputs = outputs_text(run)
+    if outputs:
+        print(outputs)
     return EXIT_OK
 
 
-def _node_line(node_id: str, record: Any, indent: str) -> str:
-    took = _seconds(record.duration)
-    tries = f" x{record.attempts}" if record.attempts > 1 else ""
-    return f"{indent}{node_id:<{22 - len(indent)}} {record.status.value:<10} {took}{tries}"
+def _error_types(run_id: str, home: str | None) -> dict[str, str | None]:
+    """Node id -> the recorded type of its error (a rebuilt run no longer holds it)."""
+    from conductor_nb.storage.history import default_history
+
+    return {
+        node.node_id: node.error_type for node in default_history(home).nodes(run_id) if node.error
+    }
+
+
+def _node_lines(run: Any, *, internal: bool) -> list[str]:
+    """One line per record: the run's own nodes, each with its nested records under it."""
+    from conductor_nb.headless.result import listed_records
+
+    lines = []
+    for node_id, depth in listed_records(run, internal=internal):
+        indent = "  " * (depth + 1)
+        record = run.node_runs[node_id]
+        took = _seconds(record.duration)
+        tries = f" x{record.attempts}" if record.attempts > 1 else ""
+        lines.append(
+            f"{indent}{node_id:<{22 - len(indent)}} {record.status.value:<10} {took}{tries}"
+        )
+    return lines
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from conductor_nb.headless.run_cmd import finish, wait_with_progress
+    from conductor_nb.headless.run_cmd import file_roots, finish, wait_with_progress
 
     common.import_modules(args.imports)
     cnb = _storage()
+    before = _load(args.run_id, args.home)
+    options: dict[str, Any] = {}
+    if args.blueprint:
+        options["blueprint"] = common.load_blueprint(args.blueprint)
+    if args.file_roots:
+        options["settings"] = {"file_roots": file_roots(args.file_roots)}
     with common.route_node_output(echoed=args.progress != "none" and not args.quiet):
         try:
-            run = cnb.resume(args.run_id, home=args.home, wait=False)
+            run = cnb.resume(before.id, home=args.home, wait=False, **options)
         except (KeyError, LookupError, StoreError) as exc:
             raise UsageError(str(exc).strip("'\"")) from None
-        code = wait_with_progress(run, args.progress, logs=not args.quiet)
-    finish(run, code, args)
+        code = wait_with_progress(run, args.progress, logs=not args.quiet, summary=not args.json)
+    hints = [] if args.blueprint else _same_failure_hints(before, run)
+    finish(run, code, args, hints=hints)
     return code
+
+
+def _same_failure_hints(before: Any, after: Any) -> list[str]:
+    """A resumed run that fails where it failed before, with the same error, most likely
+    ran the old blueprint: resume uses the one recorded with the run, not the file."""
+    again = [
+        node_id
+        for node_id in after.failed_nodes
+        if node_id in before.failed_nodes
+        and str(after.node_runs[node_id].error) == str(before.node_runs[node_id].error)
+    ]
+    if not again:
+        return []
+    nodes = ", ".join(repr(n) for n in again)
+    return [
+        f"{nodes} failed again with the same error: resume runs the blueprint recorded "
+        f"with run {before.id}, not the file; if you fixed the file, resume with it: "
+        f"conductor-nb runs resume {before.id} --blueprint FILE"
+    ]
 
 
 def cmd_prune(args: argparse.Namespace) -> int:

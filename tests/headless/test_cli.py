@@ -90,8 +90,8 @@ def test_params_file_and_override(cli, work: Path) -> None:
         ("n=four", "-p n=four: param 'n' (int): expected an integer, got 'four'"),
         ("factor=x1", "expected a number, got 'x1'"),
         ("flag=maybe", "expected true or false, got 'maybe'"),
-        ('tags={"a": 1}', "expected a JSON list"),
-        ("opts=[1", "not valid JSON"),
+        ('tags={"a": 1}', "expected a list"),
+        ("opts={a: [1", "not valid YAML"),
         ("nn=3", "blueprint 'demo' has no param 'nn'"),
         ("novalue", "expected KEY=VALUE"),
     ],
@@ -241,7 +241,7 @@ def test_report_written(cli, work: Path) -> None:
     assert "<script" not in html
 
 
-def test_sigint_cancels_the_run_and_exits_130(work: Path) -> None:
+def test_sigint_cancels_the_run_and_exits_130(cli, work: Path) -> None:
     proc = start_cli(work, "run", "slow.yaml", "--import", "hl_nodes", "--json")
     try:
         wait_for_stderr(proc, "wait | sleeping")  # plain progress: the slow node runs
@@ -258,6 +258,8 @@ def test_sigint_cancels_the_run_and_exits_130(work: Path) -> None:
     assert result["nodes"]["after"]["status"] == "cancelled"
     assert "node wait cancelled" in err
     assert "Traceback" not in err
+    shown = json.loads(cli("runs", "show", result["run_id"], "--json").stdout)
+    assert (shown["status"], shown["exit_code"]) == ("cancelled", 130)  # as `run` exited
 
 
 def test_runs_list_show_resume_prune(cli) -> None:

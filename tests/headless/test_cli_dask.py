@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import textwrap
 from collections.abc import Iterator
@@ -152,3 +153,46 @@ def test_own_cluster_keeps_node_prints_off_stdout(work: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "making" not in out.stdout
     assert json.loads(out.stdout)["status"] == "succeeded"
+
+
+def test_unreachable_scheduler_is_a_quick_user_error(work: Path) -> None:
+    """Nothing listens at the address: one error line and a hint, exit 2, well within
+    distributed's own 30 s (the run_cli time limit fails the test otherwise)."""
+    with socket.socket() as closed:  # bound, never listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{closed.getsockname()[1]}"
+        out = run_cli(
+            work,
+            "run",
+            "bp.yaml",
+            "--import",
+            "dask_cli_nodes",
+            "--executor",
+            "dask",
+            "--scheduler",
+            address,
+            timeout=20,
+        )
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.splitlines()
+    assert lines[0].startswith(f"error: --scheduler {address}: cannot connect"), out.stderr
+    assert "is a Dask scheduler running there? start one with `dask scheduler`" in lines[1]
+    assert len(lines) == 2 and "Traceback" not in out.stderr
+    as_json = run_cli(
+        work,
+        "run",
+        "bp.yaml",
+        "--import",
+        "dask_cli_nodes",
+        "--executor",
+        "dask",
+        "--scheduler",
+        address,
+        "--connect-timeout",
+        "1",
+        "--json",
+        timeout=20,
+    )
+    result = json.loads(as_json.stdout)
+    assert result["exit_code"] == 2 and address in result["error"]
+    assert "dask scheduler" in result["hints"][0]

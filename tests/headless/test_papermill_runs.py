@@ -133,16 +133,22 @@ def test_cli_explains_a_notebook_without_a_parameters_cell(tmp_path: Path) -> No
 def test_parameters_of_a_language_papermill_cannot_inspect_are_passed_through(
     tmp_path: Path,
 ) -> None:
-    from conductor_nb.headless.papermill import declared_parameters, notebook_params
+    from conductor_nb.headless.papermill import (
+        declared_parameters,
+        kernel_options,
+        notebook_params,
+    )
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("x <- 1", metadata={"tags": ["parameters"]})]
     nb.metadata["kernelspec"] = {"name": "ir", "display_name": "R", "language": "R"}
-    nbformat.write(nb, str(tmp_path / "r.ipynb"))
-    declared = declared_parameters(tmp_path / "r.ipynb")
+    r_notebook = tmp_path / "r.ipynb"
+    nbformat.write(nb, str(r_notebook))
+    declared = declared_parameters(r_notebook, kernel_options(r_notebook))
     assert declared.has_cell and not declared.readable
-    assert notebook_params(tmp_path / "r.ipynb", ["y=2"], {}, None) == {"y": 2}
-    python = declared_parameters(_notebook(tmp_path / "py.ipynb"))
+    assert notebook_params(r_notebook, ["y=2"], {}, kernel_options(r_notebook)) == {"y": 2}
+    py_notebook = _notebook(tmp_path / "py.ipynb")
+    python = declared_parameters(py_notebook, kernel_options(py_notebook))
     assert python.types == {"x": "int", "word": "str"}
 
 
@@ -233,3 +239,49 @@ def test_the_readme_demo_exported_as_a_notebook_runs_under_papermill(tmp_path: P
     assert (tmp_path / "greetings.txt").read_text() == "Hello Ada\nHello Grace"
     text = _outputs(tmp_path / "hello.out.ipynb")
     assert "image/svg+xml" in text and "succeeded" in text
+
+
+def _bare_notebook(path: Path) -> Path:
+    """A notebook as ``nbformat.v4.new_notebook()`` makes it: no kernelspec, no language."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("n = 1", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("print('n is', n * 2)"),
+    ]
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_cli_runs_a_notebook_without_kernel_metadata(tmp_path: Path) -> None:
+    _bare_notebook(tmp_path / "bare.ipynb")
+    done = _cli_run(tmp_path, "bare.ipynb", "-p", "n=21", "-o", "out.ipynb")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "note: notebook bare.ipynb has no kernelspec" in done.stderr
+    assert "running it with the python3 kernel" in done.stderr
+    assert "n is 42" in _outputs(tmp_path / "out.ipynb")  # the parameter was typed and used
+    given = _cli_run(tmp_path, "bare.ipynb", "-p", "n=5", "--kernel", "python3", "-o", "k.ipynb")
+    assert given.returncode == 0, given.stderr  # papermill alone: "No language found"
+    assert "Traceback" not in given.stderr
+    assert "n is 10" in _outputs(tmp_path / "k.ipynb")
+
+
+def test_cli_kernel_it_cannot_use_is_a_user_error(tmp_path: Path) -> None:
+    _bare_notebook(tmp_path / "bare.ipynb")
+    missing = _cli_run(tmp_path, "bare.ipynb", "--kernel", "no-such-kernel", "--json")
+    assert missing.returncode == 2
+    result = json.loads(missing.stdout)
+    assert "kernel 'no-such-kernel' is not installed here" in result["error"]
+    assert "jupyter kernelspec list" in result["hints"][0]
+    assert "Traceback" not in missing.stderr
+    # an installed kernel that is not Python, for a notebook that records no language
+    spec = tmp_path / "jupyter" / "kernels" / "fake"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({"argv": ["false"], "display_name": "Fake"}))
+    env = {**cli_env(tmp_path), "JUPYTER_PATH": str(tmp_path / "jupyter")}
+    done = run_cli(tmp_path, "run", "bare.ipynb", "-p", "n=2", "--kernel", "fake", env=env)
+    assert done.returncode == 2
+    assert "notebook bare.ipynb records no language" in done.stderr
+    assert "hint: add a kernelspec to the notebook" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "bare.out.ipynb").exists()  # refused before a kernel started

@@ -17,6 +17,10 @@ from conductor_nb.headless.params import parse_value, typed_params
         ("off", "bool", False),
         ("[1, 2]", "list", [1, 2]),
         ('{"a": 1}', "dict", {"a": 1}),
+        ("[x, y]", "list", ["x", "y"]),  # YAML flow syntax, as in blueprints
+        ("{a: 1, b: [c]}", "dict", {"a": 1, "b": ["c"]}),
+        ("[1e5]", "list", [100000.0]),  # JSON first: YAML would read '1e5' as a string
+        ("[x, y]", "any", ["x", "y"]),
         ("007", "str", "007"),
         ("3", "any", 3),
         ("abc", "any", "abc"),
