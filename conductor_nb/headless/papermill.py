@@ -23,28 +23,17 @@ import ast
 import json
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from conductor_nb._kernels import quiet_kernel
 from conductor_nb.errors import ConductorError
+from conductor_nb.nodes.notebooks import KernelChoiceError, kernel_options, notebook_metadata
 
 CELL_ERROR = "cell-error"
 TIMEOUT = "timeout"
 DEAD_KERNEL = "dead-kernel"
-DEFAULT_KERNEL = "python3"
-
-
-class KernelChoiceError(ConductorError, ValueError):
-    """Which kernel or language runs a notebook cannot be told from its metadata; ``fix``
-    says what to change (it ends the message too)."""
-
-    def __init__(self, problem: str, fix: str) -> None:
-        super().__init__(f"{problem}; {fix}")
-        self.problem = problem
-        self.fix = fix
 
 
 class NotebookError(ConductorError):
@@ -127,68 +116,6 @@ def run_notebook(
         mark_output(target, error)
         raise error from exc
     return NotebookResult(source, target, params, time.monotonic() - started)
-
-
-def kernel_options(
-    path: str | Path, kernel: str | None = None, *, log: Callable[[str], Any] | None = None
-) -> dict[str, Any]:
-    """papermill keyword arguments to run ``path`` with ``kernel`` (None: the notebook's):
-    ``kernel_name``, ``language`` (both None when the notebook cannot be read: papermill
-    then says why) and, for Python kernels, the quiet start-up arguments. ``log`` gets a
-    line when the choice is not the notebook's own (no kernelspec: python3). Raises
-    :class:`KernelChoiceError` when the notebook records no language and the kernel is
-    not a Python one.
-
-    (The notebook node is getting the same rule; once it is shared, this calls it.)
-    """
-    source = Path(path)
-    metadata = _metadata(source)
-    if metadata is None:
-        return {"kernel_name": kernel or None, "language": None, **quiet_kernel(source, kernel)}
-    spec = metadata.get("kernelspec") or {}
-    info = metadata.get("language_info") or {}
-    language = str(info.get("name") or spec.get("language") or "") or None
-    name = kernel or str(spec.get("name") or "") or None
-    if name is None:
-        if language not in (None, "python"):
-            raise KernelChoiceError(
-                f"notebook {source.name} has no kernelspec and its language is {language}, "
-                "so which kernel runs it is unknown",
-                "give the kernel (--kernel NAME), or " + _add_kernelspec("..."),
-            )
-        name, language = DEFAULT_KERNEL, "python"
-        if log is not None:
-            log(
-                f"notebook {source.name} has no kernelspec (no kernel in its metadata); "
-                f"running it with the {DEFAULT_KERNEL} kernel, as Jupyter would"
-            )
-    elif language is None:
-        if not name.startswith("python"):
-            raise KernelChoiceError(
-                f"notebook {source.name} records no language (no kernelspec or language_info "
-                f"in its metadata), so papermill cannot write its parameters for kernel "
-                f"{name!r}",
-                _add_kernelspec(name),
-            )
-        language = "python"
-    return {"kernel_name": name, "language": language, **quiet_kernel(source, name)}
-
-
-def _metadata(path: Path) -> dict[str, Any] | None:
-    try:
-        notebook = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError):
-        return None  # papermill reports a missing or broken notebook in its own words
-    metadata = notebook.get("metadata") if isinstance(notebook, dict) else None
-    return metadata if isinstance(metadata, dict) else {}
-
-
-def _add_kernelspec(name: str) -> str:
-    return (
-        "add a kernelspec to the notebook: open it in Jupyter, pick the kernel (Kernel > "
-        "Change Kernel...) and save, or set metadata.kernelspec to "
-        f"{{name: {name!r}, language: ..., display_name: ...}}"
-    )
 
 
 def classify(exc: BaseException, output: Path, timeout: float | None) -> NotebookError | None:
@@ -402,14 +329,16 @@ def _cli_kernel_options(source: Path, kernel: str | None) -> dict[str, Any]:
     a traceback)."""
     from conductor_nb.headless.common import UsageError
 
-    spec = (_metadata(source) or {}).get("kernelspec") or {}
+    spec = (notebook_metadata(source) or {}).get("kernelspec") or {}
     _check_installed(source, kernel or str(spec.get("name") or "") or None, given=bool(kernel))
     try:
         return kernel_options(
             source, kernel, log=lambda note: print(f"note: {note}", file=sys.stderr)
         )
     except KernelChoiceError as exc:
-        raise UsageError(exc.problem, hints=[exc.fix]) from None
+        raise UsageError(
+            exc.problem, hints=[exc.fix, "give the kernel with --kernel NAME"]
+        ) from None
 
 
 def _check_installed(source: Path, name: str | None, *, given: bool) -> None:

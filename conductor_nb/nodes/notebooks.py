@@ -49,7 +49,7 @@ class KernelChoiceError(ConductorError, ValueError):
         return (type(self), (self.problem, self.fix))
 
 
-def _metadata(path: Path) -> dict[str, Any] | None:
+def notebook_metadata(path: Path) -> dict[str, Any] | None:
     try:
         notebook = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
@@ -81,7 +81,7 @@ def kernel_options(
     notebook records no language and the kernel is not a Python one.
     """
     source = Path(path)
-    metadata = _metadata(source)
+    metadata = notebook_metadata(source)
     if metadata is None:
         return {"kernel_name": kernel or None, "language": None, **quiet_kernel(source, kernel)}
     spec = metadata.get("kernelspec") or {}

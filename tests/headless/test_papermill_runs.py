@@ -258,7 +258,7 @@ def test_cli_runs_a_notebook_without_kernel_metadata(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert "note: notebook bare.ipynb has no kernelspec" in done.stderr
-    assert "running it with the python3 kernel" in done.stderr
+    assert "running it with the current Python kernel (python3)" in done.stderr
     assert "n is 42" in _outputs(tmp_path / "out.ipynb")  # the parameter was typed and used
     given = _cli_run(tmp_path, "bare.ipynb", "-p", "n=5", "--kernel", "python3", "-o", "k.ipynb")
     assert given.returncode == 0, given.stderr  # papermill alone: "No language found"
