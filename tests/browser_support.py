@@ -162,3 +162,38 @@ def run_in_kernel(page: Any, code: str) -> str:
             code,
         )
     )
+
+
+def run_new_cell(page: Any, code: str, sentinel: str) -> None:
+    """Add a cell holding ``code`` at the end of the current notebook, run it with JupyterLab's
+    own commands (those behind Shift+Enter), and wait for ``sentinel`` in its output. Needs
+    ``--LabApp.expose_app_in_browser=True``."""
+    count = page.locator(".jp-Notebook .jp-Cell").count()
+    page.evaluate(
+        """async (code) => {
+        const app = window.jupyterapp;
+        const notebook = app.shell.currentWidget.content;
+        notebook.activeCellIndex = notebook.widgets.length - 1;
+        await app.commands.execute("notebook:insert-cell-below");
+        notebook.activeCell.model.sharedModel.setSource(code);
+        await app.commands.execute("notebook:run-cell");
+        }""",
+        code,
+    )
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(count)
+    cell.locator(".jp-OutputArea-output", has_text=sentinel).wait_for()
+
+
+def screenshot(locator: Any, path: Path | str) -> None:
+    """``locator.screenshot(path=...)``, taken again if the element goes while it is shot: a
+    view's output is sent again when its run pauses or ends, and the notebook then replaces
+    the view's element with a new drawing (the locator finds the new one)."""
+    from playwright.sync_api import Error
+
+    for attempt in range(3):
+        try:
+            locator.screenshot(path=str(path))
+            return
+        except Error as exc:
+            if not re.search(r"not attached|detached", str(exc)) or attempt == 2:
+                raise

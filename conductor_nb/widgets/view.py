@@ -25,6 +25,7 @@ import contextlib
 import json
 import threading
 import traceback
+import uuid
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ import traitlets
 
 from conductor_nb.engine.coalesce import Coalescer
 from conductor_nb.errors import BlueprintError
+from conductor_nb.model.blueprint import plural
 from conductor_nb.model.svg import render_svg
 from conductor_nb.widgets import edits, state
 from conductor_nb.widgets.edits import ConnectionRefused, HistoryError
@@ -75,6 +77,9 @@ class BlueprintView(anywidget.AnyWidget):
     height = traitlets.Int(480).tag(sync=True)
     editable = traitlets.Bool(True).tag(sync=True)
     undo_state = traitlets.Dict().tag(sync=True)
+    _front_key = traitlets.Unicode().tag(sync=True)
+    """Names this widget to the front end, which keeps a view's zoom, selection and drafts
+    under it when the notebook draws the view again (see ``_refresh_displays``)."""
 
     def __init__(
         self,
@@ -89,7 +94,11 @@ class BlueprintView(anywidget.AnyWidget):
         run_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(
-            breakpoints=list(breakpoints), slow_motion=slow_motion, height=height, editable=editable
+            breakpoints=list(breakpoints),
+            slow_motion=slow_motion,
+            height=height,
+            editable=editable,
+            _front_key=uuid.uuid4().hex,
         )
         self.blueprint = blueprint
         self.run: Run | None = None
@@ -116,9 +125,8 @@ class BlueprintView(anywidget.AnyWidget):
 
     def __repr__(self) -> str:
         status = self.run.status.value if self.run is not None else "no run"
-        return (
-            f"<BlueprintView {self.blueprint.id!r} ({len(self.blueprint.nodes)} nodes, {status})>"
-        )
+        nodes = plural(len(self.blueprint.nodes), "node")
+        return f"<BlueprintView {self.blueprint.id!r} ({nodes}, {status})>"
 
     # ------------------------------------------------------------ static picture
     def to_svg(self) -> str:
@@ -417,8 +425,10 @@ class BlueprintView(anywidget.AnyWidget):
 
     def _record(self, edit: edits.Edit) -> None:
         self.history.record(edit)
-        self.undo_state = self.history.summary()
-        self.notice = edits.past(edit.label)
+        with self.hold_sync():
+            self.undo_state = self.history.summary()
+            self.notice = edits.past(edit.label)
+            self.error = ""  # an edit went through: an older error no longer describes the view
 
     def _travel(self, step: Callable[[Blueprint], edits.Edit | None], done: str) -> str | None:
         """Undo or redo one step; the blueprint's change events arrive as one sync message."""
@@ -429,9 +439,11 @@ class BlueprintView(anywidget.AnyWidget):
             self.undo_state = self.history.summary()
         if edit is None:
             return None
-        if edit.focus in self.blueprint.nodes:
-            self.selected = edit.focus
-        self.notice = f"{done}: {edit.label}"
+        with self.hold_sync():
+            if edit.focus in self.blueprint.nodes:
+                self.selected = edit.focus
+            self.notice = f"{done}: {edit.label}"
+            self.error = ""
         return edit.label
 
     # ------------------------------------------------------------ messages from the page

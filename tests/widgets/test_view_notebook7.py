@@ -21,6 +21,7 @@ from tests.browser_support import (
     jupyter_server,
     kernel_of,
     launch_chromium,
+    screenshot,
     wait_kernel_connected,
     write_notebook,
 )
@@ -130,7 +131,7 @@ def test_view_renders_and_runs_live_in_notebook7(
     for later in ("total", "report"):
         assert node(page, later).get_attribute("data-state") != "succeeded"
     assert kernel_of(server["url"], "view7.ipynb").get("execution_state") == "idle"
-    view.screenshot(path=str(tmp_path / "nb7-mid-run.png"))
+    screenshot(view, tmp_path / "nb7-mid-run.png")
 
     (server["root"] / "gate").touch()
     for node_id in ("load", "double", "total", "report"):
@@ -139,7 +140,7 @@ def test_view_renders_and_runs_live_in_notebook7(
     expect(page.locator(".v-nb7 .cnb-progress-text")).to_contain_text("4/4 nodes · 100%")
     expect(page.locator(".v-nb7 path.cnb-edge.cnb-flowed")).to_have_count(3)
     page.screenshot(path=str(tmp_path / "nb7-full.png"))
-    view.screenshot(path=str(tmp_path / "nb7-view.png"))
+    screenshot(view, tmp_path / "nb7-view.png")
     shots = os.environ.get("CNB_SHOT_DIR")
     if shots:
         Path(shots).mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import builtins
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +23,6 @@ from conductor_nb.widgets import (
     view_run,
     widget_mimebundle,
 )
-from conductor_nb.widgets.magic import blueprint_magic, register
 
 NO_HISTORY = {"history": False}
 
@@ -93,6 +97,7 @@ def test_background_run_states_and_progress(chain: cnb.Blueprint) -> None:
     assert view.states["a"]["duration"] is not None
     assert view.run_info["status"] == "succeeded"
     assert (view.run_info["done"], view.run_info["total"]) == (3, 3)
+    assert view.run_info["dashboard"] is None  # the local executor has none (Dask: test_view_dask)
     assert view.error == ""
 
 
@@ -294,6 +299,42 @@ def test_mimebundle_has_widget_and_static_svg(chain: cnb.Blueprint) -> None:
     assert bundle is not None and "application/vnd.jupyter.widget-view+json" in bundle
 
 
+def test_a_successful_edit_clears_an_old_error(reg: Registry) -> None:
+    bp = cnb.Blueprint("edit", registry=reg)
+    bp.add("add", id="a", a=1)
+    bp.add("double", id="b")
+    bp.connect("a", "b.x")
+    view = view_of(bp)
+    msg = view._on_message
+    msg(view, {"event": "connect", "source": "a.output", "target": "b.x"}, [])
+    assert "already connected" in view.error
+    msg(view, {"event": "move", "node": "a", "x": 5, "y": 5}, [])  # any edit that goes through
+    assert view.error == ""
+    msg(view, {"event": "set_param", "node": "a", "name": "a", "value": "one"}, [])
+    assert "expected an integer" in view.error
+    msg(view, {"event": "undo"}, [])  # undo and redo are edits too
+    assert view.error == "" and view.notice == "undone: move node a"
+    msg(view, {"event": "remove", "node": "ghost"}, [])
+    assert "no node 'ghost'" in view.error
+    msg(view, {"event": "redo"}, [])
+    assert view.error == ""
+    # a refused edit or a mere selection does not clear it
+    msg(view, {"event": "remove", "node": "ghost"}, [])
+    view.selected = "b"
+    assert "no node 'ghost'" in view.error
+
+
+def test_repr_counts_nodes_in_words(reg: Registry) -> None:
+    bp = cnb.Blueprint("one", registry=reg)
+    bp.add("add", id="a", a=1)
+    assert repr(view_of(bp)) == "<BlueprintView 'one' (1 node, no run)>"
+    bp.add("double", id="b")
+    assert repr(view_of(bp)) == "<BlueprintView 'one' (2 nodes, no run)>"
+    assert repr(view_of(cnb.Blueprint("empty", registry=reg))) == (
+        "<BlueprintView 'empty' (0 nodes, no run)>"
+    )
+
+
 def test_errors_in_callbacks_are_shown(chain: cnb.Blueprint) -> None:
     view = view_of(chain)
     view._on_message(view, {"event": "toggle_breakpoint", "node": "zzz"}, [])
@@ -305,13 +346,41 @@ def test_errors_in_callbacks_are_shown(chain: cnb.Blueprint) -> None:
 
 
 # ----------------------------------------------------------------- %%blueprint
-class FakeShell:
-    def __init__(self) -> None:
-        self.user_ns: dict[str, Any] = {}
-        self.magics: dict[str, Any] = {}
+@pytest.fixture
+def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A real IPython shell with ``%load_ext conductor_nb`` run in it, as a user does.
 
-    def register_magic_function(self, fn: Any, magic_kind: str, magic_name: str) -> None:
-        self.magics[(magic_kind, magic_name)] = fn
+    Not a kernel: a cell shows the blueprint's repr and SVG picture; the live view (which
+    needs ipykernel) is checked in JupyterLab by test_view_browser. The shell is a
+    process-wide singleton that touches ``__main__`` and builtins: all is put back after.
+    """
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
+    for name in ("__IPYTHON__", "display"):  # added by the shell; removed again on teardown
+        monkeypatch.setitem(vars(builtins), name, None)
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    ipython = InteractiveShell.instance(config=config)
+    try:
+        ipython.run_line_magic("load_ext", "conductor_nb")
+        yield ipython
+    finally:
+        atexit.unregister(ipython.atexit_operations)
+        ipython.atexit_operations()
+        ipython.cleanup()
+        InteractiveShell.clear_instance()
+
+
+def run_cell(shell: Any, source: str) -> tuple[Any, Any]:
+    """Run a cell; its ExecutionResult and what it displayed/printed."""
+    from IPython.utils.capture import capture_output
+
+    with capture_output() as captured:
+        result = shell.run_cell(source)
+    return result, captured
 
 
 @cnb.node
@@ -319,55 +388,68 @@ def cnb_view_test_source() -> int:
     return 1
 
 
-YAML = """
+@cnb.node
+def cnb_view_test_plus_one(x: int) -> int:
+    return x + 1
+
+
+YAML = """\
 id: magic
 nodes:
   one: {type: cnb_view_test_source}
+  two: {type: cnb_view_test_plus_one}
+edges:
+  - one.output -> two.x
 """
 
 
-def test_blueprint_magic_binds_the_name() -> None:
-    shell = FakeShell()
-    register(shell)
-    magic = shell.magics[("cell", "blueprint")]
-    magic("flow --no-show", YAML)
-    assert isinstance(shell.user_ns["flow"], cnb.Blueprint)
-    assert list(shell.user_ns["flow"].nodes) == ["one"]
-    bp = blueprint_magic(shell, "--no-show", YAML)
-    assert shell.user_ns["bp"] is bp
+def test_load_ext_gives_the_blueprint_cell_magic(shell: Any) -> None:
+    assert shell.find_cell_magic("blueprint") is not None
+    result, shown = run_cell(shell, "%%blueprint flow\n" + YAML)
+    assert result.success, result.error_in_exec
+    bp = shell.user_ns["flow"]
+    assert isinstance(bp, cnb.Blueprint)
+    assert (bp.id, list(bp.nodes), [str(e) for e in bp.edges]) == (
+        "magic",
+        ["one", "two"],
+        ["one.output -> two.x"],
+    )
+    # the cell shows the blueprint: its repr and its picture
+    [output] = shown.outputs
+    assert output.data["text/plain"] == repr(bp)
+    svg = output.data["image/svg+xml"]
+    assert 'data-node="one"' in svg and 'data-node="two"' in svg
+    # the name is bound in the session: the next cell runs it
+    ran, _ = run_cell(shell, "flow.run(history=False)['two'].outputs['output']")
+    assert ran.success, ran.error_in_exec
+    assert ran.result == 2
 
 
-def test_blueprint_magic_reports_problems() -> None:
+def test_blueprint_magic_defaults_to_bp_and_can_skip_showing(shell: Any) -> None:
+    result, shown = run_cell(shell, "%%blueprint --no-show\n" + YAML)
+    assert result.success, result.error_in_exec
+    assert isinstance(shell.user_ns["bp"], cnb.Blueprint)
+    assert list(shell.user_ns["bp"].nodes) == ["one", "two"]
+    assert shown.outputs == []
+
+
+@pytest.mark.parametrize(
+    ("line", "body", "message"),
+    [
+        ("bad", "id: x\nnodes:\n  a: {type: no_such_type}\n", "unknown node type 'no_such_type'"),
+        ("1abc", YAML, "'1abc' is not a Python name"),
+        ("one two", YAML, "takes one name"),
+    ],
+)
+def test_blueprint_magic_reports_problems_as_usage_errors(
+    shell: Any, line: str, body: str, message: str
+) -> None:
     from IPython.core.error import UsageError
 
-    with pytest.raises(UsageError, match="no_such_type"):
-        blueprint_magic(FakeShell(), "bad --no-show", "id: x\nnodes:\n  a: {type: no_such_type}\n")
-    with pytest.raises(UsageError, match="not a Python name"):
-        blueprint_magic(FakeShell(), "1abc", YAML)
-
-
-def test_run_info_shows_the_dask_dashboard_while_active() -> None:
-    from types import SimpleNamespace
-
-    from conductor_nb.engine.states import RunState
-    from conductor_nb.widgets import state
-
-    class FakeRun(SimpleNamespace):
-        def progress(self):
-            return 1, 2
-
-        def eta(self):
-            return 1.0
-
-    executor = SimpleNamespace(dashboard_link="http://127.0.0.1:8787/status")
-    run = FakeRun(
-        status=RunState.RUNNING,
-        is_paused=False,
-        paused_at=None,
-        id="r",
-        is_finished=False,
-        executor=executor,
-    )
-    assert state.run_info(run)["dashboard"] == "http://127.0.0.1:8787/status"  # type: ignore[arg-type]
-    run.is_finished = True
-    assert state.run_info(run)["dashboard"] is None  # type: ignore[arg-type]
+    result, captured = run_cell(shell, f"%%blueprint {line}\n{body}")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert message in str(result.error_in_exec)
+    # the user reads the problem, not a traceback, and nothing was bound
+    assert "UsageError: " in captured.stderr and message in captured.stderr
+    assert "Traceback" not in captured.stderr
+    assert not {"bad", "bp", "one"} & set(shell.user_ns)

@@ -4,6 +4,7 @@
 
 const NS = "http://www.w3.org/2000/svg";
 const FOOTER = 12; // extra height under the ports for the state / attempts / duration line
+const NARROW = 560, MEDIUM = 800; // view widths (px) below which the inspector makes room
 const BADGE = {
   pending: "", queued: "…", running: "▶", succeeded: "✓", cached: "↺", failed: "✗",
   skipped: "–", cancelled: "■", paused: "⏸",
@@ -29,6 +30,13 @@ function button(parent, cls, label, title) {
   b.type = "button";
   if (title) b.title = title;
   return b;
+}
+
+function group(parent, cls, label) {
+  const g = htmlEl("span", `cnb-group ${cls}`, parent);
+  g.setAttribute("role", "group");
+  g.setAttribute("aria-label", label);
+  return g;
 }
 
 function edgePath(sx, sy, tx, ty) {
@@ -61,41 +69,57 @@ function fmtSeconds(s) {
   return `${Math.floor(s / 60)}m${Math.round(s % 60)}s`;
 }
 
+// The front end draws a view again whenever its output is sent again: the kernel refreshes
+// the static picture when a run pauses or ends, and the notebook then replaces the drawing.
+// What the user set up in the last drawing of a model (zoom and pan, the selected edge,
+// re-run inputs typed but not sent, the keyboard focus) is kept here, so the new drawing
+// takes over where the old one was.
+// (Keyed by a name the Python side gives each widget: views get a model proxy of their own.)
+const LAST = new Map(); // _front_key -> {T, selectedEdge, rerunDraft, focused}
+
 function render({ model, el }) {
   const send = (msg) => model.send(msg);
+  const key = model.get("_front_key");
+  const last = LAST.get(key) || {};
   const root = htmlEl("div", "cnb-view", el);
   // focusable (not in the tab order), so a click anywhere in the view gives it the keyboard
   root.tabIndex = -1;
 
   // ---------------------------------------------------------------- toolbar
+  // Controls come in groups that never break inside (a group is a row of joined buttons);
+  // on a narrow notebook the groups wrap onto more lines, each line still reading as groups.
   const bar = htmlEl("div", "cnb-toolbar", root);
-  const runGroup = htmlEl("span", "cnb-group", bar);
+  bar.setAttribute("role", "toolbar");
+  const runGroup = group(bar, "cnb-group-run cnb-seg", "Run controls");
   button(runGroup, "cnb-btn-run", "▶ Run", "Run in the background (or resume)").onclick = () => send({ event: "run" });
   button(runGroup, "cnb-btn-step", "Step", "Run exactly one more node, then pause").onclick = () => send({ event: "step" });
   button(runGroup, "cnb-btn-pause", "Pause", "Dispatch nothing new").onclick = () => send({ event: "pause" });
   button(runGroup, "cnb-btn-resume", "Resume").onclick = () => send({ event: "resume" });
   button(runGroup, "cnb-btn-stop", "■ Stop", "Cancel the run").onclick = () => send({ event: "stop" });
   button(runGroup, "cnb-btn-reset", "↺ Reset", "Forget the run").onclick = () => send({ event: "reset" });
-  const slowLabel = htmlEl("label", "cnb-slow-label", runGroup, "slow-motion ");
+  const slowLabel = htmlEl("label", "cnb-group cnb-slow-label", bar, "slow-motion");
   const slow = htmlEl("input", "cnb-slow", slowLabel);
   Object.assign(slow, { type: "number", min: "0", max: "10", step: "0.1", title: "seconds before each node" });
   slow.onchange = () => { model.set("slow_motion", parseFloat(slow.value) || 0); model.save_changes(); };
 
-  const viewGroup = htmlEl("span", "cnb-group", bar);
+  const viewGroup = group(bar, "cnb-group-view cnb-seg", "View");
   button(viewGroup, "cnb-btn-fit", "Fit", "Fit the graph to the view").onclick = () => fit();
   button(viewGroup, "cnb-btn-zoom-in", "+", "Zoom in").onclick = () => zoomBy(1.25);
   button(viewGroup, "cnb-btn-zoom-out", "−", "Zoom out").onclick = () => zoomBy(0.8);
 
-  const editGroup = htmlEl("span", "cnb-group cnb-edit-group", bar);
-  // the universal arrows keep the toolbar on one line; the name is in aria-label and title
-  const undoBtn = button(editGroup, "cnb-btn-undo cnb-btn-icon", "↶");
+  const editGroup = group(bar, "cnb-edit-group", "Edit");
+  // the universal arrows keep the toolbar short; the name is in aria-label and title
+  const historyGroup = htmlEl("span", "cnb-seg", editGroup);
+  const undoBtn = button(historyGroup, "cnb-btn-undo cnb-btn-icon", "↶");
   undoBtn.setAttribute("aria-label", "Undo");
   undoBtn.onclick = () => send({ event: "undo" });
-  const redoBtn = button(editGroup, "cnb-btn-redo cnb-btn-icon", "↷");
+  const redoBtn = button(historyGroup, "cnb-btn-redo cnb-btn-icon", "↷");
   redoBtn.setAttribute("aria-label", "Redo");
   redoBtn.onclick = () => send({ event: "redo" });
-  const palette = htmlEl("select", "cnb-palette", editGroup);
-  button(editGroup, "cnb-btn-add", "+ Add node", "Add a node of the chosen type").onclick = () => {
+  const addGroup = htmlEl("span", "cnb-seg", editGroup);
+  const palette = htmlEl("select", "cnb-palette", addGroup);
+  palette.setAttribute("aria-label", "Node type to add");
+  button(addGroup, "cnb-btn-add", "+ Add node", "Add a node of the chosen type").onclick = () => {
     if (!palette.value) return;
     const c = toGraph(canvas.clientWidth / 2, canvas.clientHeight / 2);
     send({ event: "add", type: palette.value, x: c.x - 85, y: c.y - 28 });
@@ -131,14 +155,20 @@ function render({ model, el }) {
   const dragEdge = svgEl("path", { class: "cnb-drag-edge", d: "" }, viewport);
   const inspector = htmlEl("div", "cnb-inspector", body);
 
-  let T = { x: 20, y: 20, k: 1 };
-  let fitted = false;
+  let T = last.T || { x: 20, y: 20, k: 1 };
+  let fitted = !!last.T;   // fitted, or placed by the user: no automatic fit any more
   let nodes = {};          // id -> graph node
   let nodeEls = {};        // id -> <g>
   let edgeEls = [];        // [{edge, path, hit}]
-  let selectedEdge = null;
+  let selectedEdge = last.selectedEdge || null;
+  let rerunDraft = last.rerunDraft || null; // {node, base, text}: re-run inputs not sent yet
+  let focused = !!last.focused;
+  const remember = () => LAST.set(key, { T: fitted ? T : null, selectedEdge, rerunDraft, focused });
 
-  const applyT = () => viewport.setAttribute("transform", `translate(${T.x},${T.y}) scale(${T.k})`);
+  const applyT = () => {
+    viewport.setAttribute("transform", `translate(${T.x},${T.y}) scale(${T.k})`);
+    remember();
+  };
   const toGraph = (cx, cy) => ({ x: (cx - T.x) / T.k, y: (cy - T.y) / T.k });
   const clientToGraph = (ev) => {
     const r = svg.getBoundingClientRect();
@@ -149,6 +179,7 @@ function render({ model, el }) {
     if (cx === undefined) { cx = canvas.clientWidth / 2; cy = canvas.clientHeight / 2; }
     const k = Math.min(4, Math.max(0.05, T.k * f));
     T = { x: cx - (cx - T.x) * (k / T.k), y: cy - (cy - T.y) * (k / T.k), k };
+    fitted = true;
     applyT();
   }
 
@@ -161,6 +192,7 @@ function render({ model, el }) {
     const pad = 24;
     const k = Math.min(1.2, (w - 2 * pad) / Math.max(1, x1 - x0), (h - 2 * pad) / Math.max(1, y1 - y0));
     T = { k, x: (w - (x1 - x0) * k) / 2 - x0 * k, y: (h - (y1 - y0) * k) / 2 - y0 * k };
+    fitted = true;
     applyT();
     return true;
   }
@@ -183,7 +215,7 @@ function render({ model, el }) {
     edgeEls = [];
     for (const e of g.edges) drawEdge(e);
     for (const n of g.nodes) drawNode(nodes[n.id]);
-    if (selectedEdge && !edgeEls.some((x) => x.edge.id === selectedEdge)) selectedEdge = null;
+    if (selectedEdge && !edgeEls.some((x) => x.edge.id === selectedEdge)) { selectedEdge = null; remember(); }
     markSelection();
     drawStates();
     if (!fitted) fitted = fit();
@@ -197,6 +229,7 @@ function render({ model, el }) {
     hit.addEventListener("click", (ev) => {
       ev.stopPropagation();
       selectedEdge = e.id;
+      remember();
       model.set("selected", ""); model.save_changes();
       markSelection();
     });
@@ -284,7 +317,7 @@ function render({ model, el }) {
     if (info.dashboard) dashboard.href = info.dashboard;
     progress.dataset.status = st;
     progressText.textContent = info.total
-      ? `${info.done}/${info.total} nodes · ${pct}%` + (info.eta !== null && info.eta !== undefined && info.done < info.total ? ` · ETA ${fmtSeconds(info.eta)}` : "")
+      ? `${info.done}/${info.total} ${info.total === 1 ? "node" : "nodes"} · ${pct}%` + (info.eta !== null && info.eta !== undefined && info.done < info.total ? ` · ETA ${fmtSeconds(info.eta)}` : "")
       : "no run";
   }
 
@@ -372,11 +405,19 @@ function render({ model, el }) {
       let area = null;
       if (r.inputs_json !== null && r.inputs_json !== undefined) {
         htmlEl("div", "cnb-label", runBox, "inputs for re-run (JSON)");
+        // the inspector is redrawn whenever the node's record changes: inputs edited here stay
+        // (a draft per node, until they are sent or the recorded inputs change)
         area = htmlEl("textarea", "cnb-rerun-inputs", runBox);
-        area.value = r.inputs_json;
+        const draft = rerunDraft && rerunDraft.node === d.node && rerunDraft.base === r.inputs_json;
+        area.value = draft ? rerunDraft.text : r.inputs_json;
         area.rows = Math.min(8, r.inputs_json.split("\n").length + 1);
+        area.oninput = () => { rerunDraft = { node: d.node, base: r.inputs_json, text: area.value }; remember(); };
       }
-      button(actions, "cnb-btn-rerun", "Rerun with these inputs").onclick = () => send({ event: "rerun", node: d.node, inputs: area ? area.value : null });
+      button(actions, "cnb-btn-rerun", "Rerun with these inputs").onclick = () => {
+        rerunDraft = null;
+        remember();
+        send({ event: "rerun", node: d.node, inputs: area ? area.value : null });
+      };
     }
     const tail = htmlEl("div", "cnb-insp-actions", inspector);
     button(tail, "cnb-btn-delete-node", "Delete node").onclick = () => send({ event: "remove", node: d.node });
@@ -469,7 +510,7 @@ function render({ model, el }) {
       for (const item of edgeEls) if (item.edge.source === id || item.edge.target === id) placeEdge(item);
     }, () => {
       if (moved) send({ event: "move", node: id, x: n.x, y: n.y });
-      else { selectedEdge = null; model.set("selected", id); model.save_changes(); markSelection(); }
+      else { selectedEdge = null; remember(); model.set("selected", id); model.save_changes(); markSelection(); }
     });
   }
 
@@ -500,9 +541,10 @@ function render({ model, el }) {
     onWindowDrag((e) => {
       if (Math.abs(e.clientX - cx) + Math.abs(e.clientY - cy) > 3) moved = true;
       T = { ...T, x: x0 + e.clientX - cx, y: y0 + e.clientY - cy };
+      fitted = true;
       applyT();
     }, () => {
-      if (!moved) { selectedEdge = null; model.set("selected", ""); model.save_changes(); markSelection(); }
+      if (!moved) { selectedEdge = null; remember(); model.set("selected", ""); model.save_changes(); markSelection(); }
     });
   });
 
@@ -513,7 +555,7 @@ function render({ model, el }) {
   }, { passive: false });
 
   function deleteSelection() {
-    if (selectedEdge) { send({ event: "disconnect", edge: selectedEdge }); selectedEdge = null; }
+    if (selectedEdge) { send({ event: "disconnect", edge: selectedEdge }); selectedEdge = null; remember(); }
     else if (model.get("selected")) send({ event: "remove", node: model.get("selected") });
   }
 
@@ -565,12 +607,43 @@ function render({ model, el }) {
 
   drawHeight(); drawEditable(); applyT(); drawPalette(); drawGraph(); drawInspector(); drawError(); drawNotice(); drawUndo();
   slow.value = model.get("slow_motion");
-  // fit once the element has a size (it has none until it is attached to the page)
-  let tries = 0;
-  const tryFit = () => { if (!fitted) fitted = fit(); if (!fitted && tries++ < 100) requestAnimationFrame(tryFit); };
-  requestAnimationFrame(tryFit);
+  // Whether the keyboard is in the view. The element the focus was in can be removed with the
+  // whole drawing (a refreshed output): that is not the user leaving, so the flag stays. Not
+  // when a form field had it: keys meant for the field must not land on the canvas (where
+  // Backspace deletes the selected node).
+  root.addEventListener("focusin", (ev) => { focused = !isTyping(ev.target); remember(); });
+  root.addEventListener("focusout", (ev) => {
+    if (root.contains(ev.relatedTarget)) return;
+    setTimeout(() => { if (root.isConnected && !root.contains(document.activeElement)) { focused = false; remember(); } });
+  });
 
-  return () => { for (const [evt, fn] of Object.entries(handlers)) model.off(evt, fn); };
+  // Once the element has a size (it has none until it is attached to the page): fit the graph
+  // (unless a former drawing left a zoom), and take the keyboard back if the former had it.
+  let tries = 0;
+  const whenAttached = () => {
+    if (!root.isConnected || !canvas.clientWidth) {
+      if (tries++ < 100) requestAnimationFrame(whenAttached);
+      return;
+    }
+    if (!fitted) fit();
+    if (focused && !root.contains(document.activeElement)) canvas.focus({ preventScroll: true });
+  };
+  requestAnimationFrame(whenAttached);
+
+  // On a narrow view the inspector gets less room (medium) or goes under the canvas (narrow),
+  // so the graph keeps a usable width. A class, not a container query: containment would
+  // collapse the view inside a shrink-to-fit parent (an HBox).
+  const sizes = new ResizeObserver(() => {
+    const w = root.clientWidth;
+    root.classList.toggle("cnb-narrow", w > 0 && w < NARROW);
+    root.classList.toggle("cnb-medium", w >= NARROW && w < MEDIUM);
+  });
+  sizes.observe(root);
+
+  return () => {
+    sizes.disconnect();
+    for (const [evt, fn] of Object.entries(handlers)) model.off(evt, fn);
+  };
 }
 
 export default { render };
