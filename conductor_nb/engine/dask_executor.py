@@ -84,7 +84,13 @@ class DaskExecutor:
 
     name = "dask"
 
-    def __init__(self, client_or_address: Any = None, **local_cluster_kwargs: Any) -> None:
+    def __init__(
+        self,
+        client_or_address: Any = None,
+        *,
+        connect_timeout: float = 10.0,
+        **local_cluster_kwargs: Any,
+    ) -> None:
         require("distributed", "dask", "the Dask executor")
         if client_or_address is not None and local_cluster_kwargs:
             raise TypeError(
@@ -99,6 +105,7 @@ class DaskExecutor:
                 f"'tcp://127.0.0.1:8786', or nothing (got {type(client_or_address).__name__!r})"
             )
         self._target = client_or_address
+        self._connect_timeout = connect_timeout  # seconds to reach a scheduler address
         self._cluster_kwargs = {**_LOCAL_CLUSTER_DEFAULTS, **local_cluster_kwargs}
         self._client: Client | None = client_or_address if _is_client(client_or_address) else None
         self._cluster: Any = None
@@ -140,7 +147,7 @@ class DaskExecutor:
             if self._client is None:
                 distributed = require("distributed", "dask", "the Dask executor")
                 if isinstance(self._target, str):
-                    self._client = distributed.Client(self._target)
+                    self._client = self._client_at(distributed, self._target)
                 else:
                     self._cluster = distributed.LocalCluster(**self._cluster_kwargs)
                     self._client = distributed.Client(self._cluster)
@@ -151,6 +158,16 @@ class DaskExecutor:
             if not self._subscribed:
                 self._client.subscribe_topic(self._topic, _weak_handler(self._on_log_event))
                 self._subscribed = True
+
+    def _client_at(self, distributed: Any, address: str) -> Client:
+        try:
+            return distributed.Client(address, timeout=self._connect_timeout)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ConductorError(
+                f"cannot connect to a Dask scheduler at {address} within "
+                f"{self._connect_timeout:g}s ({type(exc).__name__}: {exc}); is one running "
+                "there? start one with `dask scheduler`"
+            ) from None
 
     async def close(self) -> None:
         """End of a run: local resources go; the cluster and its results stay (see above)."""

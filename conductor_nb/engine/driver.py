@@ -275,38 +275,13 @@ class RunDriver:
         if self.options.capture:
             capture.install()
         first = self.started_at is None
-        if first:
-            self.started_at = time.time()
-            await self.executor.start()
-            if self._cache is None and (
-                any(self.options.caches(p.node) for p in self.plan.nodes.values())
-            ):
-                from conductor_nb.engine import hooks
-
-                self._cache = hooks.default_cache(self)
-            self._publish(
-                RunStarted(
-                    self.id,
-                    blueprint_id=self.blueprint.id,
-                    params=dict(self.params),
-                    node_ids=tuple(self.plan.order),
-                )
-            )
-            for node_id in self.options.completed:
-                if node_id in self.node_runs:
-                    self._publish(
-                        NodeCached(
-                            self.id,
-                            node_id=node_id,
-                            key="resume",
-                            outputs=self.node_runs[node_id].outputs,
-                        )
-                    )
-        self._set_run_state(RunState.PAUSED if self._paused else RunState.RUNNING)
-        if self._paused:
-            self._publish(RunPaused(self.id, reason="debug", node_id=self._sched.peek()))
-        self.finished_at = None
-        try:
+        try:  # everything, the executor's start included: a failure must end the run
+            if first:
+                await self._begin()
+            self._set_run_state(RunState.PAUSED if self._paused else RunState.RUNNING)
+            if self._paused:
+                self._publish(RunPaused(self.id, reason="debug", node_id=self._sched.peek()))
+            self.finished_at = None
             while True:
                 self._dispatch()
                 if not self._sched.is_active() or (self._cancelling and not self._tasks):
@@ -317,6 +292,10 @@ class RunDriver:
         except asyncio.CancelledError:
             await self._cancel_tasks("the run was cancelled")
             self._cancelling = True
+        except ConductorError as exc:  # e.g. the executor cannot start: the run fails with it
+            self.error = exc
+            await self._cancel_tasks("the run could not go on")
+            self._cancelling = True
         except Exception as exc:  # an engine bug: the run fails, it never looks like success
             self.error = ConductorError(f"run {self.id} stopped on an internal error: {exc!r}")
             self.error.__cause__ = exc
@@ -325,6 +304,29 @@ class RunDriver:
             self._cancelling = True
         finally:
             await self._finish(first)
+
+    async def _begin(self) -> None:
+        """The first start: the executor, the result cache, RunStarted, resumed nodes."""
+        self.started_at = time.time()
+        await self.executor.start()
+        if self._cache is None and any(
+            self.options.caches(p.node) for p in self.plan.nodes.values()
+        ):
+            from conductor_nb.engine import hooks
+
+            self._cache = hooks.default_cache(self)
+        self._publish(
+            RunStarted(
+                self.id,
+                blueprint_id=self.blueprint.id,
+                params=dict(self.params),
+                node_ids=tuple(self.plan.order),
+            )
+        )
+        for node_id in self.options.completed:
+            if node_id in self.node_runs:
+                outputs = self.node_runs[node_id].outputs
+                self._publish(NodeCached(self.id, node_id=node_id, key="resume", outputs=outputs))
 
     def _dispatch(self) -> None:
         if self._cancelling:

@@ -100,7 +100,9 @@ class RunState(StrEnum):
 
 
 _RUN_MOVES: dict[RunState, frozenset[RunState]] = {
-    RunState.CREATED: frozenset({RunState.RUNNING, RunState.PAUSED, RunState.CANCELLED}),
+    RunState.CREATED: frozenset(
+        {RunState.RUNNING, RunState.PAUSED, RunState.CANCELLED, RunState.FAILED}  # no start
+    ),
     RunState.RUNNING: frozenset(
         {RunState.PAUSED, RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED}
     ),

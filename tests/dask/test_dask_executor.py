@@ -457,3 +457,19 @@ def test_reading_remote_outputs_after_the_client_closed_says_why() -> None:
         client.close()
         with pytest.raises(cnb.ConductorError, match="stayed on the Dask cluster"):
             run.outputs  # noqa: B018
+
+
+def test_an_unreachable_scheduler_fails_the_run_with_its_address() -> None:
+    import socket
+
+    with socket.socket() as held:  # a port nothing listens on
+        held.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{held.getsockname()[1]}"
+        bp = cnb.Blueprint("unreachable", registry=REG)
+        bp.add(dk_load, id="load", n=2)
+        run = bp.run(executor=cnb.DaskExecutor(address, connect_timeout=1), history=False)
+    assert run.status is cnb.RunState.FAILED
+    with pytest.raises(
+        cnb.ConductorError, match=f"cannot connect to a Dask scheduler at {address}"
+    ):
+        run.raise_for_status()
