@@ -171,8 +171,11 @@ class RunDriver:
         return self._sched.finished_count, len(self.plan.order)
 
     def eta(self) -> float | None:
-        """Seconds left, from the mean duration so far and the remaining nodes' levels."""
+        """Seconds left, from the mean duration so far and the remaining nodes' levels
+        (None while paused: it waits for you, not for its nodes)."""
         done, total = self.progress()
+        if self.status is RunState.PAUSED and done != total:
+            return None
         if not done or done == total or self.started_at is None:
             return None if done != total else 0.0
         elapsed = (self.finished_at or time.time()) - self.started_at
