@@ -416,7 +416,11 @@ def test_load_ext_gives_the_blueprint_cell_magic(shell: Any) -> None:
     )
     # the cell shows the blueprint: its repr and its picture
     [output] = shown.outputs
-    assert output.data["text/plain"] == repr(bp)
+    if "application/vnd.jupyter.widget-view+json" in output.data:
+        # ipykernel imported by an earlier test in this process: the live view rides along
+        assert output.data["text/plain"].startswith("<BlueprintView 'magic' (2 nodes")
+    else:
+        assert output.data["text/plain"] == repr(bp)
     svg = output.data["image/svg+xml"]
     assert 'data-node="one"' in svg and 'data-node="two"' in svg
     # the name is bound in the session: the next cell runs it
