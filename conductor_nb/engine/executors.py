@@ -114,9 +114,13 @@ class LocalExecutor:
         return result
 
     async def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """Stop the thread pool (threads still running finish on their own)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _run_in_context(
@@ -181,10 +185,12 @@ class ProcessExecutor:
         """The end of a run: the workers stay for the next one (see the class docstring)."""
 
     def shutdown(self) -> None:
-        """Stop the worker processes (running calls finish first)."""
+        """Stop the worker processes (running calls finish first) and the threads that ran
+        the engine-side nodes."""
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+        self._local.shutdown()
 
 
 def dumps(obj: Any) -> bytes:
