@@ -101,16 +101,28 @@ def test_per_type_limit(registry) -> None:
     assert run.status is cnb.RunState.SUCCEEDED and peak == 2
 
 
-def test_retries_then_success_with_events(registry) -> None:
-    calls = []
+def flaky_node(registry, failures: int) -> list[int]:
+    """Register 'flaky': it fails ``failures`` times with ConnectionError, then succeeds."""
+    calls: list[int] = []
 
     def flaky(x: int) -> int:
         calls.append(x)
-        if len(calls) < 3:
+        if len(calls) <= failures:
             raise ConnectionError("refused")
         return x
 
     fn_node(registry, flaky)
+    return calls
+
+
+async def forever(x: int) -> int:
+    """A node that runs until it is cancelled."""
+    await asyncio.Event().wait()
+    return x
+
+
+def test_retries_then_success_with_events(registry) -> None:
+    flaky_node(registry, failures=2)
     bp = make(registry)
     bp.add("flaky", id="f", x=1, retries=2, retry_delay=0)
     run = bp.run(history=False)
@@ -570,10 +582,6 @@ def test_a_cancelled_fault_delay_leaves_no_coroutine_behind(registry) -> None:
 
 
 def test_cancelling_an_await_of_a_background_run_cancels_the_run(registry) -> None:
-    async def forever(x: int) -> int:
-        await asyncio.Event().wait()
-        return x
-
     fn_node(registry, forever)
     bp = make(registry)
     bp.add("forever", id="f", x=1)
@@ -621,15 +629,7 @@ def test_process_workers_outlive_a_run_and_a_dead_worker_is_replaced(registry) -
 
 
 def test_retry_delays_back_off_exponentially(registry) -> None:
-    calls = []
-
-    def flaky(x: int) -> int:
-        calls.append(x)
-        if len(calls) < 4:
-            raise ConnectionError("not yet")
-        return x
-
-    fn_node(registry, flaky)
+    flaky_node(registry, failures=3)
     bp = make(registry)
     bp.add("flaky", id="f", x=1, retries=3, retry_delay=0.01)
     run = bp.run(history=False)
@@ -639,10 +639,6 @@ def test_retry_delays_back_off_exponentially(registry) -> None:
 
 
 def test_raise_for_status_raises_run_cancelled_for_a_cancelled_run(registry) -> None:
-    async def forever(x: int) -> int:
-        await asyncio.Event().wait()
-        return x
-
     fn_node(registry, forever)
     bp = make(registry)
     bp.add("forever", id="f", x=1)
