@@ -2,9 +2,11 @@
 
 Each notebook ends with a cell that asserts its own key results and prints
 ``<name> OK``; these tests run every notebook in ``notebooks/`` with papermill,
-in a temporary working directory and without ``CONDUCTOR_HOME`` (the run history
-goes where a learner's would), then check a few outputs of the executed notebook
-and that it wrote nothing but its own ``cnb-tutorial/<name>/`` folder, which the
+twice in a row in the same temporary working directory (as a learner runs "Run
+All" again), and without ``CONDUCTOR_HOME`` (the notebook puts its run history in
+its own folder). After each run they check a few outputs of the executed
+notebook, that both runs printed the same final line, and that the notebook
+wrote nothing but its own ``cnb-tutorial/<name>/`` folder, which the
 repository's ``.gitignore`` ignores wherever a notebook is run from. Fast tests
 check that the committed notebooks carry no outputs and have a ``parameters``
 cell with a ``workdir`` in that folder.
@@ -109,16 +111,13 @@ def test_gitignore_covers_the_tutorial_folder() -> None:
     assert f"{TUTORIAL_DIR}/" in patterns, "a cnb-tutorial/ anywhere in the tree is ignored"
 
 
-@pytest.mark.notebook
-@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
-def test_notebook_runs(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+RUNS = 2
+"""Each notebook runs this many times in a row in the same folder: later runs must
+give the same results as the first."""
+
+
+def _execute(name: str, work: Path, output: Path) -> dict[str, Any]:
     papermill = pytest.importorskip("papermill")
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.delenv("CONDUCTOR_HOME", raising=False)
-    monkeypatch.chdir(work)
-    output = tmp_path / f"{name}.out.ipynb"
-    before = sorted(NOTEBOOKS.iterdir())
     try:
         papermill.execute_notebook(
             str(NOTEBOOKS / f"{name}.ipynb"),
@@ -131,7 +130,11 @@ def test_notebook_runs(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         )
     except papermill.PapermillExecutionError as exc:
         pytest.fail(f"{name} failed in cell {exc.cell_index}: {exc.ename}: {exc.evalue}")
-    nb = _read(output)
+    return _read(output)
+
+
+def _check_outputs(name: str, nb: dict[str, Any]) -> str:
+    """Check one executed notebook; return the last line its outputs printed."""
     text = _output_text(nb)
     for expected in EXPECTED_TEXT.get(name, []):
         assert expected in text, f"{name}: {expected!r} not in the outputs"
@@ -141,7 +144,23 @@ def test_notebook_runs(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         assert any(f">{title}</text>" in svg for svg in pictures), f"{name}: no {title!r} picture"
     injected = nb["metadata"]["papermill"]["parameters"]
     assert injected == PARAMETERS.get(name, {})
-    assert sorted(NOTEBOOKS.iterdir()) == before, "the notebook wrote into notebooks/"
-    assert sorted(p.name for p in work.iterdir()) == [TUTORIAL_DIR], "wrote outside cnb-tutorial/"
-    assert sorted(p.name for p in (work / TUTORIAL_DIR).iterdir()) == [name]
-    assert (work / TUTORIAL_DIR / name / ".conductor").is_dir(), "the run history is elsewhere"
+    return text.strip().splitlines()[-1]
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_notebook_runs_twice(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.delenv("CONDUCTOR_HOME", raising=False)
+    monkeypatch.chdir(work)
+    before = sorted(NOTEBOOKS.iterdir())
+    last_lines = []
+    for attempt in range(1, RUNS + 1):
+        nb = _execute(name, work, tmp_path / f"{name}.out{attempt}.ipynb")
+        last_lines.append(_check_outputs(name, nb))
+        assert sorted(NOTEBOOKS.iterdir()) == before, "the notebook wrote into notebooks/"
+        assert sorted(p.name for p in work.iterdir()) == [TUTORIAL_DIR], "wrote elsewhere"
+        assert sorted(p.name for p in (work / TUTORIAL_DIR).iterdir()) == [name]
+        assert (work / TUTORIAL_DIR / name / ".conductor").is_dir(), "the history is elsewhere"
+    assert len(set(last_lines)) == 1, f"{name}: runs ended differently: {last_lines}"
