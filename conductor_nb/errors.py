@@ -8,6 +8,13 @@
     ├── NodeExecutionError         a node failed; ``.node_id``, ``.attempt``, ``__cause__``
     ├── RunCancelled               a run (or the node being awaited) was cancelled
     ├── RunStateError              a run handle was used in a state that forbids it
+    ├── RunTimeout                 (also TimeoutError) ``run.wait(timeout=)`` gave up waiting
+    ├── UnknownNameError           (also KeyError) no node, input, breakpoint or executor by
+    │                              that name; ``.name``, ``.choices``, did-you-mean in the text
+    ├── RunOptionError             (also ValueError) a run option with a value the engine refuses
+    │   └── UnknownOptionError     (also TypeError) a run option name that does not exist
+    ├── ExecutorError              an executor cannot do what was asked (not started, no such
+    │                              capability, a value that must stay on the engine)
     ├── StoreError                 a blueprint store or the run history refused an operation
     └── MissingExtraError          an optional feature whose extra is not installed
 
@@ -106,6 +113,64 @@ class RunCancelled(ConductorError):
 
 class RunStateError(ConductorError):
     """A run handle method was called in a state that does not allow it."""
+
+
+class RunTimeout(ConductorError, TimeoutError):
+    """``run.wait(timeout=...)`` gave up before the run finished or paused (the run goes on)."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` when a choice is close to ``name``, else ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(choices), n=2, cutoff=0.5)
+    if not close:
+        return ""
+    return f"; did you mean {' or '.join(map(repr, close))}?"
+
+
+class UnknownNameError(ConductorError, KeyError):
+    """A name that names nothing: a node, an input, a breakpoint, an executor.
+
+    The message says what kind of thing was looked for, the closest names and the
+    choices (``str()`` is the message itself, not the quoted key ``KeyError`` shows).
+    """
+
+    def __init__(self, kind: str, name: str, choices: Iterable[str], where: str = "") -> None:
+        self.kind = kind
+        self.name = name
+        self.choices: tuple[str, ...] = tuple(choices)
+        listed = ", ".join(map(repr, self.choices[:20])) + (
+            ", ..." if len(self.choices) > 20 else ""
+        )
+        message = (
+            f"{where}no {kind} {name!r}{did_you_mean(name, self.choices)} "
+            f"({kind}s: {listed or 'none'})"
+        )
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class RunOptionError(ConductorError, ValueError):
+    """A run option (``bp.run(concurrency=...)``) whose value the engine cannot work with."""
+
+
+class UnknownOptionError(RunOptionError, TypeError):
+    """A run option name that does not exist (like an unexpected keyword argument)."""
+
+
+class ExecutorError(ConductorError):
+    """An executor cannot do what was asked of it (not started, a value it cannot reach).
+
+    ``hints`` say what to try; the message shows them on lines of their own.
+    """
+
+    def __init__(self, message: str, *, hints: Iterable[str] = ()) -> None:
+        self.reason = message
+        self.hints: tuple[str, ...] = tuple(hints)
+        super().__init__("\n".join([message, *(f"    {hint}" for hint in self.hints)]))
 
 
 class StoreError(ConductorError):

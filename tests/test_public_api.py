@@ -14,7 +14,8 @@ PUBLIC = {
     "ParamField", "Port", "Problem", "ProcessExecutor", "Registry", "Run", "RunCancelled",
     "RunHistory", "RunState", "RunStateError", "StoreError", "__version__", "load",
     "load_ipython_extension", "load_run", "node", "record", "registry", "resume", "run_notebook",
-    "runs",
+    "runs", "RunOptions", "DebugOptions", "register_executor", "ExecutorError",
+    "RunOptionError", "RunTimeout", "UnknownNameError", "UnknownOptionError",
 }  # fmt: skip
 
 
@@ -23,7 +24,17 @@ def test_all_is_the_curated_surface() -> None:
 
 
 def test_error_family() -> None:
-    for name in ("BlueprintError", "NodeTypeError", "NodeExecutionError", "RunCancelled"):
+    for name in (
+        "BlueprintError",
+        "NodeTypeError",
+        "NodeExecutionError",
+        "RunCancelled",
+        "UnknownNameError",
+        "RunOptionError",
+        "UnknownOptionError",
+        "RunTimeout",
+        "ExecutorError",
+    ):
         assert issubclass(getattr(cnb, name), cnb.ConductorError)
 
 

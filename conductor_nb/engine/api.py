@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from conductor_nb.engine import hooks
-from conductor_nb.engine.options import RunOptions, resolve_params
+from conductor_nb.engine.options import RunOptions, RunSetup, resolve_params
 from conductor_nb.engine.plan import compile_plan
 from conductor_nb.engine.run import Run
+from conductor_nb.errors import UnknownNameError
 
 if TYPE_CHECKING:
     from conductor_nb.model.blueprint import Blueprint
@@ -52,19 +53,24 @@ class EngineLoop:
             return cls._loop
 
 
-def prepare(bp: Blueprint, params: Mapping[str, Any] | None, options: Mapping[str, Any]) -> Run:
-    """Validate, compile and create a run handle (not started)."""
-    run_options = RunOptions.from_kwargs(options)
+def prepare(
+    bp: Blueprint,
+    params: Mapping[str, Any] | None,
+    options: RunOptions | Mapping[str, Any],
+    setup: RunSetup | None = None,
+) -> Run:
+    """Validate, compile and create a run handle (not started). ``options`` may also be
+    ``bp.run``-style keywords in a mapping."""
+    if not isinstance(options, RunOptions):
+        options = RunOptions.from_keywords(options)
     snapshot = bp.copy()  # edits made while the run goes on do not change it
     plan = compile_plan(snapshot)
-    run = Run(snapshot, plan, resolve_params(bp, params), run_options)
-    unknown = [b for b in run.breakpoints if b not in plan.nodes]
-    if unknown:
-        raise KeyError(
-            f"breakpoint on unknown node {', '.join(map(repr, unknown))}; "
-            f"nodes: {', '.join(plan.order)}"
-        )
-    if run_options.history is not False:
+    run = Run(snapshot, plan, resolve_params(bp, params), options, setup=setup)
+    for name in options.breakpoints:
+        if name not in plan.nodes:
+            where = f"breakpoints: blueprint {bp.id!r} has "
+            raise UnknownNameError("node", name, plan.order, where=where)
+    if options.history is not False:
         for hook in list(hooks.run_created):
             try:
                 hook(run)
@@ -73,9 +79,14 @@ def prepare(bp: Blueprint, params: Mapping[str, Any] | None, options: Mapping[st
     return run
 
 
-def start(bp: Blueprint, params: Mapping[str, Any] | None = None, **options: Any) -> Run:
+def start(
+    bp: Blueprint,
+    params: Mapping[str, Any] | None = None,
+    options: RunOptions | None = None,
+    setup: RunSetup | None = None,
+) -> Run:
     """Start on the engine loop and return the handle at once."""
-    run = prepare(bp, params, options)
+    run = prepare(bp, params, options or RunOptions(), setup)
     loop = EngineLoop.get()
     started = asyncio.run_coroutine_threadsafe(_start_on_loop(run), loop)
     started.result()
@@ -86,14 +97,18 @@ async def _start_on_loop(run: Run) -> None:
     run._ensure_driver()
 
 
-def run_sync(bp: Blueprint, params: Mapping[str, Any] | None = None, **options: Any) -> Run:
+def run_sync(
+    bp: Blueprint, params: Mapping[str, Any] | None = None, options: RunOptions | None = None
+) -> Run:
     """Run to the end (or to a pause); Ctrl-C cancels the run and re-raises."""
-    run = start(bp, params, **options)
+    run = start(bp, params, options)
     return run.wait()
 
 
-async def run_async(bp: Blueprint, params: Mapping[str, Any] | None = None, **options: Any) -> Run:
-    run = prepare(bp, params, options)
+async def run_async(
+    bp: Blueprint, params: Mapping[str, Any] | None = None, options: RunOptions | None = None
+) -> Run:
+    run = prepare(bp, params, options or RunOptions())
     run._ensure_driver()
     try:
         return await run

@@ -55,8 +55,14 @@ from typing import TYPE_CHECKING, Any
 
 from conductor_nb._extras import require
 from conductor_nb.engine import capture
-from conductor_nb.engine.executors import Call, LocalExecutor, call_to_completion, detach
-from conductor_nb.errors import ConductorError
+from conductor_nb.engine.executors import (
+    Call,
+    Executor,
+    LocalExecutor,
+    call_to_completion,
+    detach,
+)
+from conductor_nb.errors import ConductorError, ExecutorError
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -72,7 +78,7 @@ _LOCAL_CLUSTER_DEFAULTS: dict[str, Any] = {
 }
 
 
-class DaskExecutor:
+class DaskExecutor(Executor):
     """Runs node functions on a Dask cluster; results stay there until someone reads them.
 
     ``client_or_address`` is a :class:`distributed.Client`, a scheduler address
@@ -123,7 +129,10 @@ class DaskExecutor:
     def client(self) -> Client:
         """The connected client (after ``start()``, or once a Client was passed in)."""
         if self._client is None:
-            raise RuntimeError("the Dask executor has not started: await executor.start() first")
+            raise ExecutorError(
+                "the Dask executor has not started: await executor.start() (or call "
+                "executor.connect()) first"
+            )
         return self._client
 
     @property
@@ -135,6 +144,11 @@ class DaskExecutor:
             return str(self._client.dashboard_link)
         except Exception:  # no dashboard (bokeh missing, dashboard disabled)
             return None
+
+    def connect(self) -> None:
+        """Connect now (or start the LocalCluster), blocking: a scheduler address that
+        answers nothing fails here, before a run starts."""
+        self._connect()
 
     async def start(self) -> None:
         """Connect (or start a LocalCluster) off the event loop; a no-op once connected."""
@@ -162,11 +176,16 @@ class DaskExecutor:
     def _client_at(self, distributed: Any, address: str) -> Client:
         try:
             return distributed.Client(address, timeout=self._connect_timeout)
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise ConductorError(
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ExecutorError(
                 f"cannot connect to a Dask scheduler at {address} within "
-                f"{self._connect_timeout:g}s ({type(exc).__name__}: {exc}); is one running "
-                "there? start one with `dask scheduler`"
+                f"{self._connect_timeout:g}s ({why})",
+                hints=(
+                    "is a Dask scheduler running there? start one with `dask scheduler` (it "
+                    "listens on port 8786), or leave the address out to start a local "
+                    "cluster; a slow network may need a longer connect timeout",
+                ),
             ) from None
 
     async def close(self) -> None:

@@ -41,12 +41,19 @@ from conductor_nb.engine.events import (
     RunStarted,
 )
 from conductor_nb.engine.executors import Executor, make_executor
+from conductor_nb.engine.limits import Limits, current_permit
 from conductor_nb.engine.node_runner import LogLine, NodeRun
-from conductor_nb.engine.options import ResultCache, RunOptions, new_run_id, resolve_params
+from conductor_nb.engine.options import (
+    ResultCache,
+    RunOptions,
+    RunSetup,
+    new_run_id,
+    resolve_params,
+)
 from conductor_nb.engine.plan import Plan
 from conductor_nb.engine.scheduler import Scheduler
 from conductor_nb.engine.states import NodeState, RunState, move_node, move_run
-from conductor_nb.errors import ConductorError, RunStateError
+from conductor_nb.errors import ConductorError, NodeExecutionError, RunStateError
 from conductor_nb.model import templates
 
 if TYPE_CHECKING:
@@ -66,10 +73,12 @@ class RunDriver:
         params: Mapping[str, Any],
         options: RunOptions,
         *,
+        setup: RunSetup | None = None,
         parent: RunDriver | None = None,
         prefix: str = "",
     ) -> None:
-        self.id: str = options.run_id or (parent.id if parent else new_run_id())
+        setup = setup or RunSetup()
+        self.id: str = setup.run_id or (parent.id if parent else new_run_id())
         self.blueprint = blueprint
         self.plan = plan
         self.params = dict(params)
@@ -88,8 +97,9 @@ class RunDriver:
         self.executor: Executor = parent.executor if parent else make_executor(options.executor)
         self._parent = parent
         self._prefix = prefix
-        self._sched = Scheduler(plan, succeeded=[n for n in options.completed if n in plan.nodes])
-        for node_id, outputs in options.completed.items():
+        self.completed = setup.completed
+        self._sched = Scheduler(plan, succeeded=[n for n in setup.completed if n in plan.nodes])
+        for node_id, outputs in setup.completed.items():
             if node_id in self.node_runs:
                 self.node_runs[node_id].outputs = dict(outputs)
                 self.node_runs[node_id].status = NodeState.CACHED
@@ -107,9 +117,11 @@ class RunDriver:
         self._failing_fast = False  # the cancel comes from fail_fast: the run failed
         self._settle_waiters: list[concurrent.futures.Future[None]] = []
         self._lock = threading.Lock()
-        self._type_sems: dict[str, asyncio.Semaphore] = {}
+        self._limits: Limits = (
+            parent._limits if parent else Limits(options.concurrency, options.type_limits)
+        )
         self._cache: ResultCache | None = options.result_cache
-        self._fault_rng = random.Random(options.fault_seed)
+        self._fault_rng = random.Random(options.debug.fault_seed)
         self._last_progress = 0.0
         self._children: list[RunDriver] = []
         self._retry_types: dict[str, Any] = {}
@@ -126,8 +138,7 @@ class RunDriver:
             node_run = self.node_runs.get(src.node)
             if node_run is not None and node_run.outputs is not None:
                 out[name] = node_run.outputs.get(src.port)
-        resolve = getattr(self.executor, "resolve", None)
-        return resolve(out) if resolve is not None and out else out
+        return self.executor.resolve(out) if out else out
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
@@ -312,12 +323,7 @@ class RunDriver:
         """The first start: the executor, the result cache, RunStarted, resumed nodes."""
         self.started_at = time.time()
         await self.executor.start()
-        if self._cache is None and any(
-            self.options.caches(p.node) for p in self.plan.nodes.values()
-        ):
-            from conductor_nb.engine import hooks
-
-            self._cache = hooks.default_cache(self)
+        self._open_cache()
         self._publish(
             RunStarted(
                 self.id,
@@ -326,10 +332,24 @@ class RunDriver:
                 node_ids=tuple(self.plan.order),
             )
         )
-        for node_id in self.options.completed:
+        for node_id in self.completed:
             if node_id in self.node_runs:
                 outputs = self.node_runs[node_id].outputs
                 self._publish(NodeCached(self.id, node_id=node_id, key="resume", outputs=outputs))
+
+    def _open_cache(self) -> None:
+        """The result cache, when some node of this plan caches: the option's, else the
+        one the whole run tree shares (the storage layer's default, opened once)."""
+        if self._cache is not None or not any(
+            self.options.caches(p.node) for p in self.plan.nodes.values()
+        ):
+            return
+        root = self._root()
+        if root._cache is None:
+            from conductor_nb.engine import hooks
+
+            root._cache = hooks.default_cache(root)
+        self._cache = root._cache
 
     def _dispatch(self) -> None:
         if self._cancelling:
@@ -377,38 +397,26 @@ class RunDriver:
         planned = self.plan.nodes[node_id]
         record = self.node_runs[node_id]
         ok, skipped_ports = False, set[str]()
+        permit = self._limits.permit(planned.type.name, planned.type.concurrency)
         try:
-            limit = self._type_limit(planned.type.name, planned.type.concurrency)
-            if self.options.slow_motion:
-                await asyncio.sleep(self.options.slow_motion)
-            if limit is None:
-                ok, skipped_ports = await node_runner.execute(
-                    self, planned, record, pinned, self._current_type(node_id)
-                )
-            else:
-                async with limit:
-                    ok, skipped_ports = await node_runner.execute(
-                        self, planned, record, pinned, self._current_type(node_id)
-                    )
+            if self.options.debug.slow_motion:
+                await asyncio.sleep(self.options.debug.slow_motion)
+            await permit.acquire()
+            current_permit.set(permit)
+            ok, skipped_ports = await node_runner.execute(
+                self, planned, record, pinned, self._current_type(node_id)
+            )
         except asyncio.CancelledError:
             self._mark_cancelled(node_id, "cancelled while running")
         except Exception as exc:  # an engine bug must not hang the run
             node_runner._fail(self, planned, record, exc, f"internal error: {exc!r}")
         finally:
+            permit.release()
             self._tasks.pop(node_id, None)
             self._node_done(node_id, ok, skipped_ports)
 
     def _current_type(self, node_id: str) -> Any:
         return self._retry_types.get(node_id)
-
-    def _type_limit(self, type_name: str, default: int | None) -> asyncio.Semaphore | None:
-        limit = self.options.type_limits.get(type_name, default)
-        if not limit:
-            return None
-        sem = self._type_sems.get(type_name)
-        if sem is None:
-            sem = self._type_sems[type_name] = asyncio.Semaphore(limit)
-        return sem
 
     def _node_done(self, node_id: str, ok: bool, skipped_ports: set[str]) -> None:
         record = self.node_runs[node_id]
@@ -547,21 +555,11 @@ class RunDriver:
         from conductor_nb.engine.plan import compile_plan
 
         plan = compile_plan(blueprint)
-        child_options = RunOptions(
-            concurrency=self.options.concurrency,
-            executor=self.executor,
-            capture=self.options.capture,
-            settings=self.options.settings,
-            env=self.options.env,
-            cache=self.options.cache,
-            result_cache=self._cache,
-            history=False,
-        )
         child = type(self)(
             blueprint,
             plan,
             resolve_params(blueprint, params),
-            child_options,
+            self.options.for_body(self.executor, self._cache),
             parent=self,
             prefix=prefix,
         )
@@ -569,16 +567,29 @@ class RunDriver:
         child._wake = asyncio.Event()
         child.started_at = time.time()
         child._set_run_state(RunState.RUNNING)
+        child._open_cache()
         self._children.append(child)
+        permit = current_permit.get()
         try:
             child._driver = asyncio.current_task()
-            await child._drive_child()
+            if permit is None:
+                await child._drive_child()
+            else:
+                async with permit.lent():  # the body's nodes need the slots, not this node
+                    await child._drive_child()
         finally:
             self._children.remove(child)
         failed = child.failed_nodes
         if failed:
             error = child.node_runs[failed[0]].error
-            raise RuntimeError(f"inner node '{prefix}.{failed[0]}' failed: {error}")
+            inner = f"{prefix}.{failed[0]}"
+            raise NodeExecutionError(
+                f"inner node {inner!r} failed: {error}",
+                node_id=inner,
+                attempt=error.attempt if error else 1,
+                attempts=error.attempts if error else 1,
+                original=error,
+            ) from error
         if child._cancelling or any(
             r.status is NodeState.CANCELLED for r in child.node_runs.values()
         ):

@@ -13,10 +13,18 @@ dropped. Functions that must stop (shell commands) watch ``ctx.cancelled``
 or run in a subprocess that is killed.
 
 Nodes that steer the run (``if`` hands SKIP to the engine; ``loop``,
-``parallel`` and ``group`` run sub-blueprints) are marked ``local`` and run on
-the engine's loop whatever the executor. Every other node may run in another
-process: there its ``NodeContext`` is a picklable snapshot (:func:`detach`), and
-what it prints or logs travels back with the result into the node's record.
+``parallel`` and ``group`` run sub-blueprints) have a node type marked
+``runs_beside_engine``: their calls are ``local`` and run on the engine's loop
+whatever the executor. Every other node may run in another process: there its
+``NodeContext`` is a picklable snapshot (:func:`detach`), and what it prints or
+logs travels back with the result into the node's record.
+
+Executors have names in one registry (:func:`register_executor`): the API
+(``executor="process"``), the CLI's ``--executor`` choices and its
+``--scheduler`` flag all read it, so adding an executor is one module and one
+registration. The capabilities some executors have (keeping results remote,
+a dashboard, connecting early, stopping workers) are methods of
+:class:`Executor` with defaults that do the plain thing.
 """
 
 from __future__ import annotations
@@ -31,15 +39,13 @@ from concurrent.futures import Executor as _PoolExecutor
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from conductor_nb.engine import capture
+from conductor_nb.errors import RunOptionError, UnknownNameError
 
 if TYPE_CHECKING:
     from conductor_nb.model.types import NodeType
-
-ENGINE_SIDE_MODULES = ("conductor_nb.nodes.builtin.control",)
-"""Node functions from these modules steer the run, so they run on the engine's loop."""
 
 
 @dataclass
@@ -54,11 +60,6 @@ class Call:
     context_arg: str | None = None  # the keyword holding the node's NodeContext, if any
 
 
-def runs_on_engine(node_type: NodeType) -> bool:
-    """Whether a node type must run beside the engine (control flow, sub-blueprints)."""
-    return node_type.module in ENGINE_SIDE_MODULES or bool(node_type.raw_params)
-
-
 def detach(call: Call) -> Call:
     """``call`` ready for another process: its NodeContext becomes a picklable snapshot."""
     name = call.context_arg
@@ -67,29 +68,59 @@ def detach(call: Call) -> Call:
     return replace(call, kwargs={**call.kwargs, name: call.kwargs[name].detached()})
 
 
-@runtime_checkable
-class Executor(Protocol):
-    """Runs node functions. ``start``/``close`` bracket a run; ``submit`` runs one call."""
+class Executor:
+    """Runs node functions. Subclass it and implement :meth:`submit`; every other method
+    has a default that fits an executor whose results are plain local values.
 
-    name: str
+    ``start``/``close`` bracket each run; ``shutdown`` stops what the executor started
+    (workers, a cluster) for good. Executors that keep results where they were computed
+    (Dask) override ``split_outputs``, ``materialize`` and ``resolve``.
+    """
 
-    async def start(self) -> None: ...
+    name: ClassVar[str] = ""
+    inline_async: ClassVar[bool] = False
+    """Async node functions may be awaited on the engine's loop directly (no executor hop)."""
 
-    async def submit(self, call: Call) -> Any: ...
+    async def start(self) -> None:
+        """Get ready for a run (called at its start, on the run's loop)."""
 
-    async def close(self) -> None: ...
+    async def submit(self, call: Call) -> Any:
+        """Run one call and return its result (or raise its exception)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement submit()")
+
+    async def close(self) -> None:
+        """The run ended (its results may still be read: keep what they need)."""
+
+    def shutdown(self) -> None:
+        """Stop what this executor started (workers, a cluster); it may start again later."""
+
+    def connect(self) -> None:
+        """Reach remote resources now, so a bad address fails before a run starts
+        (blocking; the default has nothing to reach)."""
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """Where to watch the executor work (a Dask dashboard), if anywhere."""
+        return None
+
+    def split_outputs(self, node_type: NodeType, result: Any) -> dict[str, Any]:
+        """A node's result mapped onto its output ports."""
+        return node_type.split_outputs(result)
+
+    async def materialize(self, value: Any) -> Any:
+        """``value`` with remote parts fetched (templates must read the values themselves)."""
+        return value
+
+    def resolve(self, value: Any) -> Any:
+        """The same, blocking, for what users read (``run.outputs``)."""
+        return value
 
 
-# Optional executor methods, used when present (remote executors keep data where it is):
-#   split_outputs(node_type, result) -> dict   map a (remote) result onto output ports
-#   async materialize(value) -> value          fetch remote values the engine must read
-#   resolve(value) -> value                    the same, blocking, for user-facing reads
-
-
-class LocalExecutor:
+class LocalExecutor(Executor):
     """Async functions on the event loop; sync functions in a thread pool."""
 
     name = "local"
+    inline_async = True
 
     def __init__(self, max_workers: int | None = None) -> None:
         self.max_workers = max_workers
@@ -129,7 +160,7 @@ def _run_in_context(
     return ctx.run(fn, **kwargs)
 
 
-class ProcessExecutor:
+class ProcessExecutor(Executor):
     """Runs node functions in worker processes (CPU-bound work, isolation).
 
     Functions and values travel pickled; functions defined in a notebook travel with
@@ -229,25 +260,96 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
+# ------------------------------------------------------------------ the registry
+
+ExecutorFactory = Callable[..., Executor]
+"""Called with ``address`` (a scheduler to connect to, or None) and ``connect_timeout``
+(seconds, or None for the executor's default)."""
+
+
+@dataclass(frozen=True)
+class ExecutorKind:
+    """One named executor: how to make it, and what it is for."""
+
+    name: str
+    factory: ExecutorFactory
+    description: str
+    takes_address: bool = False
+    """It connects to a scheduler at an address (the CLI's ``--scheduler``)."""
+
+    def create(self, address: str | None = None, connect_timeout: float | None = None) -> Executor:
+        return self.factory(address=address, connect_timeout=connect_timeout)
+
+
+_kinds: dict[str, ExecutorKind] = {}
+
+
+def register_executor(
+    name: str, factory: ExecutorFactory, description: str, *, takes_address: bool = False
+) -> None:
+    """Make ``executor=name`` (and ``--executor name``) mean ``factory(...)``."""
+    _kinds[name] = ExecutorKind(name, factory, description, takes_address)
+
+
+def executor_kinds() -> dict[str, ExecutorKind]:
+    """The registered executors, by name."""
+    return dict(_kinds)
+
+
+def executor_kind(name: str) -> ExecutorKind:
+    try:
+        return _kinds[name]
+    except KeyError:
+        raise UnknownNameError("executor", name, _kinds, where="") from None
+
+
+def make_executor(spec: str | Executor | None) -> Executor:
+    """The executor a run option names (None: ``"local"``)."""
+    if spec is None:
+        spec = "local"
+    if isinstance(spec, str):
+        return executor_kind(spec).create()
+    if not isinstance(spec, Executor):
+        raise RunOptionError(
+            f"executor: expected a name ({', '.join(map(repr, _kinds))}) or an Executor "
+            f"(a subclass of conductor_nb.Executor), got {type(spec).__name__!r}"
+        )
+    return spec
+
+
+def _local(address: str | None = None, connect_timeout: float | None = None) -> Executor:
+    return LocalExecutor()
+
+
 _shared_process: ProcessExecutor | None = None
 
 
-def _shared_process_executor() -> ProcessExecutor:
+def _shared_process_executor(
+    address: str | None = None, connect_timeout: float | None = None
+) -> Executor:
     global _shared_process
     if _shared_process is None:
         _shared_process = ProcessExecutor()
     return _shared_process
 
 
-def make_executor(spec: str | Executor | None) -> Executor:
-    if spec is None or spec == "local":
-        return LocalExecutor()
-    if spec == "process":
-        return _shared_process_executor()
-    if spec == "dask":
-        from conductor_nb.engine.dask_executor import DaskExecutor
+def _dask(address: str | None = None, connect_timeout: float | None = None) -> Executor:
+    from conductor_nb.engine.dask_executor import DaskExecutor
 
+    if address is None:
         return DaskExecutor()
-    if isinstance(spec, str):
-        raise ValueError(f"unknown executor {spec!r}; use 'local', 'process' or 'dask'")
-    return spec
+    return DaskExecutor(
+        address, connect_timeout=10.0 if connect_timeout is None else connect_timeout
+    )
+
+
+register_executor("local", _local, "async nodes on the event loop, sync ones in threads")
+register_executor(
+    "process", _shared_process_executor, "nodes in worker processes (shared per process)"
+)
+register_executor(
+    "dask",
+    _dask,
+    "nodes on a Dask cluster (a local one, or a scheduler at an address)",
+    takes_address=True,
+)

@@ -52,7 +52,12 @@ def set_report_writer(writer: Callable[[Run, str], str]) -> None:
 
 def report_writer() -> Callable[[Run, str], str]:
     if _report_writer is None:
-        raise RuntimeError("no report writer is installed (import conductor_nb.headless)")
+        from conductor_nb.errors import MissingExtraError
+
+        raise MissingExtraError(
+            "no report writer is installed: import conductor_nb.headless (it comes with "
+            "conductor_nb unless the package was trimmed)"
+        )
     return _report_writer
 
 
@@ -67,5 +72,7 @@ def set_blueprint_loader(loader: Callable[[str], Any]) -> None:
 
 def load_blueprint(name: str) -> Any:
     if _blueprint_loader is None:
-        raise LookupError(f"cannot load blueprint {name!r}: no blueprint store is configured")
+        from conductor_nb.errors import StoreError
+
+        raise StoreError(f"cannot load blueprint {name!r}: no blueprint store is configured")
     return _blueprint_loader(name)

@@ -28,9 +28,9 @@ from conductor_nb.engine.events import (
     NodeStarted,
     NodeSucceeded,
 )
-from conductor_nb.engine.executors import Call, LocalExecutor, runs_on_engine
+from conductor_nb.engine.executors import Call
 from conductor_nb.engine.states import NodeState
-from conductor_nb.errors import NodeExecutionError
+from conductor_nb.errors import ExecutorError, NodeExecutionError
 from conductor_nb.model import templates
 from conductor_nb.model.types import MISSING, SKIP, NodeType, kind_mismatch
 
@@ -196,12 +196,12 @@ class DetachedContext:
         else:
             sink("log", line, level)
 
-    def _engine_only(self, what: str) -> RuntimeError:
-        return RuntimeError(
+    def _engine_only(self, what: str) -> ExecutorError:
+        return ExecutorError(
             f"node {self.node_id!r} runs in another process (a process pool or a Dask "
             f"worker), where {what} is not available; a node type that runs sub-blueprints "
-            "or steers the run must run on the engine: define it in a module listed in "
-            "conductor_nb.engine.executors.ENGINE_SIDE_MODULES or give it raw params"
+            "or steers the run must run beside the engine: give its NodeType "
+            "runs_beside_engine=True"
         )
 
     @property
@@ -382,9 +382,8 @@ async def _arguments(
     """The call's keywords; None when the node already failed (wrong input, bad template)."""
     pinned = pinned_inputs is not None
     edge_inputs = dict(pinned_inputs or {}) if pinned else resolve_inputs(run, planned)
-    materialize = getattr(run.executor, "materialize", None)
-    if materialize is not None and edge_inputs and templates.has_template(planned.node.params):
-        edge_inputs = await materialize(edge_inputs)  # templates need the values themselves
+    if edge_inputs and templates.has_template(planned.node.params):
+        edge_inputs = await run.executor.materialize(edge_inputs)  # templates read values
     mismatch = None if pinned else edge_mismatch(run, planned, edge_inputs)
     if mismatch is not None:
         _fail_before_call(run, planned, node_run, TypeError(mismatch), f"TypeError: {mismatch}")
@@ -427,8 +426,7 @@ async def _attempts(
         )
         try:
             result = await _attempt(run, planned, node_run, node_type, kwargs)
-            split = getattr(run.executor, "split_outputs", None)
-            outputs = node_type.split_outputs(result) if split is None else split(node_type, result)
+            outputs = run.executor.split_outputs(node_type, result)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -486,11 +484,11 @@ async def _attempt(
     sink = LineSink(run, planned.id) if run.options.capture else None
     token = capture.current_sink.set(sink) if sink is not None else None
     try:
-        if type(run.executor) is LocalExecutor and node_type.is_async:
+        if run.executor.inline_async and node_type.is_async:
             coro = node_type.fn(**call_kwargs)  # fast path: no executor hop for local async
         else:
             coro = run.executor.submit(_call(planned, node_type, call_kwargs))
-        if run.options.faults or run.options.fault_rate:
+        if run.options.debug.injects_faults:
             coro = _with_faults(run, planned.id, coro)
         if node.timeout:
             try:
@@ -511,18 +509,15 @@ def _call(planned: PlannedNode, node_type: NodeType, kwargs: dict[str, Any]) -> 
         planned.id,
         node_type.name,
         dict(planned.node.resources),
-        local=runs_on_engine(node_type),
+        local=node_type.runs_beside_engine,
         context_arg=node_type.context_arg,
     )
 
 
 async def _with_faults(run: Run, node_id: str, coro: Any) -> Any:
-    fault = run.options.faults.get(node_id)
-    if (
-        fault is None
-        and run.options.fault_rate
-        and run._fault_rng.random() < run.options.fault_rate
-    ):
+    debug = run.options.debug
+    fault = debug.faults.get(node_id)
+    if fault is None and debug.fault_rate and run._fault_rng.random() < debug.fault_rate:
         fault = "fail"
     if fault == "fail":
         coro.close()

@@ -1,19 +1,46 @@
-"""Run options, run ids and blueprint params resolved for one run."""
+"""Run options, run ids and blueprint params resolved for one run.
+
+The model: what a user may say about a run is one frozen, keyword-only
+:class:`RunOptions` (concurrency, executor, limits, cache, history...); the
+debugging aids (slow motion, fault injection) are their own small
+:class:`DebugOptions` inside it; what the engine itself passes when it resumes a
+recorded run (the run id, the outputs to reuse) is a :class:`RunSetup`, never a
+user option. ``bp.run(**keywords)`` reaches :meth:`RunOptions.from_keywords`, which
+checks every name (an unknown one is an :class:`UnknownOptionError` with a
+did-you-mean) and every value. A nested run (a loop, parallel or group body)
+derives its options from its parent's with :func:`dataclasses.replace`, so every
+limit and setting holds inside bodies too.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import os
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
-from conductor_nb.errors import BlueprintError, problem
+from conductor_nb.errors import (
+    BlueprintError,
+    RunOptionError,
+    UnknownOptionError,
+    did_you_mean,
+    problem,
+)
 from conductor_nb.model.types import check_type
 
 if TYPE_CHECKING:
+    from conductor_nb.engine.executors import Executor
     from conductor_nb.model.blueprint import Blueprint
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _empty() -> Mapping[str, Any]:
+    return _EMPTY
 
 
 class ResultCache(Protocol):
@@ -24,62 +51,157 @@ class ResultCache(Protocol):
     def put(self, key: str, outputs: Mapping[str, Any]) -> None: ...
 
 
-@dataclass
-class RunOptions:
-    concurrency: int = 8
-    executor: Any = None
-    fail_fast: bool = False
-    cache: bool | None = None  # None: each node's cache setting; True/False: every node
-    breakpoints: Sequence[str] = ()
-    paused: bool = False
-    type_limits: Mapping[str, int] = field(default_factory=dict)
+@dataclass(frozen=True, kw_only=True)
+class DebugOptions:
+    """Debugging aids: watch a run in slow motion, or inject faults to test failure paths.
+
+    ``faults`` maps node id -> ``"fail"``, ``"hang"`` or a delay in seconds;
+    ``fault_rate`` fails that fraction of node calls at random (``fault_seed`` makes
+    it repeatable).
+    """
+
     slow_motion: float = 0.0
-    faults: Mapping[str, Any] = field(default_factory=dict)
+    faults: Mapping[str, Any] = field(default_factory=_empty)
     fault_rate: float = 0.0
     fault_seed: int | None = None
-    history: Any = None  # None = the default history; False = do not record
-    result_cache: Any = None  # a ResultCache; None = the default when caching is used
-    env: bool = False  # expose os.environ to templates as `env`
-    capture: bool = True  # capture stdout/stderr/logging into node logs
-    settings: Mapping[str, Any] = field(default_factory=dict)  # for node types (file roots...)
-    run_id: str | None = None
-    completed: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    """Outputs of nodes that already succeeded (resume): they are reused, never run again."""
+
+    @property
+    def injects_faults(self) -> bool:
+        return bool(self.faults) or bool(self.fault_rate)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """Everything a user may say about one run (``bp.run(**options)``).
+
+    Bodies of loop, parallel and group nodes run with the same options (their own
+    breakpoints, pause and history aside): see :meth:`for_body`.
+    """
+
+    concurrency: int = 8
+    """Nodes running at once, in the whole run (bodies included)."""
+    executor: str | Executor | None = None
+    """Where node functions run: a registered name (``"local"``, ``"process"``, ``"dask"``)
+    or an Executor object."""
+    fail_fast: bool = False
+    cache: bool | None = None
+    """None: each node's ``cache`` setting; True/False: every node."""
+    breakpoints: tuple[str, ...] = ()
+    paused: bool = False
+    """Start paused before the first node (``bp.debug()``)."""
+    type_limits: Mapping[str, int] = field(default_factory=_empty)
+    """Node type name -> how many of its nodes run at once, in the whole run."""
+    history: Any = None
+    """None: the default run history; False: do not record; a RunHistory or a folder."""
+    result_cache: ResultCache | None = None
+    """Where cached results live; None: the history's cache when some node caches."""
+    env: bool = False
+    """Expose ``os.environ`` to templates as ``env`` (its values are masked in records)."""
+    capture: bool = True
+    """Capture what nodes print and log into their records."""
+    settings: Mapping[str, Any] = field(default_factory=_empty)
+    """Settings for node types (``file_roots`` for the file nodes...)."""
+    debug: DebugOptions = DebugOptions()
 
     def caches(self, node: Any) -> bool:
         """Whether ``node``'s result may come from (and go to) the result cache."""
         return bool(node.cache) if self.cache is None else self.cache
 
-    @classmethod
-    def from_kwargs(cls, options: Mapping[str, Any]) -> RunOptions:
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise TypeError(
-                f"unknown run option{'s' if len(unknown) > 1 else ''} "
-                f"{', '.join(map(repr, unknown))}; options: {', '.join(sorted(known))}"
-            )
-        made = cls(**options)
-        made.check()
-        return made
+    def for_body(self, executor: Executor, result_cache: ResultCache | None) -> RunOptions:
+        """The options of a nested run: the same limits and settings, the parent's executor
+        and cache; no breakpoints, no pause, no history of its own (it is recorded in the
+        parent's)."""
+        return dataclasses.replace(
+            self,
+            executor=executor,
+            result_cache=result_cache,
+            breakpoints=(),
+            paused=False,
+            history=False,
+        )
 
-    def check(self) -> None:
-        """Reject option values the engine cannot work with, naming the option."""
-        problems = [
-            f"{name}: {why}"
-            for name, why in (
-                ("concurrency", _whole(self.concurrency, minimum=1)),
-                ("slow_motion", _seconds(self.slow_motion)),
-                ("fault_rate", _fraction(self.fault_rate)),
-                ("type_limits", _limits(self.type_limits)),
-                ("breakpoints", _names(self.breakpoints)),
-                ("settings", None if isinstance(self.settings, Mapping) else "expected a mapping"),
-                ("faults", None if isinstance(self.faults, Mapping) else "expected a mapping"),
+    @classmethod
+    def from_keywords(cls, keywords: Mapping[str, Any]) -> RunOptions:
+        """Options from ``bp.run(...)`` keywords: names checked, then values (all at once)."""
+        unknown = sorted(set(keywords) - set(OPTION_NAMES))
+        if unknown:
+            raise UnknownOptionError(
+                "; ".join(
+                    f"unknown run option {name!r}{did_you_mean(name, OPTION_NAMES)}"
+                    for name in unknown
+                )
+                + f" (options: {', '.join(OPTION_NAMES)})"
             )
-            if why
-        ]
-        if problems:
-            raise ValueError("bad run option " + "; ".join(problems))
+        _check(keywords)
+        debug = {k: v for k, v in keywords.items() if k in _DEBUG_NAMES}
+        given = {k: v for k, v in keywords.items() if k not in _DEBUG_NAMES}
+        if "breakpoints" in given:
+            given["breakpoints"] = tuple(given["breakpoints"])
+        for name in ("type_limits", "settings"):
+            if name in given:
+                given[name] = MappingProxyType(dict(given[name]))
+        if "faults" in debug:
+            debug["faults"] = MappingProxyType(dict(debug["faults"]))
+        return cls(**given, debug=DebugOptions(**debug))
+
+
+class RunKeywords(TypedDict, total=False):
+    """The keywords of ``bp.run``/``arun``/``start``/``debug`` (a type checker reads these;
+    :class:`RunOptions` and :class:`DebugOptions` hold their defaults and meaning)."""
+
+    concurrency: int
+    executor: str | Executor | None
+    fail_fast: bool
+    cache: bool | None
+    breakpoints: Sequence[str]
+    paused: bool
+    type_limits: Mapping[str, int]
+    history: Any
+    result_cache: ResultCache | None
+    env: bool
+    capture: bool
+    settings: Mapping[str, Any]
+    slow_motion: float
+    faults: Mapping[str, Any]
+    fault_rate: float
+    fault_seed: int | None
+
+
+_DEBUG_NAMES = tuple(f.name for f in dataclasses.fields(DebugOptions))
+OPTION_NAMES: tuple[str, ...] = tuple(
+    sorted([f.name for f in dataclasses.fields(RunOptions) if f.name != "debug"] + [*_DEBUG_NAMES])
+)
+"""Every keyword ``bp.run`` takes besides ``params``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSetup:
+    """What the engine passes when it starts a run for its own reasons (resume): not options
+    a user sets."""
+
+    run_id: str | None = None
+    completed: Mapping[str, Mapping[str, Any]] = field(default_factory=_empty)
+    """Outputs of nodes that already succeeded (resume): they are reused, never run again."""
+
+
+def _check(keywords: Mapping[str, Any]) -> None:
+    """Reject option values the engine cannot work with, naming each option."""
+    checks = {
+        "concurrency": lambda v: _whole(v, minimum=1),
+        "slow_motion": _seconds,
+        "fault_rate": _fraction,
+        "type_limits": _limits,
+        "breakpoints": _names,
+        "settings": lambda v: None if isinstance(v, Mapping) else "expected a mapping",
+        "faults": lambda v: None if isinstance(v, Mapping) else "expected a mapping",
+    }
+    problems = [
+        f"{name}: {why}"
+        for name, check in checks.items()
+        if name in keywords and (why := check(keywords[name]))
+    ]
+    if problems:
+        raise RunOptionError("bad run option " + "; ".join(problems))
 
 
 def _whole(value: Any, minimum: int) -> str | None:
@@ -108,7 +230,11 @@ def _limits(value: Any) -> str | None:
 
 
 def _names(value: Any) -> str | None:
-    if isinstance(value, str) or not all(isinstance(n, str) for n in value):
+    if (
+        isinstance(value, str)
+        or not isinstance(value, Sequence | set | frozenset)
+        or not all(isinstance(n, str) for n in value)
+    ):
         return f"expected a list of node ids, got {value!r}"
     return None
 

@@ -27,7 +27,7 @@ from conductor_nb.engine.events import (
 )
 from conductor_nb.engine.node_runner import NodeRun
 from conductor_nb.engine.states import NodeState, RunState
-from conductor_nb.errors import RunCancelled, RunStateError
+from conductor_nb.errors import RunCancelled, RunStateError, RunTimeout, UnknownNameError
 
 WAKE_SLICE = 0.1
 """Blocking waits wake this often so interrupts are seen promptly."""
@@ -41,9 +41,7 @@ class Run(RunDriver):
         try:
             return self.node_runs[node_id]
         except KeyError:
-            raise KeyError(
-                f"run has no node {node_id!r}; nodes: {', '.join(self.node_runs)}"
-            ) from None
+            raise UnknownNameError("node", node_id, self.node_runs, where="run has ") from None
 
     def __contains__(self, node_id: object) -> bool:
         return node_id in self.node_runs
@@ -173,7 +171,7 @@ class Run(RunDriver):
 
     def _check_node(self, node_id: str) -> None:
         if node_id not in self.plan.nodes:
-            raise KeyError(f"run has no node {node_id!r}; nodes: {', '.join(self.plan.order)}")
+            raise UnknownNameError("node", node_id, self.plan.order, where="run has ")
 
     # ---------------------------------------------------------- stepping
     async def astep(self) -> NodeRun:
@@ -262,13 +260,10 @@ class Run(RunDriver):
         record = self.node_runs[node_id]
         if inputs is not None:
             planned = self.plan.nodes[node_id]
-            unknown = [k for k in inputs if k not in planned.type.value_names]
-            if unknown:
-                raise KeyError(
-                    f"node {node_id!r} ({planned.type.name}) has no input "
-                    f"{', '.join(map(repr, unknown))}; inputs: "
-                    f"{', '.join(planned.type.value_names)}"
-                )
+            for name in inputs:
+                if name not in planned.type.value_names:
+                    where = f"node {node_id!r} ({planned.type.name}) has "
+                    raise UnknownNameError("input", name, planned.type.value_names, where=where)
         pinned = (
             dict(record.inputs or {}) if inputs is None else {**(record.inputs or {}), **inputs}
         )
@@ -385,7 +380,7 @@ class Run(RunDriver):
                     return fut.result(timeout=WAKE_SLICE)
                 except concurrent.futures.TimeoutError:
                     if deadline is not None and time.monotonic() > deadline:
-                        raise TimeoutError(
+                        raise RunTimeout(
                             f"run {self.id} still {self.status.value} after {timeout}s"
                         ) from None
         except KeyboardInterrupt:

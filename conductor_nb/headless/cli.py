@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from conductor_nb.engine.executors import executor_kinds
 from conductor_nb.errors import BlueprintError, ConductorError, MissingExtraError
 from conductor_nb.headless import common
 from conductor_nb.headless.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
@@ -219,8 +220,21 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _add_imports(p)
     g = p.add_argument_group("blueprints")
     g.add_argument("--concurrency", type=int, metavar="N", help="nodes running at once")
-    g.add_argument("--executor", choices=("local", "process", "dask"), default="local")
-    g.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
+    kinds = executor_kinds()
+    g.add_argument(
+        "--executor",
+        choices=sorted(kinds),
+        default="local",
+        help="where nodes run: "
+        + "; ".join(f"{kind.name}: {kind.description}" for kind in kinds.values()),
+    )
+    g.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="the scheduler to connect to (--executor "
+        + " or ".join(k.name for k in kinds.values() if k.takes_address)
+        + ")",
+    )
     g.add_argument(
         "--connect-timeout",
         type=float,

@@ -80,42 +80,34 @@ def file_roots(folders: list[str]) -> list[str]:
 
 
 def make_executor(name: str, scheduler: str | None, timeout: float | None = None) -> Any:
-    if scheduler and name != "dask":
-        raise UsageError("--scheduler needs --executor dask")
+    """The executor ``--executor NAME`` names (from the engine's registry), connected now
+    when ``--scheduler`` gives an address, so an unreachable one is a quick user error."""
+    from conductor_nb.engine.executors import executor_kind, executor_kinds
+    from conductor_nb.errors import ExecutorError, MissingExtraError
+
+    kind = executor_kind(name)
+    if scheduler and not kind.takes_address:
+        connecting = [k.name for k in executor_kinds().values() if k.takes_address]
+        raise UsageError(f"--scheduler needs --executor {' or '.join(connecting)}")
     if timeout is not None and not scheduler:
         raise UsageError("--connect-timeout applies to --scheduler ADDRESS only")
-    if name != "dask":
-        return name
-    try:
-        from conductor_nb.engine.dask_executor import DaskExecutor
-    except ImportError as exc:
-        raise UsageError(
-            f"--executor dask is not available: {exc}\n    fix: pip install 'conductor-nb[dask]'"
-        ) from None
-    if not scheduler:
-        return DaskExecutor()
-    return DaskExecutor(connect(scheduler, common.CONNECT_TIMEOUT if timeout is None else timeout))
-
-
-def connect(address: str, timeout: float) -> Any:
-    """A Client of the scheduler at ``address``, or a user error within ``timeout``
-    seconds (distributed would keep trying for 30 s, then print its whole stack)."""
-    if timeout <= 0:
+    if timeout is not None and timeout <= 0:
         raise UsageError(f"--connect-timeout must be more than 0 seconds, got {timeout:g}")
-    from distributed import Client
-
     try:
-        return Client(address, timeout=timeout)
-    except (OSError, TimeoutError, ValueError, TypeError) as exc:
-        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(
-            f"--scheduler {address}: cannot connect to a Dask scheduler there ({why})",
-            hints=[
-                "is a Dask scheduler running there? start one with `dask scheduler` (it "
-                "listens on port 8786), or leave out --scheduler to start a local cluster; "
-                "a slow network may need a longer --connect-timeout SECONDS"
-            ],
-        ) from None
+        executor = kind.create(
+            address=scheduler,
+            connect_timeout=common.CONNECT_TIMEOUT if timeout is None else timeout,
+        )
+    except MissingExtraError as exc:
+        raise UsageError(f"--executor {name} is not available: {exc}") from None
+    if scheduler:
+        try:
+            executor.connect()
+        except ExecutorError as exc:
+            raise UsageError(
+                f"--scheduler {scheduler}: {exc.reason}", hints=list(exc.hints)
+            ) from None
+    return executor
 
 
 def wait_with_progress(run: Run, mode: str, *, logs: bool = True, summary: bool = True) -> int:

@@ -19,13 +19,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from conductor_nb.errors import BlueprintError, NodeTypeError, Problem, ProblemList, problem
 from conductor_nb.model.types import NodeType, Registry
 from conductor_nb.model.types import registry as default_registry
 
 if TYPE_CHECKING:
+    from conductor_nb.engine.options import RunKeywords
     from conductor_nb.engine.run import Run
 
 FORMAT_VERSION = 1
@@ -569,34 +570,40 @@ class Blueprint:
         return list(dict.fromkeys(e.target for e in self.edges if e.source == node_id))
 
     # ------------------------------------------------------- running and viewing
-    def run(self, params: Mapping[str, Any] | None = None, **options: Any) -> Run:
-        """Run to the end and return the finished Run (works inside a notebook cell too)."""
+    def run(self, params: Mapping[str, Any] | None = None, **options: Unpack[RunKeywords]) -> Run:
+        """Run to the end and return the finished Run (works inside a notebook cell too).
+
+        Keywords are run options (``concurrency=8``, ``executor="process"``,
+        ``fail_fast=True``, ``cache=False``, ``type_limits={...}``...): see
+        :class:`conductor_nb.RunOptions`. A misspelt one is refused by name.
+        """
         from conductor_nb.engine.api import run_sync
+        from conductor_nb.engine.options import RunOptions
 
-        return run_sync(self, params, **options)
+        return run_sync(self, params, RunOptions.from_keywords(options))
 
-    async def arun(self, params: Mapping[str, Any] | None = None, **options: Any) -> Run:
+    async def arun(
+        self, params: Mapping[str, Any] | None = None, **options: Unpack[RunKeywords]
+    ) -> Run:
+        """The async form of :meth:`run` (``await bp.arun()`` in a cell)."""
         from conductor_nb.engine.api import run_async
+        from conductor_nb.engine.options import RunOptions
 
-        return await run_async(self, params, **options)
+        return await run_async(self, params, RunOptions.from_keywords(options))
 
-    def start(self, params: Mapping[str, Any] | None = None, **options: Any) -> Run:
+    def start(self, params: Mapping[str, Any] | None = None, **options: Unpack[RunKeywords]) -> Run:
         """Start a run in the background and return its handle at once."""
         from conductor_nb.engine.api import start
+        from conductor_nb.engine.options import RunOptions
 
-        return start(self, params, **options)
+        return start(self, params, RunOptions.from_keywords(options))
 
-    def debug(
-        self,
-        params: Mapping[str, Any] | None = None,
-        *,
-        breakpoints: Sequence[str] = (),
-        **options: Any,
-    ) -> Run:
-        """Start a run paused before its first node, for stepping."""
+    def debug(self, params: Mapping[str, Any] | None = None, **options: Unpack[RunKeywords]) -> Run:
+        """Start a run paused before its first node, for stepping (``breakpoints=[...]``)."""
         from conductor_nb.engine.api import start
+        from conductor_nb.engine.options import RunOptions
 
-        return start(self, params, breakpoints=breakpoints, paused=True, **options)
+        return start(self, params, RunOptions.from_keywords({"paused": True, **options}))
 
     def view(self, **options: Any) -> Any:
         """The graph widget: edit, run and step through this blueprint."""

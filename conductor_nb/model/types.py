@@ -238,6 +238,10 @@ class NodeType:
     raw_params: tuple[str, ...] = ()
     """Params whose values are not templates to render (sub-blueprint bodies of loop, parallel,
     group): they reach the node unrendered and their own templates are checked by the type."""
+    runs_beside_engine: bool = False
+    """The node steers the run (``if`` hands SKIP to the engine; ``loop``, ``parallel`` and
+    ``group`` run sub-blueprints): it runs on the engine's loop whatever the executor, with
+    the live NodeContext (``ctx.run``, ``ctx.run_blueprint``)."""
     _async_of: tuple[Callable[..., Any], bool] | None = field(
         default=None, init=False, repr=False, compare=False
     )

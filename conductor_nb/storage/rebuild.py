@@ -50,7 +50,7 @@ def load_run(
     ``run_id`` may be a unique prefix or ``"latest"``. Nothing is executed.
     """
     from conductor_nb.engine.node_runner import NodeRun
-    from conductor_nb.engine.options import RunOptions
+    from conductor_nb.engine.options import RunOptions, RunSetup
     from conductor_nb.engine.plan import compile_plan
     from conductor_nb.engine.run import Run
     from conductor_nb.engine.states import NodeState, RunState
@@ -65,8 +65,10 @@ def load_run(
         for n in nodes
         if n.status in REUSABLE and n.node_id in plan.nodes
     }
-    options = RunOptions(history=False, run_id=record.id, capture=False, completed=completed)
-    run = Run(bp, plan, record.params, options)
+    options = RunOptions(history=False, capture=False)
+    run = Run(
+        bp, plan, record.params, options, setup=RunSetup(run_id=record.id, completed=completed)
+    )
     run.status = RunState(record.status)
     run.started_at = record.started_at
     run.finished_at = record.finished_at
@@ -158,7 +160,7 @@ def resume(
     every node upstream of it are unchanged; the rest runs.
     """
     from conductor_nb.engine import api
-    from conductor_nb.engine.options import new_run_id
+    from conductor_nb.engine.options import RunOptions, RunSetup, new_run_id
 
     hist = _history(history)
     hist.mark_interrupted()
@@ -184,11 +186,12 @@ def resume(
             )
             continue
         completed[node.node_id] = node.outputs or {}
-    new_id = options.pop("run_id", None) or new_run_id()
-    options.setdefault("history", hist)
+    run_options = RunOptions.from_keywords({"history": hist, **options})
+    new_id = new_run_id()
     _resumed_from[new_id] = record.id
     try:
-        run = api.start(bp, record.params, completed=completed, run_id=new_id, **options)
+        setup = RunSetup(run_id=new_id, completed=completed)
+        run = api.start(bp, record.params, run_options, setup)
     finally:
         _resumed_from.pop(new_id, None)
     return run.wait() if wait else run

@@ -66,8 +66,13 @@ def define(
     takes_context: bool = False,
     output_type: str = "any",
     output_mode: OutputMode = "single",
+    beside_engine: bool = False,
 ) -> BuiltinNodeType:
-    """A built-in node type with the shared ``input``/``output`` ports."""
+    """A built-in node type with the shared ``input``/``output`` ports.
+
+    ``beside_engine``: the type steers the run and runs on the engine's loop whatever the
+    executor; so do types with raw or self-rendered params (they read the live node).
+    """
     unknown = set(self_rendered) - {p.name for p in params}
     if unknown:
         raise ValueError(f"{name}: self_rendered names no param: {', '.join(sorted(unknown))}")
@@ -88,6 +93,7 @@ def define(
         validate_params=validate,
         check_nested=_bodies.nested_check(tuple(p.name for p in raw)) if raw else None,
         output_mode=output_mode,
+        runs_beside_engine=beside_engine or bool(raw) or bool(self_rendered),
     )
 
 

@@ -73,6 +73,7 @@ IF = define(
     output_mode="mapping",
     example={"type": "if", "params": {"input": {"total": 150}, "condition": "input.total > 100"}},
     validate=_check_condition,
+    beside_engine=True,
 )
 
 # ------------------------------------------------------------------------- delay
@@ -91,6 +92,7 @@ DELAY = define(
     description="Wait some seconds, then pass the input on (demos, rate limits).",
     params=[param("seconds", "float", 1.0, "how long to wait", minimum=0)],
     example={"type": "delay", "params": {"seconds": 0.5}},
+    beside_engine=True,
 )
 
 # -------------------------------------------------------------------------- pass
@@ -107,6 +109,7 @@ PASS = define(
     category="control",
     description="Pass the input on unchanged (the entry point of loop and parallel bodies).",
     example={"type": "pass", "params": {"input": [1, 2, 3]}},
+    beside_engine=True,
 )
 
 # -------------------------------------------------------------------------- loop
@@ -248,6 +251,7 @@ LOOP = define(
     },
     validate=_check_loop,
     takes_context=True,
+    beside_engine=True,
 )
 
 # ---------------------------------------------------------------------- parallel
@@ -389,6 +393,7 @@ PARALLEL = define(
     },
     validate=_check_parallel,
     takes_context=True,
+    beside_engine=True,
 )
 
 # ------------------------------------------------------------------------- group
@@ -465,6 +470,7 @@ GROUP = define(
     },
     validate=_check_group,
     takes_context=True,
+    beside_engine=True,
 )
 
 NODE_TYPES = [IF, DELAY, PASS, LOOP, PARALLEL, GROUP]

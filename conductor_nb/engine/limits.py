@@ -1,0 +1,76 @@
+"""Limits shared by a whole run tree: node slots (``concurrency``) and per-type limits.
+
+A run and its nested runs (the bodies of loop, parallel and group nodes) share one
+:class:`Limits`, owned by the top-level run, so ``concurrency=2`` or
+``type_limits={"work": 1}`` hold inside bodies as they do at the top level. A node
+holds a :class:`Permit` while it runs: its type's limit (when it has one), then a
+slot. A container node lends its permit back while it waits for its bodies
+(:meth:`Permit.lent`), so the bodies never starve behind the node that runs them,
+and nested containers of a limited type cannot deadlock. Semaphores are always
+taken in the same order (type, then slot), so two permits never wait on each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+from collections.abc import AsyncIterator, Mapping
+
+
+class Permit:
+    """What one running node holds; released when it ends, lent while its bodies run."""
+
+    def __init__(self, semaphores: tuple[asyncio.Semaphore, ...]) -> None:
+        self._semaphores = semaphores
+        self._held: list[asyncio.Semaphore] = []
+        self._lent = 0
+
+    async def acquire(self) -> None:
+        for semaphore in self._semaphores:
+            await semaphore.acquire()  # cancelled here: nothing more is held
+            self._held.append(semaphore)
+
+    def release(self) -> None:
+        held, self._held = self._held, []
+        for semaphore in held:
+            semaphore.release()
+
+    @contextlib.asynccontextmanager
+    async def lent(self) -> AsyncIterator[None]:
+        """Give the permit back for the duration (a container waiting for its bodies).
+        Several bodies of one node may run at once: the last one to end takes it back."""
+        self._lent += 1
+        if self._lent == 1:
+            self.release()
+        try:
+            yield
+        finally:
+            self._lent -= 1
+            if self._lent == 0:
+                await self.acquire()
+
+
+class Limits:
+    """The semaphores of one run tree (see the module docstring)."""
+
+    def __init__(self, concurrency: int, type_limits: Mapping[str, int]) -> None:
+        self._slots = asyncio.Semaphore(max(1, concurrency))
+        self._type_limits = type_limits
+        self._per_type: dict[str, asyncio.Semaphore] = {}
+
+    def permit(self, type_name: str, type_default: int | None) -> Permit:
+        """A permit for a node of ``type_name`` (``type_default``: the type's own limit)."""
+        limit = self._type_limits.get(type_name, type_default)
+        if not limit:
+            return Permit((self._slots,))
+        semaphore = self._per_type.get(type_name)
+        if semaphore is None:
+            semaphore = self._per_type[type_name] = asyncio.Semaphore(limit)
+        return Permit((semaphore, self._slots))
+
+
+current_permit: contextvars.ContextVar[Permit | None] = contextvars.ContextVar(
+    "conductor_permit", default=None
+)
+"""The permit of the node whose code is running (set in the node's task)."""
