@@ -12,6 +12,7 @@ log = logging.getLogger("conductor_nb.nodes")
 
 BUILTIN_MODULES = (
     "conductor_nb.nodes.builtin.data",
+    "conductor_nb.nodes.builtin.code",
     "conductor_nb.nodes.builtin.files",
     "conductor_nb.nodes.builtin.http",
     "conductor_nb.nodes.builtin.shell",

@@ -81,6 +81,7 @@ def _expect(name: str, run: cnb.Run, tmp: Path) -> None:
             ],
         ),
         "transform": lambda: _eq(n.output, [{"name": "Ada", "age": 36}]),
+        "code": lambda: _eq(n.output, {"total": 6.5, "count": 2}),
         "file-system": lambda: _eq((tmp / "out" / "hello.txt").read_text(), "Hello"),
         "http-request": lambda: _eq(n.outputs["body"], {"path": "/get?q=1", "auth": None}),
         "shell-command": lambda: _eq(n.outputs["stdout"], "hello world\n"),

@@ -15,6 +15,7 @@ REQUIRED = [  # (type, the required param, other params it needs to be valid oth
     ("http-request", "url", {}),
     ("shell-command", "program", {}),
     ("if", "condition", {}),
+    ("code", "code", {}),
 ]
 
 

@@ -33,7 +33,8 @@ from typing import Any
 
 from conductor_nb.model import templates
 from conductor_nb.model.types import is_template
-from conductor_nb.nodes.builtin import _fields, _limits
+from conductor_nb.nodes import js
+from conductor_nb.nodes.builtin import _fields, _limits, code
 from conductor_nb.nodes.builtin._define import define, param
 
 # ------------------------------------------------------------------ edit-fields
@@ -234,6 +235,7 @@ OPERATIONS = (
     "slice",
 )
 _NEEDS_EXPRESSION = {"map", "filter", "reduce"}
+LANGUAGES = ("jinja", "javascript")
 
 
 def _is_single(value: Any) -> bool:
@@ -266,7 +268,10 @@ class _Evaluator:
             raise _limits.ExpressionError(self.expression, exc.detail, where) from None
 
 
-def _key_of(key: str | None, ev: _Evaluator | None) -> Callable[[Any, int], Any]:
+Evaluator = _Evaluator | js.ItemEvaluator
+
+
+def _key_of(key: str | None, ev: Evaluator | None) -> Callable[[Any, int], Any]:
     if ev is not None and not key:
         return lambda item, i: ev(item, i)
     if key:
@@ -309,7 +314,7 @@ def _unique(items: list[Any], key: Callable[[Any, int], Any]) -> list[Any]:
     return out
 
 
-def _needs(ev: _Evaluator | None, operation: str) -> _Evaluator:
+def _needs(ev: Evaluator | None, operation: str) -> Evaluator:
     if ev is None:
         raise ValueError(_no_expression(operation))
     return ev
@@ -322,7 +327,7 @@ def _no_expression(operation: str) -> str:
 def _apply(
     operation: str,
     items: list[Any],
-    ev: _Evaluator | None,
+    ev: Evaluator | None,
     key: str | None,
     opts: Mapping[str, Any],
 ) -> Any:
@@ -334,6 +339,8 @@ def _apply(
         return [item for i, item in enumerate(items) if ev(item, i)]
     if operation == "reduce":
         ev = _needs(ev, operation)
+        if isinstance(ev, js.ItemEvaluator):
+            return ev.reduce(opts["initial"])
         acc = opts["initial"]
         for i, item in enumerate(items):
             acc = ev(item, i, acc=acc)
@@ -387,6 +394,7 @@ def transform(
     initial: Any = None,
     time_limit: float = _limits.DEFAULT_TIME_LIMIT,
     size_limit: int = _limits.DEFAULT_SIZE_LIMIT,
+    language: str = "jinja",
 ) -> Any:
     """Reshape a list with one operation and an optional per-item expression.
 
@@ -394,33 +402,47 @@ def transform(
     """
     if operation in _NEEDS_EXPRESSION and not expression:
         raise ValueError(_no_expression(operation))
+    opts = {"direction": direction, "depth": depth, "count": count}
+    opts.update(start=start, end=end, initial=initial)
+    if language == "javascript":
+        value = _fields.select(input, field) if field else input
+        items = _items(value)
+        limits = {"time_limit": time_limit, "memory_limit": size_limit}
+        ev = _js_evaluator(expression, operation, items, ctx, limits)
+        result = _apply(operation, items, ev, key or None, opts)
+        return result[0] if operation == "map" and _is_single(value) else result
     problem = _limits.check(expression) if expression else None
     if problem:  # a template that rendered to a bad expression: not caught at validation
         where = f"(param 'expression', operation {operation})"
         raise _limits.ExpressionError(expression, problem, where)
     value = _fields.select(input, field) if field else input
     items = _items(value)
-    opts = {
-        "direction": direction,
-        "depth": depth,
-        "count": count,
-        "start": start,
-        "end": end,
-        "initial": initial,
-    }
     with _limits.budget(expression, time_limit, size_limit):
         names = {"items": items, "params": dict(getattr(ctx, "params", None) or {})}
-        ev = _Evaluator(expression, operation, names) if expression else None
-        result = _apply(operation, items, ev, key or None, opts)
+        jinja = _Evaluator(expression, operation, names) if expression else None
+        result = _apply(operation, items, jinja, key or None, opts)
     if operation == "map" and _is_single(value):
         return result[0]  # one value in, one value out
     return result
 
 
+def _js_evaluator(
+    expression: str, operation: str, items: list[Any], ctx: Any, limits: Mapping[str, Any]
+) -> js.ItemEvaluator | None:
+    """``language: javascript``: the expression runs in the V8 sandbox (see ``nodes.js``)
+    over the whole list in one call; the operation's other work is the same as Jinja's."""
+    if not expression:
+        return None
+    params = dict(getattr(ctx, "params", None) or {})
+    return js.ItemEvaluator(expression, operation, items, params=params, **limits)
+
+
 def _check_transform(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     problems = []
     expression = values.get("expression")
-    if isinstance(expression, str) and expression and "{{" not in expression:
+    if values.get("language") == "javascript":
+        problems.extend(code.check_js(values, "expression", js.ITEM_NAMES))
+    elif isinstance(expression, str) and expression and "{{" not in expression:
         problem = _limits.check(expression)
         if problem:
             problems.append(("expression", problem))
@@ -455,6 +477,15 @@ TRANSFORM = define(
         param("start", "int", 0, "slice start"),
         param("end", "int", None, "slice end (None = to the end)"),
         param("initial", "any", None, "reduce: the starting accumulator"),
+        param(
+            "language",
+            "str",
+            "jinja",
+            "the expression's language: jinja (the template sandbox), or javascript (a V8 "
+            "sandbox from the js extra: item => ..., or an expression over item, index, acc, "
+            "items, params; a function in reduce is called (acc, item, index))",
+            choices=LANGUAGES,
+        ),
         param(
             "time_limit", "float", _limits.DEFAULT_TIME_LIMIT, "seconds for all items", minimum=0
         ),
