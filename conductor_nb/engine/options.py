@@ -16,25 +16,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import os
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
-from conductor_nb.errors import (
-    BlueprintError,
-    RunOptionError,
-    UnknownOptionError,
-    did_you_mean,
-    problem,
-)
-from conductor_nb.model.types import check_type
+from conductor_nb.errors import RunOptionError, UnknownOptionError, did_you_mean
+from conductor_nb.model.params import resolve_params as resolve_params  # the model's rule
 
 if TYPE_CHECKING:
     from conductor_nb.engine.executors import Executor
-    from conductor_nb.model.blueprint import Blueprint
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -239,54 +231,6 @@ def _names(value: Any) -> str | None:
     return None
 
 
-def _type_mismatch(type_name: str, value: Any) -> str | None:
-    if type_name in ("str", "path") and isinstance(value, os.PathLike):
-        return None  # a Path for a path param: templates render it as text
-    return check_type(type_name, value)
-
-
 def new_run_id() -> str:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{uuid.uuid4().hex[:6]}"
-
-
-def resolve_params(bp: Blueprint, given: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The run's param values: the given ones (checked against the declared types), then
-    defaults. Every problem (unknown, missing, mistyped) is reported at once."""
-    given = dict(given or {})
-    unknown = [k for k in given if k not in bp.params]
-    problems = [
-        problem(
-            f"params.{k}",
-            f"blueprint {bp.id!r} has no param {k!r}",
-            f"declared params: {', '.join(sorted(bp.params)) or 'none'}",
-        )
-        for k in unknown
-    ]
-    values = {}
-    for name, spec in bp.params.items():
-        if name in given:
-            values[name] = given[name]
-            mismatch = _type_mismatch(spec.type, given[name])
-            if mismatch:
-                problems.append(
-                    problem(
-                        f"params.{name}",
-                        f"param {name!r} is declared {spec.type}: {mismatch}",
-                        f"fix: pass a value of type {spec.type} (the CLI converts -p text; "
-                        "Python does not)",
-                    )
-                )
-        elif spec.required and spec.default is None:
-            problems.append(
-                problem(
-                    f"params.{name}",
-                    f"param {name!r} is required"
-                    + (f" ({spec.description})" if spec.description else ""),
-                )
-            )
-        else:
-            values[name] = spec.default
-    if problems:
-        raise BlueprintError(problems, name=bp.id, source=bp.source)
-    return values

@@ -230,7 +230,7 @@ def declared_parameters(path: Path, options: Mapping[str, Any]) -> DeclaredParam
 
 
 def _param_type(info: Mapping[str, Any]) -> str:
-    from conductor_nb.model.blueprint import infer_type
+    from conductor_nb.model.params import infer_type
 
     hinted = str(info.get("inferred_type_name") or "None")
     if hinted in ("int", "float", "bool", "str", "list", "dict"):

@@ -4,7 +4,8 @@ Nothing here runs anything: loading and validating a document never imports,
 executes or opens what it names.
 """
 
-from conductor_nb.model.blueprint import Blueprint, Edge, Node, ParamSpec
+from conductor_nb.model.blueprint import Blueprint, Edge, Node
+from conductor_nb.model.params import ParamSpec
 from conductor_nb.model.types import (
     MISSING,
     NodeContext,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
 from conductor_nb.errors import BlueprintError, NodeTypeError, Problem, ProblemList, problem
+from conductor_nb.model.params import ParamSpec
 from conductor_nb.model.types import NodeType, Registry
 from conductor_nb.model.types import registry as default_registry
 
@@ -46,64 +47,9 @@ SETTINGS = (
 """Keywords of ``Blueprint.add`` (and node keys in files) that are node settings, not values."""
 
 
-@dataclass
-class ParamSpec:
-    """A blueprint-level parameter: default value, type name and description."""
-
-    default: Any = None
-    type: str = "any"
-    description: str = ""
-    required: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"default": self.default, "type": self.type}
-        if self.description:
-            out["description"] = self.description
-        if self.required:
-            out["required"] = True
-        return out
-
-    @classmethod
-    def coerce(cls, value: Any) -> ParamSpec:
-        """``{"default": .., "type": ..}`` is a spec; any other value is a default."""
-        if isinstance(value, ParamSpec):
-            return value
-        if (
-            isinstance(value, Mapping)
-            and value
-            and set(value) <= _SPEC_KEYS
-            and ("default" in value or "type" in value)
-        ):
-            type_name = value.get("type") or infer_type(value.get("default"))
-            return cls(
-                value.get("default"),
-                str(type_name),
-                str(value.get("description", "")),
-                bool(value.get("required", False)),
-            )
-        return cls(default=value, type=infer_type(value))
-
-
-_SPEC_KEYS = {"default", "type", "description", "required"}
-
-
 def plural(count: int, noun: str) -> str:
     """``1 edge``, ``2 edges``."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def infer_type(value: Any) -> str:
-    for kind, name in (
-        (bool, "bool"),
-        (int, "int"),
-        (float, "float"),
-        (str, "str"),
-        (list, "list"),
-        (dict, "dict"),
-    ):
-        if isinstance(value, kind):
-            return name
-    return "any"
 
 
 @dataclass
@@ -552,9 +498,11 @@ class Blueprint:
 
     # ---------------------------------------------------------------- validation
     def problems(self) -> list[Problem]:
+        """Every problem, located on its file line when the blueprint was loaded from one."""
+        from conductor_nb.model.document import locate
         from conductor_nb.model.validate import validate_blueprint
 
-        return validate_blueprint(self)
+        return locate(validate_blueprint(self), self.locations)
 
     def validate(self) -> Blueprint:
         """Raise :class:`BlueprintError` listing every problem; return self when valid."""

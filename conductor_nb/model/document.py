@@ -221,14 +221,15 @@ def build(
     validate: bool = True,
 ) -> B:
     """Check the structure, build the Blueprint, then (optionally) validate it fully."""
-    from conductor_nb.model.blueprint import Edge, Node, ParamSpec
+    from conductor_nb.model.blueprint import Edge, Node
+    from conductor_nb.model.params import ParamSpec
     from conductor_nb.model.schema import ParamDoc, check_structure
 
     locs = dict(locations or {})
     doc, problems = check_structure(data)
     name = data.get("id") if isinstance(data, Mapping) and isinstance(data.get("id"), str) else None
     if problems:
-        raise BlueprintError(_locate(problems, locs), name=name, source=source)
+        raise BlueprintError(locate(problems, locs), name=name, source=source)
     assert doc is not None
     bp = cls(doc.id, name=doc.name, description=doc.description or "", registry=registry)
     bp.params = {
@@ -253,14 +254,14 @@ def build(
         except ValueError as exc:
             edge_problems.add(f"edges[{i}]", str(exc))
     if edge_problems:
-        raise BlueprintError(_locate(edge_problems.problems, locs), name=doc.id, source=source)
+        raise BlueprintError(locate(edge_problems.problems, locs), name=doc.id, source=source)
     bp.outputs = dict(doc.outputs or {})
     bp.source = source
     bp.locations = locs
     if validate:
         found = bp.problems()
         if found:
-            raise BlueprintError(_locate(found, locs), name=doc.id, source=source)
+            raise BlueprintError(found, name=doc.id, source=source)
     return bp
 
 
@@ -271,7 +272,7 @@ def _split(endpoint: str) -> tuple[str, str]:
     return node, port
 
 
-def _locate(problems: list[Problem], locations: Mapping[str, tuple[int, int]]) -> list[Problem]:
+def locate(problems: list[Problem], locations: Mapping[str, tuple[int, int]]) -> list[Problem]:
     """Attach the line of the closest located ancestor path to each problem."""
     out = []
     for p in problems:

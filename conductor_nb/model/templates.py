@@ -16,11 +16,13 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 _SINGLE = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.DOTALL)
@@ -86,6 +88,47 @@ def referenced_names(text: str, root: str) -> set[str]:
         tree = environment().parse(text)
     except TemplateSyntaxError:
         return set()
+    return _reads(tree, root)
+
+
+TEMPLATE_NAMES = ("params", "inputs", "run", "now", "env")
+"""The names every template sees (``env`` only when the run enables it)."""
+
+
+@dataclass(frozen=True)
+class Reads:
+    """What a template or an expression reads: its free names, and ``params.<name>``s."""
+
+    names: frozenset[str]
+    params: frozenset[str]
+
+
+def template_reads(text: str) -> Reads | None:
+    """The free names (not set inside the template, not globals) and params a template
+    reads; None when it does not parse."""
+    try:
+        tree = environment().parse(text)
+    except TemplateSyntaxError:
+        return None
+    return Reads(frozenset(meta.find_undeclared_variables(tree)), frozenset(_reads(tree, "params")))
+
+
+def expression_reads(expr: str) -> Reads | None:
+    """The names and params a sandboxed expression (``transform``, ``if``) reads; None when
+    it does not parse. An expression cannot bind names, so every name it uses is free."""
+    env = environment()
+    try:
+        parser = Parser(env, expr, state="variable")
+        tree = parser.parse_expression()
+        if not parser.stream.eos:
+            return None
+    except TemplateSyntaxError:
+        return None
+    names = {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"}
+    return Reads(frozenset(names - set(env.globals)), frozenset(_reads(tree, "params")))
+
+
+def _reads(tree: nodes.Node, root: str) -> set[str]:
     names = set()
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         target = node.node  # type: ignore[attr-defined]

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from conductor_nb.errors import NodeTypeError
+from conductor_nb.errors import NodeTypeError, Problem
 
 
 class _Missing:
@@ -83,6 +83,11 @@ class ParamField:
     description: str = ""
     minimum: float | None = None
     maximum: float | None = None
+    names: tuple[str, ...] = ()
+    """For a sandboxed expression (type ``code``): every name it may read (``item``,
+    ``params``...). For a param the node type renders itself: the names it adds to the
+    usual template names. Validation refuses any other name, with a did-you-mean. A type
+    with a ``language`` param other than ``jinja`` (JavaScript) checks its code itself."""
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {"name": self.name, "type": self.type}
@@ -92,6 +97,8 @@ class ParamField:
             info["required"] = True
         if self.choices:
             info["choices"] = list(self.choices)
+        if self.names:
+            info["names"] = list(self.names)
         if self.minimum is not None:
             info["minimum"] = self.minimum
         if self.maximum is not None:
@@ -211,6 +218,9 @@ class NodeContext:
 
 
 OutputMode = typing.Literal["single", "mapping"]
+NestedCheck = Callable[[Mapping[str, Any], "Registry", Mapping[str, Any]], list[Problem]]
+"""``check(node params, registry, outer params)``: the problems inside a node's bodies, where
+the outer params map each name in scope to its declaration (a ParamSpec)."""
 
 
 @dataclass(eq=False)
@@ -230,9 +240,10 @@ class NodeType:
     context_arg: str | None = None
     output_mode: OutputMode = "single"
     validate_params: Callable[[Mapping[str, Any]], list[tuple[str, str]]] | None = None
-    check_nested: Callable[[Mapping[str, Any], Registry], list[tuple[str, str]]] | None = None
-    """Problems inside sub-blueprint params (loop/parallel/group bodies), as (param path,
-    message): validation looks inside them with the outer blueprint's registry."""
+    check_nested: NestedCheck | None = None
+    """Problems inside sub-blueprint params (loop/parallel/group bodies), with paths from
+    the node's params (``body.nodes.e.params.expression``): validation looks inside them
+    with the outer blueprint's registry and the params in scope there."""
     source_hash: str = ""
     module: str = ""
     raw_params: tuple[str, ...] = ()

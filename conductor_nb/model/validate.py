@@ -3,15 +3,18 @@
 Checks: node types and versions exist; node settings make sense; params and
 input values fit the type's schema; edges name existing nodes and ports; an
 input takes one edge unless it is ``many``; required inputs are connected or
-given; outputs name real ports; templates parse and read declared params; the
-graph has no cycle (the problem names the cycle).
+given; outputs name real ports; templates and sandboxed expressions parse and read
+only names they have (declared params, in a body the params in its scope); the graph
+has no cycle (the problem names the cycle).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import graphlib
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from conductor_nb.errors import Problem, ProblemList
 from conductor_nb.model import templates
@@ -21,15 +24,19 @@ from conductor_nb.model.blueprint import (
     _unknown_value_problem,
     port_hints,
 )
+from conductor_nb.model.params import did_you_mean
 from conductor_nb.model.types import NodeType, ParamField, Port, check_type, kind_mismatch
 
 if TYPE_CHECKING:
     from conductor_nb.model.blueprint import Blueprint, Edge
 
 
-def validate_blueprint(bp: Blueprint) -> list[Problem]:
+def validate_blueprint(bp: Blueprint, *, is_body: bool = False) -> list[Problem]:
+    """Every problem of ``bp``. A body (``is_body``) is told so in messages about names:
+    its params in scope include the outer run's (see :mod:`.params`)."""
     found = ProblemList()
-    types = _check_nodes(found, bp)
+    names = _Names(bp, is_body)
+    types = _check_nodes(found, bp, names)
     connected = _check_edges(found, bp, types)
     _check_required(found, bp, types, connected)
     for name, endpoint in bp.outputs.items():
@@ -42,7 +49,7 @@ def validate_blueprint(bp: Blueprint) -> list[Problem]:
     return found.problems
 
 
-def _check_nodes(found: ProblemList, bp: Blueprint) -> dict[str, NodeType]:
+def _check_nodes(found: ProblemList, bp: Blueprint, names: _Names) -> dict[str, NodeType]:
     """Ids, types and versions, param values and settings; the resolved type per node."""
     types: dict[str, NodeType] = {}
     for node_id, node in bp.nodes.items():
@@ -63,22 +70,44 @@ def _check_nodes(found: ProblemList, bp: Blueprint) -> dict[str, NodeType]:
             )
             continue
         types[node_id] = node_type
-        for key, value in node.params.items():
-            spec = node_type.param(key)
-            if spec is None and node_type.input(key) is None:
-                found.problems.append(_unknown_value_problem(node_id, node_type, key))
-                continue
-            if key in node_type.raw_params and not _is_declared(node_type, key):
-                continue  # a sub-blueprint body: its templates belong to the inner runs
-            _check_value(found, f"{path}.params.{key}", spec or node_type.input(key), value, bp)
+        _check_values(found, path, node_type, node.params, names)
         if node_type.validate_params is not None:
             for key, message in node_type.validate_params(node.params):
                 found.add(f"{path}.params.{key}" if key else f"{path}.params", message)
         if node_type.check_nested is not None:
-            for key, message in node_type.check_nested(node.params, bp.registry):
-                found.add(f"{path}.params.{key}", message)
+            for inner in node_type.check_nested(node.params, bp.registry, bp.params):
+                found.add(f"{path}.params.{inner.path}", inner.message, *inner.hints)
         check_settings(found, path, node)
     return types
+
+
+def _check_values(
+    found: ProblemList,
+    path: str,
+    node_type: NodeType,
+    values: Mapping[str, Any],
+    names: _Names,
+) -> None:
+    for key, value in values.items():
+        spec = node_type.param(key)
+        port = node_type.input(key) if spec is None else None
+        if spec is None and port is None:
+            found.problems.append(_unknown_value_problem(path[len("nodes.") :], node_type, key))
+            continue
+        if key in node_type.raw_params and not _is_declared(node_type, key):
+            continue  # a sub-blueprint body: its templates belong to the inner runs
+        if spec is not None and spec.names and not _in_template_language(node_type, values):
+            spec = dataclasses.replace(spec, names=())  # another language: its own checks
+        _check_value(found, f"{path}.params.{key}", spec or port, value, names)
+
+
+def _in_template_language(node_type: NodeType, values: Mapping[str, Any]) -> bool:
+    """Whether the node's expressions are in the sandboxed template language: a type with a
+    ``language`` param (transform's ``javascript``) says so there; the default is Jinja."""
+    spec = node_type.param("language")
+    if spec is None:
+        return True
+    return values.get("language", spec.default) in ("jinja", None)
 
 
 def _check_edges(
@@ -138,7 +167,7 @@ def node_type_required(node_type: NodeType) -> list[str]:
 
 
 def _check_value(
-    found: ProblemList, path: str, spec: ParamField | Port | None, value: object, bp: Blueprint
+    found: ProblemList, path: str, spec: ParamField | Port | None, value: object, names: _Names
 ) -> None:
     if isinstance(spec, Port):  # a value for an input port: plainly the wrong kind?
         problem = None if templates.has_template(value) else kind_mismatch(spec.type, value)
@@ -146,37 +175,102 @@ def _check_value(
         problem = spec.check(value) if spec is not None else None
     if problem:
         found.add(path, problem)
-    _check_templates(found, path, value, bp)
+    own = spec.names if isinstance(spec, ParamField) else ()
+    if _is_expression(spec, value):
+        names.check_expression(found, path, str(value), own)
+    else:
+        names.check_templates(found, path, value, own)
 
 
-def _check_templates(found: ProblemList, path: str, value: object, bp: Blueprint) -> None:
-    if isinstance(value, str):
-        if "{{" not in value and "{%" not in value:
-            return
-        problem = templates.check_syntax(value)
-        if problem:
-            found.add(path, problem)
-            return
-        for name in sorted(templates.referenced_params(value) - set(bp.params)):
-            hints = [f"declared params: {', '.join(sorted(bp.params)) or 'none'}"]
-            found.add(
-                path,
-                f"template reads params.{name}, which the blueprint does not declare",
-                *hints,
-                _declare_hint(bp, name),
-            )
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_templates(found, f"{path}.{key}", item, bp)
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _check_templates(found, f"{path}[{i}]", item, bp)
+def _is_expression(spec: ParamField | Port | None, value: object) -> bool:
+    """A sandboxed expression as written (a template renders to one at run time)."""
+    return (
+        isinstance(spec, ParamField)
+        and spec.type == "code"
+        and bool(spec.names)
+        and isinstance(value, str)
+        and not templates.has_template(value)
+    )
 
 
 def _declare_hint(bp: Blueprint, name: str) -> str:
     if bp.source and str(bp.source).endswith((".yaml", ".yml", ".json")):
         return f"fix: declare it in the file's params, e.g. params: {{{name}: {{default: ...}}}}"
     return f"fix: declare it, e.g. Blueprint(..., params={{{name!r}: ...}})"
+
+
+class _Names:
+    """The names templates and expressions may read in one blueprint: its declared params
+    (for a body, with the outer run's), the template names, and a param's own names."""
+
+    def __init__(self, bp: Blueprint, is_body: bool) -> None:
+        self.bp = bp
+        self.is_body = is_body
+
+    def check_templates(
+        self, found: ProblemList, path: str, value: object, extra: tuple[str, ...]
+    ) -> None:
+        if isinstance(value, str):
+            if templates.has_template(value):
+                self._check_template(found, path, value, extra)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                self.check_templates(found, f"{path}.{key}", item, extra)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                self.check_templates(found, f"{path}[{i}]", item, extra)
+
+    def _check_template(
+        self, found: ProblemList, path: str, text: str, extra: tuple[str, ...]
+    ) -> None:
+        problem = templates.check_syntax(text)
+        if problem:
+            found.add(path, problem)
+            return
+        reads = templates.template_reads(text)
+        if reads is None:
+            return
+        known = (*templates.TEMPLATE_NAMES, *extra)
+        for name in sorted(reads.names - set(known)):
+            found.add(
+                path,
+                f"template reads {name!r}, which templates here do not have",
+                *did_you_mean(name, known),
+                f"names templates here have: {', '.join(known)}",
+            )
+        self._check_params(found, path, reads.params, "template")
+
+    def check_expression(
+        self, found: ProblemList, path: str, expr: str, known: tuple[str, ...]
+    ) -> None:
+        reads = templates.expression_reads(expr)
+        if reads is None:
+            return  # a syntax error: the node type's own check reports it
+        for name in sorted(reads.names - set(known)):
+            found.add(
+                path,
+                f"expression reads {name!r}, which is not defined here",
+                *did_you_mean(name, known),
+                f"names this expression has: {', '.join(known)}",
+            )
+        if "params" in known:
+            self._check_params(found, path, reads.params, "expression")
+
+    def _check_params(self, found: ProblemList, path: str, read: frozenset[str], what: str) -> None:
+        declared = self.bp.params
+        for name in sorted(read - set(declared)):
+            if self.is_body:
+                message = f"{what} reads params.{name}, which is not in scope in this body"
+                listing = f"params in scope here: {', '.join(sorted(declared)) or 'none'}"
+                fix = (
+                    "fix: declare it in the outer blueprint's params (a body sees them) or in "
+                    "the body's own params"
+                )
+            else:
+                message = f"{what} reads params.{name}, which the blueprint does not declare"
+                listing = f"declared params: {', '.join(sorted(declared)) or 'none'}"
+                fix = _declare_hint(self.bp, name)
+            found.add(path, message, *did_you_mean(name, declared), listing, fix)
 
 
 def check_settings(found: ProblemList, path: str, node: object) -> None:

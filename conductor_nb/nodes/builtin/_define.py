@@ -107,6 +107,7 @@ def param(
     required: bool = False,
     minimum: float | None = None,
     maximum: float | None = None,
+    names: Iterable[str] = (),
 ) -> ParamField:
     """A ParamField, shorter to write in tables of params."""
     return ParamField(
@@ -118,6 +119,7 @@ def param(
         description=description,
         minimum=minimum,
         maximum=maximum,
+        names=tuple(names),
     )
 
 

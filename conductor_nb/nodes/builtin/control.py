@@ -6,12 +6,14 @@
 children of the node's run, so each iteration's nodes are visible in the run
 record as ``loop[2].inner``.
 
-A ``loop`` or ``parallel`` body reads the iteration through its params:
-``params.item`` (the item; in a while loop, the last result), ``params.index``
-(the iteration, from 0) and ``params.input`` (the container's input); its entry
-nodes also get the item as their input. Names a node inside the body defines
-for itself keep their own meaning: edit-fields' ``{{ index }}`` is a record's
-position in that node's input, not the loop's iteration.
+A body sees the params of the run around it (read-only, so ``-p`` steers nodes
+inside bodies), its own declared params, and what the container passes: a
+``loop`` or ``parallel`` body reads ``params.item`` (the item; in a while loop,
+the last result), ``params.index`` (the iteration, from 0) and ``params.input``
+(the container's input); its entry nodes also get the item as their input.
+Names a node inside the body defines for itself keep their own meaning:
+edit-fields' ``{{ index }}`` is a record's position in that node's input, not
+the loop's iteration. Conditions (``if``, a while loop) read ``params`` too.
 """
 
 from __future__ import annotations
@@ -28,18 +30,24 @@ BODY = param(
     "body",
     "dict",
     None,
-    "the sub-blueprint run per item (nodes, edges, outputs); its templates read "
-    "params.item (the item), params.index (the iteration, from 0) and params.input (this "
-    "node's input), and nodes with nothing connected get the item as their input",
+    "the sub-blueprint run per item (nodes, edges, outputs); its templates and expressions "
+    "read the outer run's params, params.item (the item), params.index (the iteration, from "
+    "0) and params.input (this node's input), and nodes with nothing connected get the item "
+    "as their input",
 )
 
 # ---------------------------------------------------------------------------- if
 
 
-def if_node(input: Any = None, condition: str = "") -> dict[str, Any]:
+IF_NAMES = ("input", "value", "params")
+LOOP_NAMES = ("index", "result", "item", "input", "params")
+
+
+def if_node(input: Any = None, condition: str = "", *, ctx: Any = None) -> dict[str, Any]:
     """Pass the input on ``true`` or ``false``; the other branch is skipped."""
+    names = {"input": input, "value": input, "params": _params_of(ctx)}
     with _limits.budget(condition, 5.0):
-        taken = bool(_limits.evaluate(condition, {"input": input, "value": input}))
+        taken = bool(_limits.evaluate(condition, names))
     return {
         "output": taken,
         "true": input if taken else SKIP,
@@ -68,13 +76,29 @@ IF = define(
         Port("true", description="the input, when true"),
         Port("false", description="the input, when false"),
     ],
-    params=[param("condition", "code", "", "an expression over input", required=True)],
+    params=[
+        param(
+            "condition",
+            "code",
+            "",
+            "an expression over input (also named value) and params",
+            required=True,
+            names=IF_NAMES,
+        )
+    ],
     output_type="bool",
     output_mode="mapping",
     example={"type": "if", "params": {"input": {"total": 150}, "condition": "input.total > 100"}},
     validate=_check_condition,
+    takes_context=True,
     beside_engine=True,
 )
+
+
+def _params_of(ctx: Any) -> dict[str, Any]:
+    """The run's params as a condition sees them (a copy: expressions cannot change them)."""
+    return dict(getattr(ctx, "params", None) or {})
+
 
 # ------------------------------------------------------------------------- delay
 
@@ -116,8 +140,8 @@ PASS = define(
 
 
 async def _run_body(ctx: Any, body: Any, prefix: str, passed: dict[str, Any]) -> Any:
-    blueprint = _bodies.build(ctx, body, ctx.node_id, passed, entry="item")
-    return _bodies.result_of(await ctx.run_blueprint(blueprint, params=passed, prefix=prefix))
+    blueprint, values = _bodies.build(ctx, body, ctx.node_id, passed, entry="item")
+    return _bodies.result_of(await ctx.run_blueprint(blueprint, params=values, prefix=prefix))
 
 
 def _too_many(node: str, bound: int) -> RuntimeError:
@@ -153,7 +177,7 @@ async def loop(
     last: Any = input
     if mode == "while":
         index = 0
-        while _holds(condition, index, last, input):
+        while _holds(condition, index, last, input, ctx):
             if index >= maxIterations:
                 _at_limit(ctx, onLimit, maxIterations, "the condition still true")
                 break
@@ -176,9 +200,15 @@ async def loop(
     return results if collectResults else last
 
 
-def _holds(condition: str, index: int, last: Any, input: Any) -> bool:
+def _holds(condition: str, index: int, last: Any, input: Any, ctx: Any) -> bool:
     with _limits.budget(condition, 5.0):
-        names = {"index": index, "result": last, "item": last, "input": input}
+        names = {
+            "index": index,
+            "result": last,
+            "item": last,
+            "input": input,
+            "params": _params_of(ctx),
+        }
         return bool(_limits.evaluate(condition, names))
 
 
@@ -211,17 +241,24 @@ LOOP = define(
     loop,
     category="control",
     description="Run a body sub-blueprint for each item, n times, or while a condition holds; "
-    "collect the results. Inside the body, templates read params.item (the item; in a while "
-    "loop, the last result), params.index (the iteration, from 0) and params.input (the "
-    "loop's input); edit-fields' own {{ index }} in the body is a record's position, not the "
-    "iteration. Iterations show in the run record as loop[i].node.",
+    "collect the results. Inside the body, templates and expressions read the outer run's "
+    "params, params.item (the item; in a while loop, the last result), params.index (the "
+    "iteration, from 0) and params.input (the loop's input); edit-fields' own {{ index }} in "
+    "the body is a record's position, not the iteration. Iterations show in the run record "
+    "as loop[i].node.",
     inputs=[
         Port("items", type="list", default=None, description="forEach: the items (else the input)")
     ],
     params=[
         param("mode", "str", "forEach", "how to iterate", choices=("forEach", "times", "while")),
         param("times", "int", 0, "times: how many iterations", minimum=0),
-        param("condition", "code", "", "while: expression over index, result, input"),
+        param(
+            "condition",
+            "code",
+            "",
+            "while: expression over index, result (also named item), input and params",
+            names=LOOP_NAMES,
+        ),
         param("collectResults", "bool", True, "output every iteration's result (else the last)"),
         param("maxIterations", "int", 1000, "the most iterations (see onLimit)", minimum=1),
         param(
@@ -415,8 +452,9 @@ async def group(
     passed = dict(params or {})
     if input is not None:
         passed.setdefault("input", input)
-    sub = _bodies.build(ctx, doc, ctx.node_id, passed, entry="input" if input is not None else None)
-    return dict(await ctx.run_blueprint(sub, params=passed, prefix=ctx.node_id))
+    entry = "input" if input is not None else None
+    sub, values = _bodies.build(ctx, doc, ctx.node_id, passed, entry=entry)
+    return dict(await ctx.run_blueprint(sub, params=values, prefix=ctx.node_id))
 
 
 def _check_group(values: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -431,8 +469,9 @@ GROUP = define(
     "group",
     group,
     category="control",
-    description="Run a sub-blueprint (embedded, or stored by name) with its own params; its "
-    "outputs are this node's output; inner nodes show as group.inner.",
+    description="Run a sub-blueprint (embedded, or stored by name) with its own params; it "
+    "also sees the outer run's params; its outputs are this node's output; inner nodes show "
+    "as group.inner.",
     params=[
         param("name", "str", "", "a stored blueprint's name (instead of an embedded one)"),
         param("params", "dict", {}, "the sub-blueprint's params (its inputs)"),

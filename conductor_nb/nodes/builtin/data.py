@@ -186,6 +186,7 @@ VALUES = param(
     "fields to set: name -> value (dotted names nest); templates are rendered per record, "
     "with item (the record) and index (its position in this node's input; in a loop body "
     "the loop's iteration is params.index)",
+    names=("item", "index"),
 )
 
 
@@ -236,6 +237,7 @@ OPERATIONS = (
 )
 _NEEDS_EXPRESSION = {"map", "filter", "reduce"}
 LANGUAGES = ("jinja", "javascript")
+TRANSFORM_NAMES = ("item", "index", "items", "acc", "params")
 
 
 def _is_single(value: Any) -> bool:
@@ -461,7 +463,13 @@ TRANSFORM = define(
     "value is a list of one, except that map turns it into one value.",
     params=[
         param("operation", "str", "map", "what to do with the list", choices=OPERATIONS),
-        param("expression", "code", "", "per-item expression over item, index, items, acc, params"),
+        param(
+            "expression",
+            "code",
+            "",
+            "per-item expression over item, index, items, acc (reduce) and params",
+            names=TRANSFORM_NAMES,
+        ),
         param("field", "str", "", "dotted field of the input that holds the list"),
         param(
             "key",
