@@ -1,7 +1,8 @@
 """Coalescing engine events for user interfaces: latest state per node, at most N flushes/s.
 
 A 1,000-node run publishes thousands of events a second; a view needs only the
-latest state of each node, a few times a second. :class:`Coalescer` collects
+latest state of each node (named by the one reducer,
+:mod:`conductor_nb.engine.reducer`), a few times a second. :class:`Coalescer` collects
 node states and calls ``flush(changes)`` with ``{node_id: state}`` (and the
 latest progress) no more often than ``max_rate`` times a second, plus once at
 the end of the run so the final picture is exact. It never sleeps on the
@@ -17,18 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from conductor_nb.engine import events as ev
-
-STATE_OF: dict[type[ev.Event], str] = {
-    ev.NodeQueued: "queued",
-    ev.NodeStarted: "running",
-    ev.NodeRetrying: "running",
-    ev.NodeSucceeded: "succeeded",
-    ev.NodeCached: "cached",
-    ev.NodeFailed: "failed",
-    ev.NodeSkipped: "skipped",
-    ev.NodeCancelled: "cancelled",
-    ev.NodeReset: "pending",
-}
+from conductor_nb.engine.reducer import display_state, state_of
 
 
 class Coalescer:
@@ -44,11 +34,11 @@ class Coalescer:
 
     def __call__(self, event: ev.Event) -> None:
         """Subscribe this to a run: ``run.subscribe(coalescer)``."""
-        state = STATE_OF.get(type(event))
+        state = state_of(event)
         with self._lock:
             if state is not None:
                 node_id = event.node_id  # type: ignore[attr-defined]
-                self._pending[node_id] = state
+                self._pending[node_id] = display_state(event, state)
             elif isinstance(event, ev.RunPaused):
                 self._run.update(status="paused", paused_at=event.node_id)
             elif isinstance(event, ev.RunResumed | ev.RunStarted):

@@ -32,6 +32,7 @@ from conductor_nb.engine.events import (
     EventBus,
     NodeCached,
     NodeCancelled,
+    NodeEvent,
     NodeLog,
     NodeQueued,
     NodeSkipped,
@@ -42,7 +43,7 @@ from conductor_nb.engine.events import (
 )
 from conductor_nb.engine.executors import Executor, make_executor
 from conductor_nb.engine.limits import Limits, current_permit
-from conductor_nb.engine.node_runner import LogLine, NodeRun
+from conductor_nb.engine.node_runner import NodeRun
 from conductor_nb.engine.options import (
     ResultCache,
     RunOptions,
@@ -51,6 +52,7 @@ from conductor_nb.engine.options import (
     resolve_params,
 )
 from conductor_nb.engine.plan import Plan
+from conductor_nb.engine.reducer import apply_event
 from conductor_nb.engine.scheduler import Scheduler
 from conductor_nb.engine.states import NodeState, RunState, move_node, move_run
 from conductor_nb.errors import ConductorError, NodeExecutionError, RunStateError
@@ -198,7 +200,11 @@ class RunDriver:
 
     # -------------------------------------------------------- publishing
     def _publish(self, event: Event) -> None:
-        if self._prefix and hasattr(event, "node_id"):
+        if isinstance(event, NodeEvent):
+            own = self.node_runs.get(event.node_id)
+            if own is not None:  # every state change of a record goes through the reducer
+                apply_event(own, event)
+        if self._prefix and getattr(event, "node_id", None) is not None:
             event = _prefixed(event, self._prefix)
         root = self._root()
         root.events.append(event)
@@ -214,14 +220,14 @@ class RunDriver:
 
     def _mirror(self, event: Event) -> None:
         """Nested (group/loop) node events also live as NodeRuns of the root, by path."""
-        node_id = getattr(event, "node_id", None)
-        if not node_id:
+        if not isinstance(event, NodeEvent) or not event.node_id:
             return
+        node_id = event.node_id
         record = self.node_runs.get(node_id)
         if record is None:
             record = self.node_runs[node_id] = NodeRun(node_id, "")
             record.pinned = True  # nested: not part of the root plan
-        _apply_event(record, event)
+        apply_event(record, event)
 
     def _set_state(self, node_run: NodeRun, state: NodeState) -> None:
         node_run.status = move_node(node_run.node_id, node_run.status, state)
@@ -244,10 +250,7 @@ class RunDriver:
         return value
 
     def _log(self, node_id: str, stream: str, text: str, level: str = "") -> None:
-        text = self.redact(text)
-        record = self.node_runs.get(node_id)
-        if record is not None:
-            record.logs.append(LogLine(time.time(), stream, text, level))
+        text = self.redact(text)  # the record gets the line through the reducer
         self._publish(NodeLog(self.id, node_id=node_id, stream=stream, text=text, level=level))
 
     def _call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
@@ -631,29 +634,3 @@ def _prefixed(event: Event, prefix: str) -> Event:
 
     node_id = f"{prefix}.{event.node_id}"  # type: ignore[attr-defined]
     return dataclasses.replace(event, node_id=node_id)  # type: ignore[call-arg]
-
-
-def _apply_event(record: NodeRun, event: Event) -> None:
-    from conductor_nb.engine import events as ev
-
-    mapping = {
-        ev.NodeQueued: NodeState.QUEUED,
-        ev.NodeStarted: NodeState.RUNNING,
-        ev.NodeSucceeded: NodeState.SUCCEEDED,
-        ev.NodeCached: NodeState.CACHED,
-        ev.NodeFailed: NodeState.FAILED,
-        ev.NodeSkipped: NodeState.SKIPPED,
-        ev.NodeCancelled: NodeState.CANCELLED,
-        ev.NodeReset: NodeState.PENDING,
-    }
-    state = mapping.get(type(event))
-    if state is not None:
-        record.status = state
-    if isinstance(event, ev.NodeStarted):
-        record.started_at, record.attempts, record.inputs = event.time, event.attempt, event.inputs
-    elif isinstance(event, ev.NodeSucceeded | ev.NodeCached):
-        record.finished_at, record.outputs = event.time, event.outputs
-    elif isinstance(event, ev.NodeFailed):
-        record.finished_at, record.traceback = event.time, event.traceback
-    elif isinstance(event, ev.NodeLog):
-        record.logs.append(LogLine(event.time, event.stream, event.text, event.level))

@@ -65,6 +65,7 @@ class NodeRun:
     logs: list[LogLine] = field(default_factory=list)
     cache_key: str | None = None
     pinned: bool = False
+    reason: str = ""  # why it was skipped, cancelled or reset
 
     @property
     def duration(self) -> float | None:
@@ -92,6 +93,7 @@ class NodeRun:
         self.traceback = ""
         self.queued_at = self.started_at = self.finished_at = None
         self.cache_key = None
+        self.reason = ""
 
     def __repr__(self) -> str:
         extra = f", error={self.error}" if self.error else ""

@@ -18,22 +18,13 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from conductor_nb.engine import capture
 from conductor_nb.engine import events as ev
+from conductor_nb.engine.node_runner import NodeRun
+from conductor_nb.engine.reducer import apply_event, display_state, state_of
 from conductor_nb.headless.result import is_internal, plan_parent
+from conductor_nb.model.states import style_of
 
 if TYPE_CHECKING:
     from conductor_nb.engine.run import Run
-
-_STATE_STYLE = {
-    "pending": ("·", "dim"),
-    "queued": ("…", "cyan"),
-    "running": ("▶", "bold yellow"),
-    "succeeded": ("✔", "green"),
-    "cached": ("✔", "blue"),
-    "failed": ("✘", "bold red"),
-    "skipped": ("⤼", "dim"),
-    "cancelled": ("■", "magenta"),
-    "retrying": ("↻", "yellow"),
-}
 
 
 class Display(Protocol):
@@ -149,42 +140,48 @@ class PlainProgress:
 
 
 class _NodeLine:
-    __slots__ = (
-        "attempts",
-        "finished",
-        "inner",
-        "inner_counts",
-        "node_id",
-        "note",
-        "started",
-        "state",
-    )
+    """One row: the node's record (kept by the one reducer), its display state and a note."""
+
+    __slots__ = ("inner", "inner_counts", "note", "record", "state")
 
     def __init__(self, node_id: str) -> None:
-        self.node_id = node_id
+        self.record = NodeRun(node_id, "")
         self.state = "pending"
-        self.started: float | None = None
-        self.finished: float | None = None
-        self.attempts = 0
         self.note = ""
-        self.inner: dict[str, str] = {}  # nested record id -> its state
+        self.inner: dict[str, _NodeLine] = {}  # nested record id -> its line
         self.inner_counts: Counter[str] = Counter()
+
+    @property
+    def node_id(self) -> str:
+        return self.record.node_id
+
+    @property
+    def started(self) -> float | None:
+        return self.record.started_at
+
+    @property
+    def finished(self) -> float | None:
+        return self.record.finished_at
+
+    @property
+    def attempts(self) -> int:
+        return self.record.attempts
 
     def track_inner(self, node_id: str, event: ev.Event) -> None:
         """A nested record of this node (``loop[2].double``) changed state: kept as a
         tally shown on this node's row, never as a row or a step of the bar."""
         if is_internal(node_id):  # the engine's feed of a body's input, not a node
             return
-        shadow = _NodeLine(node_id)
-        shadow.state = self.inner.get(node_id, "pending")
-        _update_line(shadow, event)
-        before = self.inner.get(node_id)
-        if before == shadow.state:
+        line = self.inner.get(node_id)
+        before = None if line is None else line.state
+        if line is None:
+            line = self.inner[node_id] = _NodeLine(node_id)
+        _update_line(line, event)
+        if before == line.state:
             return
         if before is not None:
             self.inner_counts[before] -= 1
-        self.inner[node_id] = shadow.state
-        self.inner_counts[shadow.state] += 1
+        self.inner_counts[line.state] += 1
 
     @property
     def inner_note(self) -> str:
@@ -214,6 +211,8 @@ class RichProgress:
         self.logs = logs
         self.lines: dict[str, _NodeLine] = {}
         self.plan: tuple[str, ...] = ()  # the run's own nodes: what the bar counts
+        self._plan_ids: frozenset[str] = frozenset()
+        self._done: set[str] = set()  # finished nodes (of the plan, once it is known)
         self.title = "run"
         self._lock = threading.Lock()
         self._partial: dict[str, str] = {}
@@ -244,6 +243,7 @@ class RichProgress:
             self.title = f"{event.blueprint_id} ({event.run_id})"
             self.plan = tuple(event.node_ids)
             self.lines = {n: _NodeLine(n) for n in self.plan}
+            self._plan_ids, self._done = frozenset(self.plan), set()
             self.bar.update(
                 self.task, description=self.title, total=len(event.node_ids), completed=0
             )
@@ -263,8 +263,11 @@ class RichProgress:
             return
         line = self.lines.setdefault(node_id, _NodeLine(node_id))
         _update_line(line, event)
-        done = sum(1 for n in self.plan if self.lines[n].state in _FINAL)
-        self.bar.update(self.task, completed=done)
+        if line.record.status.is_finished and node_id in self._plan_ids:
+            self._done.add(node_id)
+        else:
+            self._done.discard(node_id)
+        self.bar.update(self.task, completed=len(self._done))
 
     def _print_log(self, event: ev.NodeLog) -> None:
         from rich.text import Text
@@ -288,7 +291,8 @@ class RichProgress:
             table = Table.grid(padding=(0, 1))
             now = time.time()
             for item in rows:
-                icon, style = _STATE_STYLE.get(item.state, ("?", ""))
+                look = style_of(item.state)
+                icon, style = look.icon, look.terminal
                 took = ""
                 if item.started is not None:
                     took = f"{(item.finished or now) - item.started:.1f}s"
@@ -315,30 +319,30 @@ class RichProgress:
         self.live.stop()
 
 
-_FINAL = {"succeeded", "cached", "failed", "skipped", "cancelled"}
-
-
 def _update_line(line: _NodeLine, event: ev.Event) -> None:
-    if isinstance(event, ev.NodeQueued):
-        line.state = "queued"
-    elif isinstance(event, ev.NodeStarted):
-        line.state, line.attempts, line.note = "running", event.attempt, ""
-        line.started = line.started or event.time
-    elif isinstance(event, ev.NodeSucceeded):
-        line.state, line.finished = "succeeded", event.time
-    elif isinstance(event, ev.NodeCached):
-        line.state, line.finished, line.note = "cached", event.time, "cached"
-    elif isinstance(event, ev.NodeFailed):
-        line.state, line.finished = "failed", event.time
-        line.note = _first_line(event.error, 90)
-    elif isinstance(event, ev.NodeRetrying):
-        line.state, line.note = "retrying", f"retry in {event.delay:.1f}s"
-    elif isinstance(event, ev.NodeSkipped):
-        line.state, line.note = "skipped", _first_line(event.reason, 90)
-    elif isinstance(event, ev.NodeCancelled):
-        line.state, line.finished = "cancelled", event.time if line.started else None
-    elif isinstance(event, ev.NodeReset):
-        line.state, line.started, line.finished, line.note = "pending", None, None, ""
+    """The record moves by the one reducer; the row adds its display state and note."""
+    state = state_of(event)
+    if state is None or not apply_event(line.record, event):
+        return
+    line.state = display_state(event, state)
+    note = _note(event)
+    if note is not None:
+        line.note = note
+
+
+def _note(event: ev.Event) -> str | None:
+    """The note a row shows after ``event`` (None: keep the current one)."""
+    if isinstance(event, ev.NodeStarted | ev.NodeReset):
+        return ""
+    if isinstance(event, ev.NodeCached):
+        return "cached"
+    if isinstance(event, ev.NodeFailed):
+        return _first_line(event.error, 90)
+    if isinstance(event, ev.NodeRetrying):
+        return f"retry in {event.delay:.1f}s"
+    if isinstance(event, ev.NodeSkipped):
+        return _first_line(event.reason, 90)
+    return None
 
 
 def _visible(lines: list[_NodeLine], limit: int) -> list[_NodeLine]:

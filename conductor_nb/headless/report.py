@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conductor_nb.engine import events as ev
+from conductor_nb.model.states import STATE_STYLES
 
 if TYPE_CHECKING:
     from conductor_nb.engine.node_runner import NodeRun
@@ -26,17 +27,8 @@ if TYPE_CHECKING:
 PREVIEW_CHARS = 3000
 LOG_CHARS = 20000
 
-COLOURS = {
-    "succeeded": "#2e9d44",
-    "cached": "#3b82c4",
-    "failed": "#d1242f",
-    "cancelled": "#8250df",
-    "skipped": "#9aa4ae",
-    "running": "#d4a72c",
-    "pending": "#c9d1d9",
-    "queued": "#54aeff",
-    "retry": "#fb8f44",
-}
+COLOURS = {name: look.stroke for name, look in STATE_STYLES.items()}
+"""Bar and badge colours: the strokes of the one state table (model.states.STATE_STYLES)."""
 
 
 def write_report(run: Run, path: str | Path) -> str:
@@ -257,7 +249,7 @@ def _timeline_svg(run: Run) -> str:
             ("running", "running"),
             ("succeeded", "succeeded"),
             ("failed", "failed attempt"),
-            ("retry", "retry delay"),
+            ("retrying", "retry delay"),
             ("cancelled", "cancelled"),
         )
     )
@@ -271,7 +263,7 @@ def _bar(span: Span, t0: float, scale: float, left: int, width: int, y: float) -
     if span.kind == "queued":
         colour, height, dy = COLOURS["queued"], 6, 7
     elif span.kind == "retry":
-        colour, height, dy = COLOURS["retry"], 6, 7
+        colour, height, dy = COLOURS["retrying"], 6, 7
     else:
         colour, height, dy = COLOURS.get(span.outcome, COLOURS["running"]), 16, 2
     took = (span.end or span.start) - span.start

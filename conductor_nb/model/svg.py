@@ -12,22 +12,10 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from conductor_nb.model.layout import Box, layout, port_y
+from conductor_nb.model.states import STATE_STYLES, style_of
 
 if TYPE_CHECKING:
     from conductor_nb.model.blueprint import Blueprint
-
-STATE_COLOURS = {
-    "pending": ("#f4f5f7", "#9aa3ad"),
-    "queued": ("#e8f0fe", "#7aa2e3"),
-    "running": ("#fff4d6", "#f0a500"),
-    "succeeded": ("#e3f5e6", "#2e9d44"),
-    "cached": ("#e0f2f1", "#26a69a"),
-    "failed": ("#fde7e7", "#d93025"),
-    "skipped": ("#f1f1f1", "#b0b0b0"),
-    "cancelled": ("#f3e8fd", "#8e44ad"),
-    "paused": ("#fff0e0", "#e67e22"),
-    "retrying": ("#fff4d6", "#e67e22"),
-}
 
 
 def render_svg(
@@ -64,7 +52,7 @@ def render_svg(
         tx, ty = _port_xy(bp, boxes, edge.target, edge.target_port, "input")
         dx = max(40.0, abs(tx - sx) / 2)
         flowed = states.get(edge.source) in ("succeeded", "cached")
-        colour = "#2e9d44" if flowed else "#7d8590"
+        colour = STATE_STYLES["succeeded"].stroke if flowed else "#7d8590"
         parts.append(
             f'<path class="cnb-edge" d="M {sx:.1f} {sy:.1f} C {sx + dx:.1f} {sy:.1f} '
             f'{tx - dx:.1f} {ty:.1f} {tx:.1f} {ty:.1f}" fill="none" stroke="{colour}" '
@@ -96,9 +84,8 @@ def _port_xy(
 def _node_svg(bp: Blueprint, node_id: str, box: Box, state: str | None, detail: str | None) -> str:
     node = bp.nodes[node_id]
     nt = bp.registry.find(node.type, node.version)
-    fill, stroke = STATE_COLOURS.get(state or "pending", STATE_COLOURS["pending"])
-    if not node.enabled:
-        fill, stroke = STATE_COLOURS["skipped"]
+    look = style_of(state if node.enabled else "skipped")
+    fill, stroke = look.fill, look.stroke
     dash = ' stroke-dasharray="4 3"' if not node.enabled else ""
     out = [
         f'<g class="cnb-node" data-node="{escape(node_id)}" data-state="{state or "pending"}">',

@@ -36,6 +36,7 @@ import traitlets
 from conductor_nb.engine.coalesce import Coalescer
 from conductor_nb.errors import BlueprintError
 from conductor_nb.model.blueprint import plural
+from conductor_nb.model.states import style_table
 from conductor_nb.model.svg import render_svg
 from conductor_nb.widgets import edits, state
 from conductor_nb.widgets.edits import ConnectionRefused, HistoryError
@@ -77,6 +78,8 @@ class BlueprintView(anywidget.AnyWidget):
     height = traitlets.Int(480).tag(sync=True)
     editable = traitlets.Bool(True).tag(sync=True)
     undo_state = traitlets.Dict().tag(sync=True)
+    state_styles = traitlets.Dict().tag(sync=True)
+    """How each state looks: :data:`conductor_nb.model.states.STATE_STYLES`, for the JS."""
     _front_key = traitlets.Unicode().tag(sync=True)
     """Names this widget to the front end, which keeps a view's zoom, selection and drafts
     under it when the notebook draws the view again (see ``_refresh_displays``)."""
@@ -98,6 +101,7 @@ class BlueprintView(anywidget.AnyWidget):
             slow_motion=slow_motion,
             height=height,
             editable=editable,
+            state_styles=style_table(),
             _front_key=uuid.uuid4().hex,
         )
         self.blueprint = blueprint

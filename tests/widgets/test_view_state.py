@@ -457,3 +457,17 @@ def test_blueprint_magic_reports_problems_as_usage_errors(
     assert "UsageError: " in captured.stderr and message in captured.stderr
     assert "Traceback" not in captured.stderr
     assert not {"bad", "bp", "one"} & set(shell.user_ns)
+
+
+def test_the_view_reads_state_looks_from_the_one_table(chain: cnb.Blueprint) -> None:
+    """Colours and icons reach the front end as a trait; its JS and CSS carry no copy."""
+    from conductor_nb.model.states import STATE_STYLES, style_table
+
+    view = BlueprintView(chain)
+    assert view.state_styles == style_table()
+    assert view.state_styles["cached"]["stroke"] == STATE_STYLES["cached"].stroke
+    static = Path(cnb.__file__).parent / "widgets" / "static"
+    css = (static / "view.css").read_text().splitlines()
+    state_rules = [line for line in css if ".cnb-state-" in line or "data-status=" in line]
+    assert state_rules and not [line for line in state_rules if "fill:" in line or "color:" in line]
+    assert "state_styles" in (static / "view.js").read_text()

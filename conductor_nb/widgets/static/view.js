@@ -5,10 +5,12 @@
 const NS = "http://www.w3.org/2000/svg";
 const FOOTER = 12; // extra height under the ports for the state / attempts / duration line
 const NARROW = 560, MEDIUM = 800; // view widths (px) below which the inspector makes room
-const BADGE = {
-  pending: "", queued: "…", running: "▶", succeeded: "✓", cached: "↺", failed: "✗",
-  skipped: "–", cancelled: "■", paused: "⏸",
-};
+// How each state looks (fill, stroke, text colour, icon, label) comes from Python's one table,
+// conductor_nb.model.states.STATE_STYLES, in the `state_styles` trait: never copied here.
+function styleOf(model, state) {
+  const table = model.get("state_styles") || {};
+  return table[state] || table.pending || {};
+}
 
 function svgEl(tag, attrs, parent) {
   const e = document.createElementNS(NS, tag);
@@ -293,7 +295,12 @@ function render({ model, el }) {
         g.dataset.state = st;
       }
       g.classList.toggle("cnb-has-breakpoint", bps.has(id));
-      g.querySelector(".cnb-badge-text").textContent = BADGE[st] || "";
+      const look = styleOf(model, st);
+      const box = g.querySelector(".cnb-node-box");
+      box.style.fill = look.fill || "";
+      box.style.stroke = look.stroke || "";
+      g.querySelector(".cnb-node-detail").style.fill = st === "pending" ? "" : look.text || "";
+      g.querySelector(".cnb-badge-text").textContent = st === "pending" ? "" : look.icon || "";
       const parts = [];
       if (s.state && s.state !== "pending") parts.push(st);
       if (s.attempts > 1) parts.push(`attempt ${s.attempts}`);
@@ -310,6 +317,9 @@ function render({ model, el }) {
     const st = info.status || "idle";
     status.textContent = st + (info.status === "paused" && info.paused_at ? ` before ${info.paused_at}` : "");
     status.dataset.status = st;
+    const runLook = (model.get("state_styles") || {})[st];
+    status.style.background = runLook ? runLook.fill : "";
+    status.style.color = runLook ? runLook.text : "";
     root.dataset.status = st;
     const pct = info.total ? Math.round((100 * info.done) / info.total) : 0;
     progressBar.style.width = `${pct}%`;
@@ -388,6 +398,7 @@ function render({ model, el }) {
       const line = htmlEl("div", `cnb-insp-state cnb-state-text-${r.state}`, runBox,
         `${r.state}` + (r.attempts ? ` · attempt ${r.attempts}` : "") + (r.duration !== null ? ` · ${fmtSeconds(r.duration)}` : ""));
       line.dataset.state = r.state;
+      line.style.color = styleOf(model, r.state).text || "";
       drawValues(runBox, "cnb-inputs", "inputs", r.inputs);
       drawValues(runBox, "cnb-outputs", "outputs", r.outputs);
       if (r.error) {
@@ -593,6 +604,7 @@ function render({ model, el }) {
     "change:states": drawStates,
     "change:run_info": drawStates,
     "change:breakpoints": drawStates,
+    "change:state_styles": drawStates,
     "change:selected": () => { markSelection(); },
     "change:inspector": drawInspector,
     "change:error": drawError,
