@@ -98,7 +98,9 @@ class RunDriver:
         self.error: BaseException | None = None
         self.executor: Executor = parent.executor if parent else make_executor(options.executor)
         self._parent = parent
-        self._prefix = prefix
+        # the full path from the root: a body inside a body publishes 'p[1].q[0].w'
+        outer = parent._prefix if parent is not None else ""
+        self._prefix = f"{outer}.{prefix}" if outer and prefix else prefix
         self.completed = setup.completed
         self._sched = Scheduler(plan, succeeded=[n for n in setup.completed if n in plan.nodes])
         for node_id, outputs in setup.completed.items():
@@ -227,7 +229,7 @@ class RunDriver:
         if record is None:
             record = self.node_runs[node_id] = NodeRun(node_id, "")
             record.pinned = True  # nested: not part of the root plan
-        apply_event(record, event)
+        apply_event(record, event, observer=True)
 
     def _set_state(self, node_run: NodeRun, state: NodeState) -> None:
         node_run.status = move_node(node_run.node_id, node_run.status, state)

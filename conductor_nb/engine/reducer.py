@@ -46,8 +46,14 @@ def display_state(event: ev.Event, state: NodeState) -> str:
     return "retrying" if type(event) is ev.NodeRetrying else state.value
 
 
-def apply_event(record: NodeRun, event: ev.Event) -> bool:
-    """Apply a node event to ``record``; False when the event is not about a node."""
+def apply_event(record: NodeRun, event: ev.Event, *, observer: bool = False) -> bool:
+    """Apply a node event to ``record``; False when the event is not about a node.
+
+    An ``observer`` follows records that the publishing driver has already moved
+    legally, nested ones included (``loop[0].double``): when such a record is
+    finished and starts again without a reset, a body is running again (each body
+    run is a fresh child run), so the record starts afresh.
+    """
     kind = type(event)
     if kind is ev.NodeLog:
         log = event  # a log line moves no state
@@ -56,7 +62,7 @@ def apply_event(record: NodeRun, event: ev.Event) -> bool:
     state = NODE_STATE_OF.get(kind)
     if state is None:
         return False
-    if kind is ev.NodeReset:
+    if kind is ev.NodeReset or (observer and record.status.is_finished and state.is_active):
         record.reset()
     record.status = move_node(record.node_id, record.status, state)
     _FACTS[kind](record, event)

@@ -322,7 +322,7 @@ class RichProgress:
 def _update_line(line: _NodeLine, event: ev.Event) -> None:
     """The record moves by the one reducer; the row adds its display state and note."""
     state = state_of(event)
-    if state is None or not apply_event(line.record, event):
+    if state is None or not apply_event(line.record, event, observer=True):
         return
     line.state = display_state(event, state)
     note = _note(event)

@@ -39,6 +39,11 @@ class NodeState(StrEnum):
     def is_success(self) -> bool:
         return self in (NodeState.SUCCEEDED, NodeState.CACHED)
 
+    @property
+    def is_active(self) -> bool:
+        """Queued or running: the node is being executed."""
+        return self in (NodeState.QUEUED, NodeState.RUNNING)
+
 
 _NODE_FINAL = frozenset(
     {
