@@ -480,7 +480,7 @@ async def _attempt(
     run: Run, planned: PlannedNode, node_run: NodeRun, node_type: NodeType, kwargs: dict[str, Any]
 ) -> Any:
     node = planned.node
-    call_kwargs = dict(kwargs)
+    call_kwargs = node_type.adapt_inputs(dict(kwargs))  # tables as the type hints ask
     if node_type.context_arg:
         call_kwargs[node_type.context_arg] = NodeContextImpl(run, planned, node_run)
     sink = LineSink(run, planned.id) if run.options.capture else None

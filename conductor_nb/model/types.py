@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conductor_nb.errors import NodeTypeError, Problem
+from conductor_nb.model.table import Table, hint_kind
 
 
 class _Missing:
@@ -157,8 +158,10 @@ def check_type(type_name: str, value: Any) -> str | None:
 
 
 _KINDS: dict[str, frozenset[str]] = {
-    "list": frozenset({"list"}),
-    "tuple": frozenset({"list"}),
+    "list": frozenset({"list", "table"}),  # a table reads as a list of records
+    "tuple": frozenset({"list", "table"}),
+    "table": frozenset({"list", "table"}),
+    "Table": frozenset({"list", "table"}),
     "dict": frozenset({"mapping"}),
     "mapping": frozenset({"mapping"}),
     "str": frozenset({"str"}),
@@ -168,6 +171,7 @@ _KINDS: dict[str, frozenset[str]] = {
 }
 _KIND_LABELS = {
     "list": "a list",
+    "table": "a table",
     "mapping": "a mapping",
     "str": "a string",
     "int": "an integer",
@@ -189,6 +193,8 @@ def _kind_of(value: Any) -> str | None:
         return "mapping"
     if isinstance(value, list | tuple):
         return "list"
+    if isinstance(value, Table):
+        return "table"
     return None  # arrays, frames, objects: duck typing decides
 
 
@@ -253,6 +259,9 @@ class NodeType:
     """The node steers the run (``if`` hands SKIP to the engine; ``loop``, ``parallel`` and
     ``group`` run sub-blueprints): it runs on the engine's loop whatever the executor, with
     the live NodeContext (``ctx.run``, ``ctx.run_blueprint``)."""
+    input_forms: Mapping[str, str] = field(default_factory=dict)
+    """Inputs whose type hint asks for a table in one form (``records``, ``arrow``, ``pandas``,
+    ``polars``): a :class:`~conductor_nb.model.table.Table` arriving there is converted first."""
     _async_of: tuple[Callable[..., Any], bool] | None = field(
         default=None, init=False, repr=False, compare=False
     )
@@ -276,6 +285,17 @@ class NodeType:
         return f"{self.name}@{self.version}"
 
     # plain loops, not next(genexpr): validation and the runner call these per node and edge
+    def adapt_inputs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``kwargs`` with tables in the form each input's type hint asks for."""
+        if not self.input_forms:
+            return kwargs
+        from conductor_nb.model.table import adapt
+
+        return {
+            k: adapt(v, self.input_forms[k]) if k in self.input_forms else v
+            for k, v in kwargs.items()
+        }
+
     def input(self, name: str) -> Port | None:
         for port in self.inputs:
             if port.name == name:
@@ -377,6 +397,7 @@ class NodeType:
             raise NodeTypeError(f"cannot read the signature of {type_name!r}: {exc}") from None
         hints = _type_hints(fn)
         inputs: list[Port] = []
+        forms: dict[str, str] = {}
         context_arg = None
         for param in signature.parameters.values():
             hint = hints.get(param.name, param.annotation)
@@ -394,6 +415,9 @@ class NodeType:
                     "cannot receive a named input"
                 )
             has_default = param.default is not param.empty
+            form = hint_kind(hint)
+            if form is not None:
+                forms[param.name] = form
             inputs.append(
                 Port(
                     name=param.name,
@@ -422,6 +446,7 @@ class NodeType:
             concurrency=concurrency,
             context_arg=context_arg,
             output_mode=mode,
+            input_forms=forms,
         )
 
 

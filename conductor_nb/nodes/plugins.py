@@ -17,6 +17,8 @@ BUILTIN_MODULES = (
     "conductor_nb.nodes.builtin.http",
     "conductor_nb.nodes.builtin.shell",
     "conductor_nb.nodes.builtin.spreadsheet",
+    "conductor_nb.nodes.builtin.merge",
+    "conductor_nb.nodes.builtin.sql",
     "conductor_nb.nodes.builtin.control",
     "conductor_nb.nodes.builtin.notebook",
     "conductor_nb.nodes.builtin.image",

@@ -6,6 +6,10 @@ like an envelope is never confused with one::
     {"v": <value>}                                   plain JSON data, stored inline
     {"blob": "<sha256>", "format": "json", ...}      plain JSON data too big to inline
     {"blob": "<sha256>", "format": "bytes", ...}     bytes / bytearray, stored raw
+    {"blob": "<sha256>", "format": "parquet", ...}   a Table, stored once by content as Parquet
+    {"tree": <value>, "tables": [[<path>, <envelope>], ...]}
+                                                     plain data holding tables (a spreadsheet's
+                                                     output): each table stored as above
     {"blob": "<sha256>", "format": "pickle", ...}    anything else that pickles
     {"format": "repr", "type": ..., "preview": ...}  not picklable: only its repr is kept
     {"format": "remote", "type": ..., "preview": ...}  a Dask future: the value stayed on the
@@ -16,6 +20,10 @@ like an envelope is never confused with one::
 ``float``, ``bool`` and ``None``, so a value reads back equal to what was
 written (a tuple or an int-keyed dict is not plain). Blobs are content-addressed
 files under ``<home>/blobs``; every envelope notes the value's type.
+
+A table is written once: its digest is kept on the (immutable) table, so the same
+table recorded as one node's output and the next nodes' inputs costs one file,
+and an equal table from another run is not written again.
 
 Pickles are never loaded unless the caller opts in (``allow_pickle=True``, or
 ``CONDUCTOR_ALLOW_PICKLE=1``): otherwise a :class:`StoredValue` stands in for
@@ -33,6 +41,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from conductor_nb.model.table import Table
 
 INLINE_LIMIT = 256_000
 """JSON longer than this many characters goes to a blob file instead of the database."""
@@ -122,6 +132,7 @@ class ValueCodec:
             envelope = self.envelope(value)
             if "blob" in envelope:
                 blobs.append(envelope["blob"])
+            blobs += [e["blob"] for _, e in envelope.get("tables", [])]
             envelopes[str(key)] = envelope
         return json.dumps(envelopes, separators=(",", ":")), blobs
 
@@ -130,6 +141,8 @@ class ValueCodec:
 
         if value is SKIP:
             return {"skip": True}
+        if isinstance(value, Table):
+            return self._table(value)
         if is_plain(value):
             text = json.dumps(value, separators=(",", ":"))
             if len(text) <= INLINE_LIMIT:
@@ -137,6 +150,10 @@ class ValueCodec:
             return self._blob(text.encode("utf-8"), "json", value)
         if isinstance(value, bytes | bytearray | memoryview):
             return self._blob(bytes(value), "bytes", value)
+        tree = _split_tables(value)
+        if tree is not None:
+            rest, tables = tree
+            return {"tree": rest, "tables": [[p, self._table(t)] for p, t in tables]}
         if _is_remote(value):
             return {"format": "remote", "type": type_name(value), "preview": _preview(value)}
         try:
@@ -160,6 +177,28 @@ class ValueCodec:
             "preview": _preview(value),
         }
 
+    def _table(self, table: Table) -> dict[str, Any]:
+        """A table as Parquet, written once per content (the digest stays on the table)."""
+        size = None
+        if table.digest is None or not self.blob_path(table.digest).exists():
+            data = _parquet_bytes(table)
+            table.digest, size = hashlib.sha256(data).hexdigest(), len(data)
+            path = self.blob_path(table.digest)
+            if not path.exists():
+                from conductor_nb.model.document import atomic_write
+
+                atomic_write(path, data)
+        digest = table.digest
+        return {
+            "blob": digest,
+            "format": "parquet",
+            "type": "Table",
+            "size": size if size is not None else self.blob_path(digest).stat().st_size,
+            "rows": len(table),
+            "columns": table.column_types(),
+            "preview": _preview(table),
+        }
+
     def blob_path(self, digest: str) -> Path:
         return self.blob_dir / digest[:2] / digest
 
@@ -177,6 +216,10 @@ class ValueCodec:
 
         if "v" in envelope:
             return envelope["v"]
+        if "tree" in envelope:
+            return _join_tables(
+                envelope["tree"], [(p, self.value(e)) for p, e in envelope.get("tables", [])]
+            )
         if envelope.get("skip"):
             return SKIP
         fmt = envelope.get("format", "repr")
@@ -190,6 +233,8 @@ class ValueCodec:
             return StoredValue(kind, "missing", preview)
         if fmt == "json":
             return json.loads(path.read_text("utf-8"))
+        if fmt == "parquet":
+            return _read_parquet(path)
         if fmt == "bytes":
             data = path.read_bytes()
             return bytearray(data) if kind == "bytearray" else data
@@ -215,3 +260,62 @@ def _preview(value: Any) -> str:
     except Exception as exc:
         text = f"<unrepresentable: {type(exc).__name__}>"
     return text if len(text) <= PREVIEW_LIMIT else text[: PREVIEW_LIMIT - 3] + "..."
+
+
+# ------------------------------------------------------------------ tables
+
+Path_ = list[str | int]
+
+
+def _split_tables(value: Any) -> tuple[Any, list[tuple[Path_, Table]]] | None:
+    """Plain ``value`` with its tables set to None, and where they were; None when
+    ``value`` holds no table or something else that is not plain."""
+    found: list[tuple[Path_, Table]] = []
+
+    def walk(node: Any, path: Path_, depth: int) -> Any:
+        if isinstance(node, Table):
+            found.append((path, node))
+            return None
+        if depth > 8:
+            raise ValueError("too deep")
+        if type(node) is dict:
+            return {k: walk(v, [*path, k], depth + 1) for k, v in node.items()}
+        if type(node) is list:
+            return [walk(v, [*path, i], depth + 1) for i, v in enumerate(node)]
+        return node
+
+    if type(value) not in (dict, list):
+        return None
+    try:
+        rest = walk(value, [], 0)
+    except ValueError:
+        return None
+    return (rest, found) if found and is_plain(rest) else None
+
+
+def _join_tables(tree: Any, tables: list[tuple[Path_, Any]]) -> Any:
+    for path, table in tables:
+        if not path:
+            return table
+        node = tree
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] = table
+    return tree
+
+
+def _parquet_bytes(table: Table) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table.arrow, sink, compression="zstd")
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _read_parquet(path: Path) -> Table:
+    import pyarrow.parquet as pq
+
+    table = Table(pq.read_table(path))
+    table.digest = path.name
+    return table

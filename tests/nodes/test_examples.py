@@ -96,6 +96,17 @@ def _expect(name: str, run: cnb.Run, tmp: Path) -> None:
         "group": lambda: _eq(n.output, {"total": 500, "largest": [300, 120, 80]}),
         "notebook": lambda: _eq(n.outputs["records"], {"day": "2026-11-24"}),
         "image": lambda: _eq((n.outputs["width"], n.outputs["height"]), (128, 64)),
+        "merge": lambda: _eq(
+            n.output,
+            [
+                {"id": 1, "name": "Ada", "total": 30},
+                {"id": 1, "name": "Ada", "total": 12},
+                {"id": 2, "name": "Grace", "total": None},
+            ],
+        ),
+        "sql": lambda: _eq(
+            n.output, [{"region": "north", "total": 30}, {"region": "south", "total": 12}]
+        ),
     }
     assert name in checks, f"add the expected result of {name}'s example here"
     checks[name]()

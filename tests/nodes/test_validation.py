@@ -10,7 +10,7 @@ from tests.nodes.conftest import make
 
 REQUIRED = [  # (type, the required param, other params it needs to be valid otherwise)
     ("file-system", "path", {}),
-    ("spreadsheet", "path", {}),
+    ("sql", "query", {}),
     ("notebook", "path", {}),
     ("http-request", "url", {}),
     ("shell-command", "program", {}),

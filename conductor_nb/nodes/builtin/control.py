@@ -22,6 +22,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+from conductor_nb.model.table import Table
 from conductor_nb.model.types import SKIP, Port
 from conductor_nb.nodes.builtin import _bodies, _limits
 from conductor_nb.nodes.builtin._define import define, is_given_empty, param, raw_value
@@ -215,8 +216,8 @@ def _holds(condition: str, index: int, last: Any, input: Any, ctx: Any) -> bool:
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
-    if isinstance(value, list | tuple):
-        return list(value)
+    if isinstance(value, list | tuple | Table):
+        return list(value)  # a table: its records
     if isinstance(value, Mapping):
         return [value]
     raise TypeError(f"expected a list of items, got a {type(value).__name__}")

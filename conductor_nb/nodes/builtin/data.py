@@ -9,9 +9,16 @@ is built from scratch, so any value (``1``, ``"a"``) can be one: ``values: {valu
 '{{ item }}'}`` turns ``[1, 2]`` into ``[{value: 1}, {value: 2}]``.
 
 ``transform`` runs one sandboxed expression per item (names ``item``,
-``index``, and ``acc`` for reduce) under one time and size budget for the
-whole list, so a runaway expression fails the node quickly with a clear error;
-an expression's error names the operation and the item it failed on.
+``index``, and ``acc`` for reduce), each item under its own time and size
+budget, so a runaway expression fails the node quickly with a clear error while
+a long list is never cut short as a whole; an expression's error names the
+operation and the item it failed on.
+
+Over a table (a spreadsheet's ``records``, a ``merge`` or ``sql`` result) the
+operations work on whole columns (see ``_table_ops``): the expression is
+compiled to column operations where it can be and evaluated row by row where
+not (the node's log says so); ``group`` with ``aggregate`` gives one row per
+group; ``select``/``rename`` pick and rename columns (records too).
 Its input is a list; a single value that is not a list (one record, one number)
 is a list of one for every operation but ``map``, which maps it to one value
 (``item * 2`` over ``3`` gives ``6``, not ``[6]``), the way a loop body that
@@ -32,9 +39,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from conductor_nb.model import templates
+from conductor_nb.model.table import Table
 from conductor_nb.model.types import is_template
 from conductor_nb.nodes import js
-from conductor_nb.nodes.builtin import _fields, _limits, code
+from conductor_nb.nodes.builtin import _fields, _limits, _table_ops, code
 from conductor_nb.nodes.builtin._define import define, param
 
 # ------------------------------------------------------------------ edit-fields
@@ -171,7 +179,7 @@ def edit_fields(
 ) -> Any:
     """Set, replace or remove fields of a record (or of every record of a list)."""
     fields, remove = _Values(values or {}, input, ctx), list(remove or [])
-    if isinstance(input, list):
+    if isinstance(input, list | Table):
         return [
             _edit_one(rec, i, fields, keepOnlySet, remove, is_list=True)
             for i, rec in enumerate(input)
@@ -234,6 +242,8 @@ OPERATIONS = (
     "limit",
     "skip",
     "slice",
+    "select",
+    "rename",
 )
 _NEEDS_EXPRESSION = {"map", "filter", "reduce"}
 LANGUAGES = ("jinja", "javascript")
@@ -241,30 +251,37 @@ TRANSFORM_NAMES = ("item", "index", "items", "acc", "params")
 
 
 def _is_single(value: Any) -> bool:
-    return value is not None and not isinstance(value, list | tuple)
+    return value is not None and not isinstance(value, list | tuple | Table)
 
 
 def _items(value: Any) -> list[Any]:
     if value is None:
         return []
+    if isinstance(value, Table):
+        return value.records()
     if isinstance(value, list | tuple):
         return list(value)
     return [value]  # one record (or value) is a list of one
 
 
 class _Evaluator:
-    """Evaluates one expression per item, all under one budget; an error names the item."""
+    """Evaluates the expression for one item under a budget of its own (time and size per
+    item, so a long list never runs out of time as a whole); an error names the item."""
 
-    def __init__(self, expression: str, operation: str, extra: Mapping[str, Any]) -> None:
+    def __init__(
+        self, expression: str, operation: str, extra: Mapping[str, Any], limits: tuple[float, int]
+    ) -> None:
         self.expression = expression
         self.operation = operation
         self.extra = dict(extra)
+        self.limits = limits
 
     def __call__(self, item: Any, index: int, **names: Any) -> Any:
         try:
-            return _limits.evaluate(
-                self.expression, {**self.extra, **names, "item": item, "index": index}
-            )
+            with _limits.budget(self.expression, *self.limits):
+                return _limits.evaluate(
+                    self.expression, {**self.extra, **names, "item": item, "index": index}
+                )
         except _limits.ExpressionError as exc:
             where = f"(param 'expression', operation {self.operation}) failed on item {index}"
             raise _limits.ExpressionError(self.expression, exc.detail, where) from None
@@ -350,13 +367,9 @@ def _apply(
     if key and operation in ("sort", "group", "unique"):
         _fields.check_key(items, key, operation)
     keyfn = _key_of(key, ev)
-    if operation == "sort":
-        decorated = sorted(
-            ((_sort_key(keyfn(item, i)), i, item) for i, item in enumerate(items)),
-            key=lambda t: (t[0], t[1]),
-            reverse=opts["direction"] == "desc",
-        )
-        return [item for _, _, item in decorated]
+    if operation == "sort":  # stable both ways: equal keys keep their order; None last
+        keys = [keyfn(item, i) for i, item in enumerate(items)]
+        return [items[i] for i in _table_ops._sort_python(keys, opts["direction"] == "desc")]
     if operation == "group":
         groups: dict[Any, list[Any]] = {}
         for i, item in enumerate(items):
@@ -377,7 +390,58 @@ def _apply(
         return items[opts["count"] :]
     if operation == "slice":
         return items[opts["start"] : opts["end"]]
+    if operation in ("select", "rename"):
+        return _select_records(items, opts["columns"], operation == "rename")
     raise ValueError(f"unknown operation {operation!r}; operations: {', '.join(OPERATIONS)}")
+
+
+def _select_records(items: list[Any], columns: Any, keep_others: bool) -> list[Any]:
+    if not isinstance(columns, Mapping):
+        names = [c.strip() for c in columns.split(",")] if isinstance(columns, str) else columns
+        return [{n: _fields.lookup(r, n) for n in names or []} for r in items]
+    out = []
+    for record in items:
+        if not isinstance(record, Mapping):
+            raise TypeError(f"select/rename works on records, got {_fields.kind(record)}")
+        if keep_others:
+            out.append({str(columns.get(k, k)): v for k, v in record.items()})
+        else:
+            out.append({str(new): record.get(old) for old, new in columns.items()})
+    return out
+
+
+def _on_table(
+    table: Table,
+    operation: str,
+    ev: _Evaluator | None,
+    key: str | None,
+    opts: Mapping[str, Any],
+) -> Any:
+    """The operation on whole columns (see ``_table_ops``); NotImplemented: as records."""
+    params, expression = (ev.extra.get("params", {}), ev.expression) if ev else ({}, "")
+    if operation == "filter":
+        return _table_ops.filter_rows(table, expression, params, _needs(ev, operation))
+    if operation == "map":
+        return _table_ops.map_rows(table, expression, params, _needs(ev, operation), opts["column"])
+    if operation == "sort":
+        return _table_ops.sort(
+            table, key or "", expression, opts["direction"], params, ev or _no_row
+        )
+    if operation == "group" and key:
+        return _table_ops.group(table, key, opts["aggregate"])
+    if operation == "unique" and not expression:
+        return _table_ops.unique(table, key or "")
+    if operation in ("limit", "skip", "slice", "reverse"):
+        return _table_ops.cut(table, operation, opts)
+    if operation in ("select", "rename"):
+        return _table_ops.select(table, opts["columns"], operation == "rename")
+    if operation == "flatten":
+        return table  # rows are records, not lists: nothing to flatten
+    return NotImplemented
+
+
+def _no_row(item: Any, index: int) -> Any:
+    raise ValueError("sort needs a key or an expression")
 
 
 def transform(
@@ -394,6 +458,9 @@ def transform(
     start: int = 0,
     end: int | None = None,
     initial: Any = None,
+    aggregate: dict[str, str] | None = None,
+    columns: Any = None,
+    column: str = "",
     time_limit: float = _limits.DEFAULT_TIME_LIMIT,
     size_limit: int = _limits.DEFAULT_SIZE_LIMIT,
     language: str = "jinja",
@@ -404,8 +471,8 @@ def transform(
     """
     if operation in _NEEDS_EXPRESSION and not expression:
         raise ValueError(_no_expression(operation))
-    opts = {"direction": direction, "depth": depth, "count": count}
-    opts.update(start=start, end=end, initial=initial)
+    opts = {"direction": direction, "depth": depth, "count": count, "start": start, "end": end}
+    opts.update(initial=initial, aggregate=aggregate, columns=columns, column=column)
     if language == "javascript":
         value = _fields.select(input, field) if field else input
         items = _items(value)
@@ -418,11 +485,22 @@ def transform(
         where = f"(param 'expression', operation {operation})"
         raise _limits.ExpressionError(expression, problem, where)
     value = _fields.select(input, field) if field else input
+    table = Table.from_any(value)
+    params = dict(getattr(ctx, "params", None) or {})
+    budget = (time_limit, size_limit)
+    if table is not None:
+        names: dict[str, Any] = {"params": params}
+        jinja = _Evaluator(expression, operation, names, budget) if expression else None
+        result = _on_table(table, operation, jinja, key or None, opts)
+        if result is not NotImplemented:
+            return result
+    if aggregate and operation == "group":
+        table = _records_table(value)
+        return _table_ops.group(table, key, aggregate) if key else _no_key_group()
     items = _items(value)
-    with _limits.budget(expression, time_limit, size_limit):
-        names = {"items": items, "params": dict(getattr(ctx, "params", None) or {})}
-        jinja = _Evaluator(expression, operation, names) if expression else None
-        result = _apply(operation, items, jinja, key or None, opts)
+    names = {"items": items, "params": params}
+    jinja = _Evaluator(expression, operation, names, budget) if expression else None
+    result = _apply(operation, items, jinja, key or None, opts)
     if operation == "map" and _is_single(value):
         return result[0]  # one value in, one value out
     return result
@@ -439,6 +517,17 @@ def _js_evaluator(
     return js.ItemEvaluator(expression, operation, items, params=params, **limits)
 
 
+def _records_table(value: Any) -> Table:
+    items = _items(value)
+    if not all(isinstance(r, Mapping) for r in items):
+        raise TypeError("group with aggregate works on records (or a table)")
+    return Table.from_records(items)
+
+
+def _no_key_group() -> Any:
+    raise ValueError("group with aggregate needs a key: the column(s) to group by")
+
+
 def _check_transform(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     problems = []
     expression = values.get("expression")
@@ -451,6 +540,10 @@ def _check_transform(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     operation = values.get("operation", "map")
     if operation in _NEEDS_EXPRESSION and not expression:
         problems.append(("expression", _no_expression(operation)))
+    if operation in ("select", "rename") and not values.get("columns"):
+        problems.append(("columns", f"{operation} needs columns: a list, or old -> new names"))
+    if operation == "rename" and isinstance(values.get("columns"), list):
+        problems.append(("columns", "rename needs old -> new names (a mapping), got a list"))
     return problems
 
 
@@ -462,7 +555,7 @@ TRANSFORM = define(
     "with sandboxed per-item expressions over item, index (and acc for reduce). A single "
     "value is a list of one, except that map turns it into one value.",
     params=[
-        param("operation", "str", "map", "what to do with the list", choices=OPERATIONS),
+        param("operation", "str", "map", "what to do with the list or table", choices=OPERATIONS),
         param(
             "expression",
             "code",
@@ -495,13 +588,31 @@ TRANSFORM = define(
             choices=LANGUAGES,
         ),
         param(
-            "time_limit", "float", _limits.DEFAULT_TIME_LIMIT, "seconds for all items", minimum=0
+            "aggregate",
+            "dict",
+            None,
+            "group: output column -> count() | count(c) | sum(c) | mean(c) | min(c) | max(c) | "
+            "first(c) | last(c) | list(c) | distinct(c); one row per group",
+        ),
+        param(
+            "columns",
+            "any",
+            None,
+            "select: the columns to keep (a list), or old -> new names; rename: old -> new",
+        ),
+        param("column", "str", "", "map over a table: set this column to the expression"),
+        param(
+            "time_limit",
+            "float",
+            _limits.DEFAULT_TIME_LIMIT,
+            "seconds the expression may take for one item (javascript: for the whole list)",
+            minimum=0,
         ),
         param(
             "size_limit",
             "int",
             _limits.DEFAULT_SIZE_LIMIT,
-            "data the expressions may produce",
+            "data the expression may produce for one item",
             minimum=1,
         ),
     ],

@@ -32,15 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from conductor_nb._extras import require
+from conductor_nb.model.table import Table
 from conductor_nb.model.types import Port
+from conductor_nb.nodes.builtin import _tabular
 from conductor_nb.nodes.builtin._define import define, is_given_empty, param
 from conductor_nb.nodes.builtin.files import allowed_roots, atomic_write, confine
-
-
-def _format(path: Path, fmt: str) -> str:
-    if fmt != "auto":
-        return fmt
-    return "xlsx" if path.suffix.lower() in (".xlsx", ".xlsm") else "csv"
 
 
 def _is_empty(row: Sequence[Any]) -> bool:
@@ -103,8 +99,13 @@ def _infer_numbers(records: list[dict[str, Any]], headers: list[str]) -> None:
             record[name] = None if _is_blank(cell) else _number(cell)
 
 
-def _read_csv(path: Path, delimiter: str, encoding: str) -> list[list[Any]]:
-    with path.open(newline="", encoding=encoding) as fh:
+def _read_csv(source: Path | bytes, delimiter: str, encoding: str) -> list[list[Any]]:
+    if isinstance(source, bytes):
+        return [
+            list(row)
+            for row in csv.reader(io.StringIO(source.decode(encoding)), delimiter=delimiter)
+        ]
+    with source.open(newline="", encoding=encoding) as fh:
         return [list(row) for row in csv.reader(fh, delimiter=delimiter)]
 
 
@@ -181,50 +182,159 @@ def _write_xlsx(
     atomic_write(path, buffer.getvalue())
 
 
+_SUFFIXES = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".txt": "csv",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".ods": "ods",
+    ".xls": "xls",
+    ".xlsb": "xls",
+}
+FORMATS = ("auto", "csv", "tsv", "xlsx", "ods", "xls", "parquet")
+
+
+def _kind(path: Path | None, fmt: str) -> str:
+    if fmt != "auto":
+        return fmt
+    return _SUFFIXES.get(path.suffix.lower(), "csv") if path is not None else "csv"
+
+
+def _delimiter(delimiter: str, kind: str, sample: str) -> str:
+    if delimiter == "auto":
+        return _tabular.sniff(sample)
+    if delimiter:
+        return delimiter
+    return "\t" if kind == "tsv" else ","
+
+
+def _sample(source: Path | bytes, encoding: str) -> str:
+    if isinstance(source, bytes):
+        return source[:65536].decode(encoding, errors="replace")
+    with source.open("rb") as fh:
+        return fh.read(65536).decode(encoding, errors="replace")
+
+
+def _read(
+    source: Path | bytes, kind: str, opts: Mapping[str, Any]
+) -> tuple[Table | list[Any], list[str]]:
+    if kind in ("csv", "tsv"):
+        delimiter = _delimiter(opts["delimiter"], kind, _sample(source, opts["encoding"]))
+        if not opts["skipEmpty"]:  # empty rows kept: the stdlib reader, row by row
+            raw = _read_csv(source, delimiter, opts["encoding"])
+            found, names = _to_records(raw, opts["headers"], False)
+            if opts["inferTypes"]:
+                _infer_numbers(found, names)
+            return found, names
+        table = _tabular.read_csv(
+            source, delimiter, opts["encoding"], opts["headers"], opts["inferTypes"]
+        )
+        return table, table.columns
+    if not isinstance(source, Path):
+        raise ValueError(f"inline data is CSV text; format {kind!r} needs a file path")
+    if kind == "parquet":
+        table = _tabular.read_parquet(source)
+        return table, table.columns
+    if kind == "xlsx":
+        raw = _read_xlsx(source, opts["sheet"], opts["range"])
+    else:
+        raw = _tabular.read_calamine(source, opts["sheet"])
+        raw = _tabular.cells_in_range(raw, opts["range"]) if opts["range"] else raw
+    found, names = _to_records(raw, opts["headers"], opts["skipEmpty"])
+    return _tabular.table_or_records(found, names), names
+
+
+def _write(
+    target: Path, kind: str, data: Any, opts: Mapping[str, Any]
+) -> tuple[Table | list[Any], list[str]]:
+    given = data["records"] if isinstance(data, Mapping) and "records" in data else data
+    table = Table.from_any(given)
+    if table is None and kind == "parquet":
+        table = Table.from_records(_records_for_write(data))
+    delimiter = "," if opts["delimiter"] == "auto" else _delimiter(opts["delimiter"], kind, "")
+    if table is not None and kind != "xlsx":
+        if opts["columns"]:
+            table = Table(table.arrow.select(list(opts["columns"])))
+        if kind == "parquet":
+            atomic_write(target, _tabular.parquet_bytes(table))
+        else:
+            atomic_write(target, _tabular.csv_bytes(table, delimiter, opts["headers"]))
+        return table, table.columns
+    names, rows = _rows_for_write(table.records() if table is not None else data, opts["columns"])
+    (_write_xlsx if kind == "xlsx" else _write_csv)(
+        target, names, rows, {**opts, "delimiter": delimiter}
+    )
+    out = [dict(zip(names, r, strict=False)) for r in rows] if names else rows
+    return out, names
+
+
+def _records_for_write(data: Any) -> list[dict[str, Any]]:
+    names, rows = _rows_for_write(data, None)
+    return [dict(zip(names, r, strict=False)) for r in rows]
+
+
 def spreadsheet(
     ctx: Any,
     input: Any = None,
     records: Any = None,
     operation: str = "read",
     path: str = "",
+    data: str = "",
     format: str = "auto",
     headers: bool = True,
     columns: list[str] | None = None,
-    delimiter: str = ",",
+    delimiter: str = "",
     sheet: Any = None,
     range: str = "",
     skipEmpty: bool = True,
     encoding: str = "utf-8",
     inferTypes: bool = True,
 ) -> dict[str, Any]:
-    """Read a CSV/xlsx file into records, or write records to one."""
+    """Read a CSV/TSV/xlsx/ods/Parquet file (or inline CSV text) into a table, or write one."""
+    opts = {
+        "delimiter": delimiter,
+        "headers": headers,
+        "encoding": encoding,
+        "sheet": sheet,
+        "range": range,
+        "skipEmpty": skipEmpty,
+        "inferTypes": inferTypes,
+        "columns": columns,
+    }
+    if operation == "read" and data and not path:
+        found, names = _read(data.encode(encoding), _kind(None, format), opts)
+        return {"records": found, "headers": names, "row_count": len(found), "path": ""}
     target = confine(path, allowed_roots(getattr(ctx, "settings", None)))
-    kind = _format(target, format)
+    kind = _kind(target, format)
     if operation == "write":
-        data = records if records is not None else input
-        names, rows = _rows_for_write(data, columns)
+        given = records if records is not None else input
         target.parent.mkdir(parents=True, exist_ok=True)
-        opts = {"delimiter": delimiter, "headers": headers, "encoding": encoding, "sheet": sheet}
-        (_write_xlsx if kind == "xlsx" else _write_csv)(target, names, rows, opts)
-        out = [dict(zip(names, r, strict=False)) for r in rows] if names else rows
-        return {"records": out, "headers": names, "row_count": len(rows), "path": str(target)}
-    if kind == "xlsx":
-        raw = _read_xlsx(target, sheet, range)
-    else:
-        raw = _read_csv(target, delimiter, encoding)
-    found, names = _to_records(raw, headers, skipEmpty)
-    if kind == "csv" and inferTypes:
-        _infer_numbers(found, names)
+        out, names = _write(target, kind, given, opts)
+        return {"records": out, "headers": names, "row_count": len(out), "path": str(target)}
+    found, names = _read(target, kind, opts)
     return {"records": found, "headers": names, "row_count": len(found), "path": str(target)}
 
 
 def _check(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     problems = []
-    if is_given_empty(values, "path"):
-        problems.append(("path", "path is empty: spreadsheet needs a .csv or .xlsx file"))
-    delimiter = values.get("delimiter", ",")
-    if isinstance(delimiter, str) and len(delimiter) != 1:
-        problems.append(("delimiter", f"expected one character, got {delimiter!r}"))
+    has_data = bool(values.get("data")) and values.get("operation", "read") == "read"
+    if is_given_empty(values, "path") or ("path" not in values and not has_data):
+        problems.append(
+            (
+                "path",
+                "path is empty: spreadsheet needs a file (.csv, .tsv, .xlsx, .ods, "
+                ".parquet) or, to read, inline CSV text in data",
+            )
+        )
+    delimiter = values.get("delimiter", "")
+    if isinstance(delimiter, str) and len(delimiter) > 1 and delimiter != "auto":
+        problems.append(
+            ("delimiter", f"expected one character, or auto to sniff it, got {delimiter!r}")
+        )
     return problems
 
 
@@ -232,29 +342,30 @@ SPREADSHEET = define(
     "spreadsheet",
     spreadsheet,
     category="data",
-    description="Read or write CSV and xlsx files: headers, delimiter, sheet, range, "
-    "skip empty lines; output records, headers and row count.",
+    description="Read CSV, TSV, xlsx, ods or Parquet files (or inline CSV text) into a table, "
+    "or write one: headers, delimiter (or sniffed), sheet, range, skip empty lines; outputs "
+    "records (a table that reads as a list of records), headers and row count.",
     inputs=[Port("records", type="list", default=None, description="write: the rows")],
     outputs=[
-        Port("records", type="list[dict]"),
+        Port("records", type="table"),
         Port("headers", type="list[str]"),
         Port("row_count", type="int"),
     ],
     params=[
         param("operation", "str", "read", "read or write", choices=("read", "write")),
-        param("path", "path", "", "the .csv or .xlsx file", required=True),
-        param(
-            "format",
-            "str",
-            "auto",
-            "file format (auto: by suffix)",
-            choices=("auto", "csv", "xlsx"),
-        ),
+        param("path", "path", "", "the file (.csv, .tsv, .xlsx, .ods, .xls, .parquet)"),
+        param("data", "str", "", "read: inline CSV text instead of a file"),
+        param("format", "str", "auto", "file format (auto: by suffix)", choices=FORMATS),
         param("headers", "bool", True, "the first row holds column names"),
         param("columns", "list", None, "write: column order (default: keys in first-seen order)"),
-        param("delimiter", "str", ",", "CSV field delimiter"),
-        param("sheet", "any", None, "xlsx sheet name or index (default: the first)"),
-        param("range", "str", "", "xlsx cell range such as A1:C20"),
+        param(
+            "delimiter",
+            "str",
+            "",
+            "CSV field delimiter (default: tab for .tsv, else comma; auto: sniff it)",
+        ),
+        param("sheet", "any", None, "xlsx/ods sheet name or index (default: the first)"),
+        param("range", "str", "", "xlsx/ods cell range such as A1:C20"),
         param("skipEmpty", "bool", True, "skip empty lines"),
         param("encoding", "str", "utf-8", "CSV text encoding"),
         param(
