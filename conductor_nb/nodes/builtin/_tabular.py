@@ -54,6 +54,8 @@ def read_csv(
         table = _arrow_csv(source, delimiter, encoding, len(first), headers)
     except (pa().ArrowInvalid, _Ragged):
         return _stdlib_csv(source, delimiter, encoding, headers, infer)
+    if _open_quote_at_end(table):  # Arrow reads a quote left open to the end of the file
+        return _stdlib_csv(source, delimiter, encoding, headers, infer)  # names its line
     table = table.rename_columns(names)
     table = _drop_blank_rows(table)
     return Table(infer_numbers(table) if infer else table)
@@ -61,6 +63,14 @@ def read_csv(
 
 class _Ragged(Exception):
     """A row with another number of cells than the first: the stdlib reader pads it."""
+
+
+def _open_quote_at_end(table: Any) -> bool:
+    """A line break in the last row: a quoted multi-line cell, or a quote never closed."""
+    if table.num_rows == 0:
+        return False
+    last = table.slice(table.num_rows - 1).to_pylist()[0].values()
+    return any("\n" in cell or "\r" in cell for cell in last)
 
 
 def _open_text(source: Path | bytes, encoding: str) -> io.TextIOBase:
@@ -91,8 +101,11 @@ def _arrow_csv(
     lib = pa()
     generated = [f"c{i}" for i in range(width)]
 
+    ragged_rows: list[Any] = []
+
     def ragged(row: Any) -> str:
-        raise _Ragged(row.number)
+        ragged_rows.append(row.number)
+        return "skip"
 
     read = pacsv.ReadOptions(column_names=generated, encoding=encoding, block_size=1 << 24)
     parse = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=ragged)
@@ -104,6 +117,8 @@ def _arrow_csv(
         table = pacsv.read_csv(stream, read, parse, convert)
     else:
         table = pacsv.read_csv(lib.BufferReader(stream), read, parse, convert)
+    if ragged_rows:
+        raise _Ragged(ragged_rows[0])
     if headers:
         table = _without_header(table)
     return table
@@ -185,12 +200,15 @@ def _stdlib_csv(
     name = "the inline data" if isinstance(source, bytes) else str(source)
     with _open_text(source, encoding) as fh:
         reader = csv.reader(fh, delimiter=delimiter, strict=True)
+        start = 1
         try:
-            rows = [row for row in reader if any(cell.strip() for cell in row)]
+            for row in reader:
+                if any(cell.strip() for cell in row):
+                    rows.append(row)
+                start = reader.line_num + 1
         except csv.Error as exc:
             raise ValueError(
-                f"{name}, line {reader.line_num}: malformed CSV ({exc}); check the quotes "
-                "on that line"
+                f"{name}, line {start}: malformed CSV ({exc}); check the quotes on that line"
             ) from None
     return table_of_rows(rows, headers, infer)
 
