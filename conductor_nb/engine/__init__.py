@@ -1,11 +1,22 @@
 """The engine: plans, the scheduler, the runner, node execution, events, executors.
 
-Layers inside: ``options`` (what a user may say about a run, typed) and ``plan``
-(compile) -> ``scheduler`` (pure state machine) -> ``executors`` (where a function
-runs, by name) and ``node_runner`` (one node's attempts) -> ``limits`` (slots shared by
-a run and its bodies) and ``driver`` (a run's state and dispatch loop) -> ``run`` (the
-handle users hold) -> ``api`` (where runs execute). Observers (history, views,
-progress) subscribe to ``events``; nothing reaches into the runner.
+Layers inside, each leaning only on those before it:
+
+- ``options`` (what a user may say about a run, typed), ``plan`` (compile),
+  ``events``, ``states``;
+- ``scheduler`` (which node is ready: a pure state machine) and ``stepper``
+  (pause, steps, breakpoints: another);
+- ``executors`` (where a function runs, by name), ``context`` (the narrow
+  ``NodeHost`` a node's execution sees) and ``node_runner`` (one node's attempts);
+- ``journal`` (records and the event stream), ``limits`` (slots shared by a run
+  and its bodies), ``driver`` (a run's state and its one dispatch loop),
+  ``bodies`` (loop/parallel/group bodies through that loop), ``control``
+  (step, retry, rerun);
+- ``run`` (the handle users hold, wrapping a driver) and ``api`` (where runs
+  execute).
+
+Observers (history, views, progress) subscribe to ``events``; nothing reaches
+into the driver.
 """
 
 from conductor_nb.engine.events import (

@@ -94,7 +94,7 @@ def start(
 
 
 async def _start_on_loop(run: Run) -> None:
-    run._ensure_driver()
+    run._launch()
 
 
 def run_sync(
@@ -109,13 +109,11 @@ async def run_async(
     bp: Blueprint, params: Mapping[str, Any] | None = None, options: RunOptions | None = None
 ) -> Run:
     run = prepare(bp, params, options or RunOptions())
-    run._ensure_driver()
+    run._launch()
     try:
         return await run
     except BaseException:
         # KeyboardInterrupt (Kernel -> Interrupt) or the awaiting task was cancelled:
         # cancel the run and let it finish cleanly before the error goes on.
-        run.cancel()
-        if run._driver is not None and not run._driver.done():
-            await asyncio.wait([run._driver], timeout=5)
+        await run._stop(grace=5)
         raise

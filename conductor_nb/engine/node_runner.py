@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import threading
 import time
 import traceback
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from conductor_nb.engine import capture
+from conductor_nb.engine.context import LineSink, NodeContextImpl, NodeHost
 from conductor_nb.engine.events import (
     NodeCached,
     NodeFailed,
@@ -30,12 +30,11 @@ from conductor_nb.engine.events import (
 )
 from conductor_nb.engine.executors import Call
 from conductor_nb.engine.states import NodeState
-from conductor_nb.errors import ExecutorError, NodeExecutionError
+from conductor_nb.errors import NodeExecutionError
 from conductor_nb.model import templates
 from conductor_nb.model.types import MISSING, SKIP, NodeType, kind_mismatch
 
 if TYPE_CHECKING:
-    from conductor_nb.engine.driver import RunDriver as Run  # what nodes run inside
     from conductor_nb.engine.plan import PlannedNode
 
 
@@ -105,136 +104,22 @@ class InjectedFault(RuntimeError):
     """Raised by fault injection (a debugging run option)."""
 
 
-class NodeContextImpl:
-    """What a node function annotated with ``NodeContext`` (or named ``ctx``) receives.
-
-    The contract: ``run_id``, ``node_id``, ``node`` (the Node: id, params as written,
-    settings), ``node_type``, ``run`` (the Run handle), ``attempt``, ``params`` (the
-    blueprint params), ``options`` and ``settings`` (run options; e.g. ``file_roots``),
-    ``cancelled``, ``log(text)``, ``await run_blueprint(bp, params=..., prefix=...)``
-    and ``load_blueprint(name)``.
-    """
-
-    def __init__(self, run: Run, planned: PlannedNode, node_run: NodeRun) -> None:
-        self.run = run
-        self.run_id: str = run.id
-        self.node_id = planned.id
-        self.node = planned.node
-        self.node_type = planned.type
-        self.node_run = node_run
-        self.params: dict[str, Any] = run.params
-        self.options: Any = run.options
-        self.attempt = node_run.attempts
-
-    @property
-    def cancelled(self) -> bool:
-        return self.run.is_cancelling
-
-    def log(self, text: str, level: str = "INFO") -> None:
-        self.run._log(self.node_id, "log", text.rstrip("\n") + "\n", level)
-
-    async def run_blueprint(
-        self,
-        blueprint: Any,
-        params: Mapping[str, Any] | None = None,
-        prefix: str | None = None,
-    ) -> dict[str, Any]:
-        """Run a sub-blueprint as part of this node and return its declared outputs.
-
-        ``params`` are the sub-blueprint's params (values flow in through them); its node
-        states appear in this run as ``prefix.inner`` (default prefix: this node's id).
-        """
-        return await self.run._run_child(
-            blueprint, params=params or {}, prefix=prefix or self.node_id
-        )
-
-    def load_blueprint(self, name: str) -> Any:
-        """A blueprint from the configured store, by name (``group`` nodes use this)."""
-        from conductor_nb.engine import hooks
-
-        return hooks.load_blueprint(name)
-
-    @property
-    def settings(self) -> Mapping[str, Any]:
-        return self.run.options.settings
-
-    def detached(self) -> DetachedContext:
-        """A picklable snapshot for a node that runs in another process."""
-        return DetachedContext(
-            run_id=self.run_id,
-            node_id=self.node_id,
-            node=self.node,
-            node_type=self.node_type,
-            attempt=self.attempt,
-            params=dict(self.params),
-            settings=dict(self.settings),
-        )
-
-
-@dataclass(frozen=True)
-class DetachedContext:
-    """The NodeContext of a node running in a process pool or on a Dask worker.
-
-    It carries the same facts (ids, node, attempt, blueprint params, settings) and
-    ``log``; what needs the live run (``run``, ``run_blueprint``, ``load_blueprint``,
-    run ``options``) is not there, and asking for it says so. ``cancelled`` stays
-    False: the engine cancels such a node by cancelling its task or future.
-    """
-
-    run_id: str
-    node_id: str
-    node: Any
-    node_type: NodeType
-    attempt: int
-    params: dict[str, Any]
-    settings: dict[str, Any]
-    cancelled: bool = False
-
-    def log(self, text: str, level: str = "INFO") -> None:
-        line = text.rstrip("\n") + "\n"
-        sink = capture.current_sink.get()
-        if sink is None:
-            print(line, end="")
-        else:
-            sink("log", line, level)
-
-    def _engine_only(self, what: str) -> ExecutorError:
-        return ExecutorError(
-            f"node {self.node_id!r} runs in another process (a process pool or a Dask "
-            f"worker), where {what} is not available; a node type that runs sub-blueprints "
-            "or steers the run must run beside the engine: give its NodeType "
-            "runs_beside_engine=True"
-        )
-
-    @property
-    def run(self) -> Any:
-        raise self._engine_only("the run handle (ctx.run)")
-
-    @property
-    def options(self) -> Any:
-        raise self._engine_only("the run options (ctx.options; ctx.settings is)")
-
-    async def run_blueprint(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        raise self._engine_only("ctx.run_blueprint")
-
-    def load_blueprint(self, name: str) -> Any:
-        raise self._engine_only("ctx.load_blueprint")
-
-
-def resolve_inputs(run: Run, planned: PlannedNode) -> dict[str, Any]:
+def resolve_inputs(host: NodeHost, planned: PlannedNode) -> dict[str, Any]:
     """Values arriving on edges, per input port (``many`` ports get a list)."""
     values: dict[str, Any] = {}
     for port_name, sources in planned.sources.items():
         items = []
         for src in sources:
-            outputs = run.node_runs[src.node].outputs or {}
+            outputs = host.outputs_of(src.node)
             items.append(outputs.get(src.port))
         port = planned.type.input(port_name)
         values[port_name] = items if (port is not None and port.many) else items[0]
     return values
 
 
-def edge_mismatch(run: Run, planned: PlannedNode, edge_inputs: Mapping[str, Any]) -> str | None:
+def edge_mismatch(
+    host: NodeHost, planned: PlannedNode, edge_inputs: Mapping[str, Any]
+) -> str | None:
     """A value arriving on an edge that plainly cannot fit its port's declared type
     (``rows: list[dict]`` fed a dict), said with the feeding output and its siblings."""
     for port_name, sources in planned.sources.items():
@@ -245,7 +130,7 @@ def edge_mismatch(run: Run, planned: PlannedNode, edge_inputs: Mapping[str, Any]
         if problem is None:
             continue
         src = sources[0]
-        outputs = run.plan.nodes[src.node].type.outputs
+        outputs = host.plan.nodes[src.node].type.outputs
         message = f"input {port_name!r}: {problem} (from {src.node}.{src.port})"
         kind = port.type.split("[", 1)[0]
         fitting = [o.name for o in outputs if o.type.split("[", 1)[0] == kind]
@@ -259,7 +144,7 @@ def edge_mismatch(run: Run, planned: PlannedNode, edge_inputs: Mapping[str, Any]
 
 
 def build_arguments(
-    run: Run, planned: PlannedNode, node_type: NodeType, edge_inputs: Mapping[str, Any]
+    host: NodeHost, planned: PlannedNode, node_type: NodeType, edge_inputs: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Edge inputs, then rendered param values, then defaults: the function's keywords."""
     params = planned.node.params
@@ -271,7 +156,7 @@ def build_arguments(
         if name in node_type.raw_params or not templates.has_template(value):
             return value
         if context is None:
-            context = run._template_context(template_inputs(node_type, params, edge_inputs))
+            context = host.template_context(template_inputs(node_type, params, edge_inputs))
         try:
             return templates.render_value(value, context)
         except templates.TemplateError as exc:
@@ -345,7 +230,7 @@ Outcome = tuple[bool, set[str]]
 
 
 async def execute(
-    run: Run,
+    host: NodeHost,
     planned: PlannedNode,
     node_run: NodeRun,
     pinned_inputs: Mapping[str, Any] | None = None,
@@ -353,29 +238,29 @@ async def execute(
 ) -> Outcome:
     """Run one node to its final state: arguments, then the cache, then the attempts."""
     node_type = node_type or planned.type
-    kwargs = await _arguments(run, planned, node_run, node_type, pinned_inputs)
+    kwargs = await _arguments(host, planned, node_run, node_type, pinned_inputs)
     if kwargs is None:
         return False, set()
-    node_run.inputs = run.redact(kwargs)  # what is recorded; the function gets the real values
+    node_run.inputs = host.redact(kwargs)  # what is recorded; the function gets the real values
     # Types with raw params (loop/parallel/group bodies, edit-fields' per-record values)
     # render or run them themselves, so their result depends on more than the call's
     # values: never served from the cache (a body's own nodes are cached one by one).
     use_cache = (
-        run._cache is not None and run.options.caches(planned.node) and not node_type.raw_params
+        host.cache is not None and host.options.caches(planned.node) and not node_type.raw_params
     )
     if use_cache:
         node_run.cache_key = cache_key(node_type, kwargs)
-        if _served_from_cache(run, planned, node_run):
+        if _served_from_cache(host, planned, node_run):
             return True, _skipped_ports(node_run.outputs)
-    if not await _attempts(run, planned, node_run, node_type, kwargs):
+    if not await _attempts(host, planned, node_run, node_type, kwargs):
         return False, set()
-    if use_cache and node_run.cache_key and run._cache is not None:
-        run._cache.put(node_run.cache_key, node_run.outputs or {})
+    if use_cache and node_run.cache_key and host.cache is not None:
+        host.cache.put(node_run.cache_key, node_run.outputs or {})
     return True, _skipped_ports(node_run.outputs)
 
 
 async def _arguments(
-    run: Run,
+    host: NodeHost,
     planned: PlannedNode,
     node_run: NodeRun,
     node_type: NodeType,
@@ -383,37 +268,43 @@ async def _arguments(
 ) -> dict[str, Any] | None:
     """The call's keywords; None when the node already failed (wrong input, bad template)."""
     pinned = pinned_inputs is not None
-    edge_inputs = dict(pinned_inputs or {}) if pinned else resolve_inputs(run, planned)
+    edge_inputs = dict(pinned_inputs or {}) if pinned else resolve_inputs(host, planned)
     if edge_inputs and templates.has_template(planned.node.params):
-        edge_inputs = await run.executor.materialize(edge_inputs)  # templates read values
-    mismatch = None if pinned else edge_mismatch(run, planned, edge_inputs)
+        edge_inputs = await host.executor.materialize(edge_inputs)  # templates read values
+    mismatch = None if pinned else edge_mismatch(host, planned, edge_inputs)
     if mismatch is not None:
-        _fail_before_call(run, planned, node_run, TypeError(mismatch), f"TypeError: {mismatch}")
+        _fail_before_call(host, planned, node_run, TypeError(mismatch), f"TypeError: {mismatch}")
         return None
     try:
-        kwargs = build_arguments(run, planned, node_type, edge_inputs)
+        kwargs = build_arguments(host, planned, node_type, edge_inputs)
     except templates.TemplateError as exc:
-        _fail_before_call(run, planned, node_run, exc, f"template error {exc}")
+        _fail_before_call(host, planned, node_run, exc, f"template error {exc}")
         return None
     if pinned:
         kwargs.update({k: v for k, v in edge_inputs.items() if k in node_type.value_names})
     return kwargs
 
 
-def _served_from_cache(run: Run, planned: PlannedNode, node_run: NodeRun) -> bool:
+def _served_from_cache(host: NodeHost, planned: PlannedNode, node_run: NodeRun) -> bool:
     key = node_run.cache_key
-    hit = run._cache.get(key) if key and run._cache is not None else None
+    hit = host.cache.get(key) if key and host.cache is not None else None
     if hit is None:
         return False
     node_run.started_at = node_run.finished_at = time.time()
     node_run.outputs = dict(hit)
-    run._set_state(node_run, NodeState.CACHED)
-    run._publish(NodeCached(run.id, node_id=planned.id, key=key or "", outputs=node_run.outputs))
+    host.move(node_run, NodeState.CACHED)
+    host.publish(
+        NodeCached(host.run_id, node_id=planned.id, key=key or "", outputs=node_run.outputs)
+    )
     return True
 
 
 async def _attempts(
-    run: Run, planned: PlannedNode, node_run: NodeRun, node_type: NodeType, kwargs: dict[str, Any]
+    host: NodeHost,
+    planned: PlannedNode,
+    node_run: NodeRun,
+    node_type: NodeType,
+    kwargs: dict[str, Any],
 ) -> bool:
     """Call the node until it succeeds or has no attempt left (retry delay and backoff)."""
     node = planned.node
@@ -422,21 +313,21 @@ async def _attempts(
         node_run.attempts += 1
         attempt = node_run.attempts
         node_run.started_at = time.time()
-        run._set_state(node_run, NodeState.RUNNING)
-        run._publish(
-            NodeStarted(run.id, node_id=planned.id, attempt=attempt, inputs=node_run.inputs)
+        host.move(node_run, NodeState.RUNNING)
+        host.publish(
+            NodeStarted(host.run_id, node_id=planned.id, attempt=attempt, inputs=node_run.inputs)
         )
         try:
-            result = await _attempt(run, planned, node_run, node_type, kwargs)
-            outputs = run.executor.split_outputs(node_type, result)
+            result = await _attempt(host, planned, node_run, node_type, kwargs)
+            outputs = host.executor.split_outputs(node_type, result)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             if attempt < max_attempts and _retryable(node.retry_on, exc):
                 delay = node.retry_delay * (node.retry_backoff ** (attempt - 1))
-                run._publish(
+                host.publish(
                     NodeRetrying(
-                        run.id,
+                        host.run_id,
                         node_id=planned.id,
                         attempt=attempt,
                         delay=delay,
@@ -446,14 +337,14 @@ async def _attempts(
                 if delay > 0:
                     await asyncio.sleep(delay)
                 continue
-            _fail(run, planned, node_run, exc, _describe(exc))
+            _fail(host, planned, node_run, exc, _describe(exc))
             return False
         node_run.finished_at = time.time()
         node_run.outputs = outputs
-        run._set_state(node_run, NodeState.SUCCEEDED)
-        run._publish(
+        host.move(node_run, NodeState.SUCCEEDED)
+        host.publish(
             NodeSucceeded(
-                run.id,
+                host.run_id,
                 node_id=planned.id,
                 duration=node_run.duration or 0.0,
                 attempt=attempt,
@@ -468,30 +359,34 @@ def _skipped_ports(outputs: Mapping[str, Any] | None) -> set[str]:
 
 
 def _fail_before_call(
-    run: Run, planned: PlannedNode, node_run: NodeRun, exc: Exception, message: str
+    host: NodeHost, planned: PlannedNode, node_run: NodeRun, exc: Exception, message: str
 ) -> None:
     """A failure before the function is called counts as an attempt that failed."""
     node_run.attempts += 1
     node_run.started_at = time.time()
-    _fail(run, planned, node_run, exc, message)
+    _fail(host, planned, node_run, exc, message)
 
 
 async def _attempt(
-    run: Run, planned: PlannedNode, node_run: NodeRun, node_type: NodeType, kwargs: dict[str, Any]
+    host: NodeHost,
+    planned: PlannedNode,
+    node_run: NodeRun,
+    node_type: NodeType,
+    kwargs: dict[str, Any],
 ) -> Any:
     node = planned.node
     call_kwargs = node_type.adapt_inputs(dict(kwargs))  # tables as the type hints ask
     if node_type.context_arg:
-        call_kwargs[node_type.context_arg] = NodeContextImpl(run, planned, node_run)
-    sink = LineSink(run, planned.id) if run.options.capture else None
+        call_kwargs[node_type.context_arg] = NodeContextImpl(host, planned, node_run)
+    sink = LineSink(host, planned.id) if host.options.capture else None
     token = capture.current_sink.set(sink) if sink is not None else None
     try:
-        if run.executor.inline_async and node_type.is_async:
+        if host.executor.inline_async and node_type.is_async:
             coro = node_type.fn(**call_kwargs)  # fast path: no executor hop for local async
         else:
-            coro = run.executor.submit(_call(planned, node_type, call_kwargs))
-        if run.options.debug.injects_faults:
-            coro = _with_faults(run, planned.id, coro)
+            coro = host.executor.submit(_call(planned, node_type, call_kwargs))
+        if host.options.debug.injects_faults:
+            coro = _with_faults(host, planned.id, coro)
         if node.timeout:
             try:
                 return await asyncio.wait_for(coro, node.timeout)
@@ -516,10 +411,10 @@ def _call(planned: PlannedNode, node_type: NodeType, kwargs: dict[str, Any]) -> 
     )
 
 
-async def _with_faults(run: Run, node_id: str, coro: Any) -> Any:
-    debug = run.options.debug
+async def _with_faults(host: NodeHost, node_id: str, coro: Any) -> Any:
+    debug = host.options.debug
     fault = debug.faults.get(node_id)
-    if fault is None and debug.fault_rate and run._fault_rng.random() < debug.fault_rate:
+    if fault is None and debug.fault_rate and host.draw_fault() < debug.fault_rate:
         fault = "fail"
     if fault == "fail":
         coro.close()
@@ -550,13 +445,13 @@ def _describe(exc: BaseException) -> str:
 
 
 def _fail(
-    run: Run, planned: PlannedNode, node_run: NodeRun, exc: BaseException, message: str
+    host: NodeHost, planned: PlannedNode, node_run: NodeRun, exc: BaseException, message: str
 ) -> None:
     node_run.finished_at = time.time()
-    node_run.traceback = run.redact("".join(traceback.format_exception(exc)))
-    if run.redact(message) != message:  # a secret in the error: keep it out of the chain too
-        message = run.redact(message)
-        exc = RuntimeError(f"{type(exc).__name__}: {run.redact(str(exc))}")
+    node_run.traceback = host.redact("".join(traceback.format_exception(exc)))
+    if host.redact(message) != message:  # a secret in the error: keep it out of the chain too
+        message = host.redact(message)
+        exc = RuntimeError(f"{type(exc).__name__}: {host.redact(str(exc))}")
     attempts = 1 + max(0, planned.node.retries)
     error = NodeExecutionError(
         f"node {planned.id!r} ({planned.type.name}) failed on attempt "
@@ -568,10 +463,10 @@ def _fail(
     )
     error.__cause__ = exc
     node_run.error = error
-    run._set_state(node_run, NodeState.FAILED)
-    run._publish(
+    host.move(node_run, NodeState.FAILED)
+    host.publish(
         NodeFailed(
-            run.id,
+            host.run_id,
             node_id=planned.id,
             error=message,
             error_type=type(exc).__name__,
@@ -580,40 +475,6 @@ def _fail(
             duration=node_run.duration or 0.0,
         )
     )
-
-
-class LineSink:
-    """A node's log sink: whole lines become NodeLog events (``print("a", 1)`` is one)."""
-
-    def __init__(self, run: Run, node_id: str) -> None:
-        self.run = run
-        self.node_id = node_id
-        self.loop_thread = threading.get_ident()
-        self.partial: dict[str, str] = {}
-        self.redact = run.redact
-
-    def __call__(self, stream: str, text: str, level: str) -> None:
-        if stream != "log":
-            buffered = self.partial.get(stream, "") + text
-            if "\n" not in buffered and len(buffered) < 65536:
-                self.partial[stream] = buffered
-                return
-            head, _, tail = buffered.rpartition("\n")
-            self.partial[stream] = tail
-            text = head + "\n" if head or not tail else buffered
-        self._emit(stream, text, level)
-
-    def flush(self) -> None:
-        for stream, text in list(self.partial.items()):
-            if text:
-                self._emit(stream, text, "")
-        self.partial.clear()
-
-    def _emit(self, stream: str, text: str, level: str) -> None:
-        if threading.get_ident() == self.loop_thread:
-            self.run._log(self.node_id, stream, text, level)
-        else:
-            self.run._call_soon(self.run._log, self.node_id, stream, text, level)
 
 
 __all__ = ["InjectedFault", "LogLine", "NodeContextImpl", "NodeRun", "execute"]

@@ -1,10 +1,12 @@
 """The run handle: what ``bp.run()``, ``start()`` and ``debug()`` return.
 
+A :class:`Run` wraps a :class:`~conductor_nb.engine.driver.RunDriver` (the state
+and the dispatch loop) the way an ``asyncio.Task`` wraps a coroutine: it reads
+the run's state, checks names, and hands control calls to the driver's loop.
 A run lives on one event loop (the engine's background thread for ``start``,
 ``debug`` and ``run``; the caller's loop for ``arun``). Handle methods called
 from other threads are handed to that loop; blocking ones wait in short slices,
 so Ctrl-C and Kernel -> Interrupt reach them within a fraction of a second.
-The state and the dispatch loop live in :mod:`conductor_nb.engine.driver`.
 """
 
 from __future__ import annotations
@@ -14,29 +16,174 @@ import concurrent.futures
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from conductor_nb.engine import node_runner
+from conductor_nb.engine import control
 from conductor_nb.engine.driver import RunDriver
-from conductor_nb.engine.events import (
-    Event,
-    NodeQueued,
-    NodeReset,
-    RunPaused,
-    RunResumed,
-)
+from conductor_nb.engine.events import Event, EventBus, RunResumed
+from conductor_nb.engine.executors import Executor
 from conductor_nb.engine.node_runner import NodeRun
-from conductor_nb.engine.states import NodeState, RunState
+from conductor_nb.engine.options import RunOptions, RunSetup
+from conductor_nb.engine.plan import Plan
+from conductor_nb.engine.states import RunState
 from conductor_nb.errors import RunCancelled, RunStateError, RunTimeout, UnknownNameError
+
+if TYPE_CHECKING:
+    from conductor_nb.model.blueprint import Blueprint
 
 WAKE_SLICE = 0.1
 """Blocking waits wake this often so interrupts are seen promptly."""
 
 
-class Run(RunDriver):
+class Run:
     """A live (or finished) execution. Index it by node id for the :class:`NodeRun`."""
 
+    def __init__(
+        self,
+        blueprint: Blueprint,
+        plan: Plan,
+        params: Mapping[str, Any],
+        options: RunOptions,
+        *,
+        setup: RunSetup | None = None,
+    ) -> None:
+        self._driver = RunDriver(blueprint, plan, params, options, setup=setup, handle=self)
+
+    @classmethod
+    def restored(
+        cls,
+        blueprint: Blueprint,
+        plan: Plan,
+        params: Mapping[str, Any],
+        *,
+        setup: RunSetup,
+        status: RunState,
+        started_at: float | None,
+        finished_at: float | None,
+    ) -> Run:
+        """A finished run rebuilt from history (nothing executes; fill ``node_runs``)."""
+        run = cls(blueprint, plan, params, RunOptions(history=False, capture=False), setup=setup)
+        driver = run._driver
+        driver.status, driver.started_at, driver.finished_at = status, started_at, finished_at
+        return run
+
     # ----------------------------------------------------------- reading
+    @property
+    def id(self) -> str:
+        return self._driver.id
+
+    @property
+    def blueprint(self) -> Blueprint:
+        return self._driver.blueprint
+
+    @property
+    def plan(self) -> Plan:
+        return self._driver.plan
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self._driver.params
+
+    @property
+    def options(self) -> RunOptions:
+        return self._driver.options
+
+    @property
+    def executor(self) -> Executor:
+        return self._driver.executor
+
+    @property
+    def status(self) -> RunState:
+        return self._driver.status
+
+    @property
+    def node_runs(self) -> dict[str, NodeRun]:
+        """Every node's record, by id (nested ones by path: ``loop[2].fetch``)."""
+        return self._driver.node_runs
+
+    @property
+    def events(self) -> list[Event]:
+        return self._driver.journal.events
+
+    @property
+    def bus(self) -> EventBus:
+        return self._driver.journal.bus
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        """The blueprint's declared outputs (those whose node has succeeded)."""
+        return self._driver.outputs
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why the run itself failed (an executor that cannot start, an internal error)."""
+        return self._driver.error
+
+    @property
+    def started_at(self) -> float | None:
+        return self._driver.started_at
+
+    @property
+    def finished_at(self) -> float | None:
+        return self._driver.finished_at
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return (self.finished_at or time.time()) - self.started_at
+
+    @property
+    def breakpoints(self) -> frozenset[str]:
+        return frozenset(self._driver.stepper.breakpoints)
+
+    @property
+    def paused_at(self) -> str | None:
+        """The node the run paused before (a breakpoint, run_to), if any."""
+        return self._driver.paused_at
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop this run executes on (None before it starts)."""
+        return self._driver.loop
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status.is_finished
+
+    @property
+    def is_paused(self) -> bool:
+        return self.status is RunState.PAUSED
+
+    @property
+    def is_cancelling(self) -> bool:
+        return self._driver.is_cancelling
+
+    @property
+    def failed_nodes(self) -> list[str]:
+        """Failed nodes of this run's plan (nested ``group.inner`` records are not counted)."""
+        return self._driver.journal.failed_nodes()
+
+    def counts(self) -> dict[str, int]:
+        """How many of this run's own nodes are in each state."""
+        return self._driver.journal.counts()
+
+    def progress(self) -> tuple[int, int]:
+        """(finished, total) nodes of this run's plan."""
+        return self._driver.progress()
+
+    def eta(self) -> float | None:
+        """Seconds left (None while paused or before any node finished)."""
+        return self._driver.eta()
+
+    def next_node(self) -> str | None:
+        """The node ``step()`` would run next (stable order), if one is ready."""
+        return self._driver.next_node()
+
+    def redact(self, value: Any) -> Any:
+        """``value`` with the secrets this run read from the environment masked."""
+        return self._driver.journal.redact(value)
+
     def __getitem__(self, node_id: str) -> NodeRun:
         try:
             return self.node_runs[node_id]
@@ -78,7 +225,7 @@ class Run(RunDriver):
     async def stream(self, replay: bool = True) -> AsyncIterator[Event]:
         """``async for event in run.stream()``: past events (if replay) then live ones."""
         history = list(self.events) if replay else []
-        if self.is_finished and not self._driver_active():
+        if self.is_finished and not self._driver.is_active:
             for event in history:
                 yield event
             return
@@ -86,16 +233,21 @@ class Run(RunDriver):
             yield event
 
     # ----------------------------------------------------------- control
+    def _launch(self) -> None:
+        """Start driving on the current loop (the engine's ``start``/``arun``)."""
+        self._driver.ensure_running()
+
     def _on_loop(self, fn: Callable[[], Any]) -> None:
         """Run ``fn`` on this run's loop (now, if we are on it)."""
-        if self._loop is None:
+        loop = self.loop
+        if loop is None:
             fn()
             return
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if running is self._loop or self._loop.is_closed():
+        if running is loop or loop.is_closed():
             fn()
             return
         done: concurrent.futures.Future[None] = concurrent.futures.Future()
@@ -107,7 +259,7 @@ class Run(RunDriver):
             except BaseException as exc:  # handed back to the calling thread
                 done.set_exception(exc)
 
-        self._loop.call_soon_threadsafe(call)
+        loop.call_soon_threadsafe(call)
         if running is None:  # a plain thread may wait; another loop must not block
             done.result(timeout=10)
 
@@ -115,8 +267,8 @@ class Run(RunDriver):
         """Dispatch nothing new; running nodes finish."""
 
         def do() -> None:
-            if self._driver_active() and not self._paused:
-                self._pause("pause")
+            if self._driver.is_active and not self._driver.stepper.paused:
+                self._driver.pause("pause")
 
         self._on_loop(do)
         return self
@@ -125,14 +277,8 @@ class Run(RunDriver):
         """Continue a paused run (returns at once; ``wait()`` for the end)."""
 
         def do() -> None:
-            if not self._paused:
-                return
-            self._paused = False
-            self.paused_at = None
-            if self.status is RunState.PAUSED and self._driver_active():
-                self._set_run_state(RunState.RUNNING)
-                self._publish(RunResumed(self.id))
-            self._kick()
+            if self._driver.resume() and self._driver.is_active:
+                self._driver.journal.publish(RunResumed(self.id))
 
         self._on_loop(do)
         return self
@@ -147,26 +293,21 @@ class Run(RunDriver):
         self._check_node(node_id)
 
         def do() -> None:
-            self._run_to = node_id
+            self._driver.stepper.run_to = node_id
 
         self._on_loop(do)
         return self.resume()
 
     def add_breakpoint(self, node_id: str) -> None:
         self._check_node(node_id)
-
-        def do() -> None:
-            self.breakpoints.add(node_id)
-            self._passed_breakpoint.discard(node_id)
-
-        self._on_loop(do)
+        self._on_loop(lambda: self._driver.stepper.add_breakpoint(node_id))
 
     def remove_breakpoint(self, node_id: str) -> None:
-        self._on_loop(lambda: self.breakpoints.discard(node_id))
+        self._on_loop(lambda: self._driver.stepper.breakpoints.discard(node_id))
 
     def cancel(self) -> Run:
         """Cancel: running nodes are cancelled, pending ones end cancelled."""
-        self._on_loop(lambda: self._begin_cancel("the run was cancelled"))
+        self._on_loop(lambda: self._driver.begin_cancel("the run was cancelled"))
         return self
 
     def _check_node(self, node_id: str) -> None:
@@ -176,22 +317,7 @@ class Run(RunDriver):
     # ---------------------------------------------------------- stepping
     async def astep(self) -> NodeRun:
         """Run exactly the next ready node (stable order), then stay paused; its NodeRun."""
-        return await self._await_on_loop(self._step_here)
-
-    async def _step_here(self) -> NodeRun:
-        if not self._driver_active():
-            raise RunStateError(f"run {self.id} is {self.status.value}: nothing left to step")
-        if not self._paused:
-            self._pause("step")
-        assert self._loop is not None
-        waiter: asyncio.Future[NodeRun] = self._loop.create_future()
-        self._step_waiters.append(waiter)
-        self._step_budget += 1
-        self._kick()
-        record = await waiter
-        if self._driver_active() and self._paused:
-            self._publish(RunPaused(self.id, reason="step", node_id=self._sched.peek()))
-        return record
+        return await self._await_on_loop(lambda: control.step(self._driver))
 
     def step(self) -> NodeRun:
         return self._block(self.astep())
@@ -208,39 +334,21 @@ class Run(RunDriver):
 
     async def _retry_here(self, node_id: str) -> None:
         self._check_node(node_id)
-        record = self.node_runs[node_id]
-        if record.status not in (NodeState.FAILED, NodeState.CANCELLED, NodeState.SKIPPED):
-            raise RunStateError(
-                f"node {node_id!r} is {record.status.value}; retry() re-runs "
-                "a failed, cancelled or skipped node (use rerun() for others)"
-            )
-        if self._driver_active() and node_id in self._sched.running:
-            raise RunStateError(f"node {node_id!r} is running")
-        planned = self.plan.nodes[node_id]
-        current = self.blueprint.registry.find(planned.type.name, planned.node.version)
-        if current is not None:
-            self._retry_types[node_id] = current
-        self._reset_nodes(
-            [node_id]
-            + [
-                d for d in self.plan.descendants(node_id) if not self.node_runs[d].status.is_success
-            ],
-            reason="retry",
-        )
-        self._ensure_driver()
-
-    def _reset_nodes(self, node_ids: list[str], reason: str) -> None:
-        for node_id in node_ids:
-            record = self.node_runs[node_id]
-            if record.status is not NodeState.PENDING:
-                record.reset()
-                self._publish(NodeReset(self.id, node_id=node_id, reason=reason))
-        self._sched.reset(node_ids)
+        control.retry(self._driver, node_id)
 
     async def arerun(
         self, node_id: str, inputs: Mapping[str, Any] | None = None, downstream: bool = False
     ) -> NodeRun:
-        return await self._await_on_loop(lambda: self._rerun_here(node_id, inputs, downstream))
+        self._check_node(node_id)
+        if inputs is not None:
+            node_type = self.plan.nodes[node_id].type
+            for name in inputs:
+                if name not in node_type.value_names:
+                    where = f"node {node_id!r} ({node_type.name}) has "
+                    raise UnknownNameError("input", name, node_type.value_names, where=where)
+        return await self._await_on_loop(
+            lambda: control.rerun(self._driver, node_id, inputs, downstream)
+        )
 
     def rerun(
         self, node_id: str, inputs: Mapping[str, Any] | None = None, *, downstream: bool = False
@@ -250,52 +358,6 @@ class Run(RunDriver):
         With ``downstream=True`` its downstream nodes run again afterwards as well.
         """
         return self._block(self.arerun(node_id, inputs, downstream))
-
-    async def _rerun_here(
-        self, node_id: str, inputs: Mapping[str, Any] | None, downstream: bool
-    ) -> NodeRun:
-        self._check_node(node_id)
-        if self._driver_active() and (node_id in self._sched.running):
-            raise RunStateError(f"node {node_id!r} is running; wait for it first")
-        record = self.node_runs[node_id]
-        if inputs is not None:
-            planned = self.plan.nodes[node_id]
-            for name in inputs:
-                if name not in planned.type.value_names:
-                    where = f"node {node_id!r} ({planned.type.name}) has "
-                    raise UnknownNameError("input", name, planned.type.value_names, where=where)
-        pinned = (
-            dict(record.inputs or {}) if inputs is None else {**(record.inputs or {}), **inputs}
-        )
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-        if node_id in self._sched.ready():  # not run yet: run it now, outside the normal order
-            self._sched.take(node_id)
-        record.reset()
-        self._publish(NodeReset(self.id, node_id=node_id, reason="rerun"))
-        record.pinned = inputs is not None
-        self._set_state(record, NodeState.QUEUED)
-        self._publish(NodeQueued(self.id, node_id=node_id))
-        current = self.blueprint.registry.find(record.type, self.plan.nodes[node_id].node.version)
-        ok, _ = await node_runner.execute(self, self.plan.nodes[node_id], record, pinned, current)
-        if node_id in self._sched.running:
-            self._node_done(node_id, ok, set())
-        if downstream and ok:
-            self._reset_nodes(self.plan.descendants(node_id), reason="rerun")
-            self._ensure_driver()
-        elif not self._driver_active():
-            self._refresh_status()
-        return record
-
-    def _refresh_status(self) -> None:
-        if any(r.status is NodeState.FAILED for r in self.node_runs.values()):
-            state = RunState.FAILED
-        elif self.status is RunState.CANCELLED:
-            return
-        else:
-            state = RunState.SUCCEEDED
-        if self.status.is_finished:
-            self.status = state
 
     # ----------------------------------------------------------- waiting
     def __await__(self) -> Any:
@@ -319,31 +381,30 @@ class Run(RunDriver):
 
         The check runs on the run's loop, after any control call queued before it.
         """
-        fut: concurrent.futures.Future[None] = concurrent.futures.Future()
-
-        def register() -> None:
-            with self._lock:
-                active = self._driver_active()
-                settled = (not active and self._driver is not None) or (
-                    active and self._paused and not self._tasks and self._step_budget == 0
-                )
-                if settled:
-                    fut.set_result(None)
-                else:
-                    self._settle_waiters.append(fut)
-
-        if self._loop is None or self._loop.is_closed():
-            register()
-            return fut
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return self._driver.settle_future()
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if running is self._loop:
-            register()
-        else:
-            self._loop.call_soon_threadsafe(register)
+        if running is loop:
+            return self._driver.settle_future()
+        fut: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def register() -> None:
+            inner = self._driver.settle_future()
+            inner.add_done_callback(lambda _: None if fut.done() else fut.set_result(None))
+
+        loop.call_soon_threadsafe(register)
         return fut
+
+    async def _stop(self, grace: float) -> None:
+        """Cancel and give the run ``grace`` seconds to end cleanly (on its own loop)."""
+        self.cancel()
+        task = self._driver.task
+        if task is not None and not task.done():
+            await asyncio.wait([task], timeout=grace)
 
     def wait(self, timeout: float | None = None) -> Run:
         """Block until the run finishes or pauses (breakpoint, step); Ctrl-C cancels it."""
@@ -357,19 +418,19 @@ class Run(RunDriver):
 
     def _block(self, coro: Any) -> Any:
         """Run a coroutine on this run's loop from another thread and wait for its result."""
-        if self._loop is None:
+        if self.loop is None:
             raise RunStateError("this run has not started")
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if running is self._loop:
+        if running is self.loop:
             coro.close()
             raise RunStateError(
                 "this run lives on the current event loop: use the async form "
                 "(await run.astep(), await run, await run.aretry(...))"
             )
-        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
         return self._block_future(fut, None)
 
     def _block_future(self, fut: concurrent.futures.Future[Any], timeout: float | None) -> Any:
@@ -395,15 +456,15 @@ class Run(RunDriver):
 
     async def _await_on_loop(self, make: Callable[[], Any]) -> Any:
         """Await ``make()`` on this run's loop, from whatever loop we are on."""
-        if self._loop is None:
+        if self.loop is None:
             raise RunStateError("this run has not started")
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if running is self._loop:
+        if running is self.loop:
             return await make()
-        fut = asyncio.run_coroutine_threadsafe(make(), self._loop)
+        fut = asyncio.run_coroutine_threadsafe(make(), self.loop)
         return await asyncio.wrap_future(fut)
 
     # --------------------------------------------------- views & reports

@@ -50,7 +50,7 @@ def load_run(
     ``run_id`` may be a unique prefix or ``"latest"``. Nothing is executed.
     """
     from conductor_nb.engine.node_runner import NodeRun
-    from conductor_nb.engine.options import RunOptions, RunSetup
+    from conductor_nb.engine.options import RunSetup
     from conductor_nb.engine.plan import compile_plan
     from conductor_nb.engine.run import Run
     from conductor_nb.engine.states import NodeState, RunState
@@ -65,13 +65,15 @@ def load_run(
         for n in nodes
         if n.status in REUSABLE and n.node_id in plan.nodes
     }
-    options = RunOptions(history=False, capture=False)
-    run = Run(
-        bp, plan, record.params, options, setup=RunSetup(run_id=record.id, completed=completed)
+    run = Run.restored(
+        bp,
+        plan,
+        record.params,
+        setup=RunSetup(run_id=record.id, completed=completed),
+        status=RunState(record.status),
+        started_at=record.started_at,
+        finished_at=record.finished_at,
     )
-    run.status = RunState(record.status)
-    run.started_at = record.started_at
-    run.finished_at = record.finished_at
     for node in nodes:
         node_run = run.node_runs.get(node.node_id)
         if node_run is None:  # a node inside a group/loop, recorded by path

@@ -707,8 +707,8 @@ def test_an_internal_error_in_the_driver_fails_the_run(registry) -> None:
         def broken() -> None:
             raise RuntimeError("scheduler bug")
 
-        run._dispatch = broken  # type: ignore[method-assign]
-        run._ensure_driver()
+        run._driver._dispatch = broken  # type: ignore[method-assign]
+        run._launch()
         return await run
 
     run = asyncio.run(main())
