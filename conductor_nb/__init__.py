@@ -75,6 +75,7 @@ _LAZY = {
     "RunHistory": ("conductor_nb.storage", "RunHistory"),
     "DaskExecutor": ("conductor_nb.engine.dask_executor", "DaskExecutor"),
     "run_notebook": ("conductor_nb.headless.papermill", "run_notebook"),
+    "sweep": ("conductor_nb.headless.sweep", "sweep"),
     "record": ("conductor_nb.nodes.record", "record"),
     "BlueprintView": ("conductor_nb.widgets", "BlueprintView"),
 }
@@ -167,5 +168,6 @@ __all__ = [
     "registry",
     "resume",
     "run_notebook",
+    "sweep",
     "runs",
 ]

@@ -14,7 +14,7 @@ PUBLIC = {
     "ParamField", "Port", "Problem", "ProcessExecutor", "Registry", "Run", "RunCancelled",
     "RunHistory", "RunState", "RunStateError", "StoreError", "__version__", "load",
     "load_ipython_extension", "load_run", "node", "record", "registry", "resume", "run_notebook",
-    "runs", "RunOptions", "DebugOptions", "register_executor", "ExecutorError",
+    "runs", "sweep", "RunOptions", "DebugOptions", "register_executor", "ExecutorError",
     "RunOptionError", "RunTimeout", "UnknownNameError", "UnknownOptionError",
 }  # fmt: skip
 

@@ -274,20 +274,29 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="NAME",
         help="kernel name (default: the notebook's; python3 for a notebook without one)",
     )
+    from conductor_nb.headless.sweep_cmd import add_sweep_arguments
+
+    add_sweep_arguments(n)
     p.set_defaults(command=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     if args.file.lower().endswith(".ipynb"):
         from conductor_nb.headless.papermill import run_notebook_command
+        from conductor_nb.headless.sweep_cmd import is_sweep_command, run_sweep_command
+
+        if is_sweep_command(args):
+            return run_sweep_command(args)
 
         if args.file_roots:
             raise common.UsageError("--file-root applies to blueprints only (not notebooks)")
 
         return run_notebook_command(args)
-    for flag in ("output", "cwd", "timeout", "kernel"):
+    for flag in ("output", "cwd", "timeout", "kernel", "grid_file"):
         if getattr(args, flag) is not None:
-            raise common.UsageError(f"--{flag} applies to notebooks (.ipynb) only")
+            raise common.UsageError(f"--{flag.replace('_', '-')} applies to notebooks only")
+    if args.grid or args.cwd_per_run:
+        raise common.UsageError("--grid and --cwd-per-run apply to notebooks (.ipynb) only")
     from conductor_nb.headless.run_cmd import run_blueprint
 
     return run_blueprint(args)

@@ -15,6 +15,7 @@ with the current Python kernel, as in Jupyter (see :mod:`conductor_nb.nodes.note
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,12 @@ from conductor_nb._extras import require
 from conductor_nb.model.types import Port
 from conductor_nb.nodes.builtin._define import define, is_given_empty, param
 from conductor_nb.nodes.builtin.files import allowed_roots, confine
-from conductor_nb.nodes.notebooks import declared_parameters, failed_cell, kernel_options
+from conductor_nb.nodes.notebooks import (
+    DEFAULT_KERNEL,
+    declared_parameters,
+    failed_cell,
+    kernel_options,
+)
 from conductor_nb.nodes.record import read_records
 
 
@@ -54,13 +60,39 @@ def _prepare(
     return options, values, notes
 
 
+def _kernel_manager(options: dict[str, Any]) -> Any:
+    """A kernel manager the node owns (papermill starts the kernel through it), so that
+    cancelling the node can stop the kernel at once instead of leaving it running."""
+    manager = require("jupyter_client.manager", "papermill", "the notebook node")
+    # the async manager, as nbclient's own: its client never blocks the thread on a dead
+    # kernel (a blocking client would wait on iopub forever)
+    return manager.AsyncKernelManager(kernel_name=options.get("kernel_name") or DEFAULT_KERNEL)
+
+
+def _shutdown(km: Any) -> None:
+    """Stop the kernel after the notebook ran (nbclient leaves a kernel it was given)."""
+    if km.has_kernel:
+        utils = require("jupyter_core.utils", "papermill", "the notebook node")
+        utils.run_sync(km.shutdown_kernel)(now=True)
+
+
+def _kill(km: Any) -> None:
+    """Stop the kernel now if it is still running (from any thread: a signal to its process,
+    and nbclient, waiting on it in the papermill thread, sees a dead kernel)."""
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    if process is not None and process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+
+
 def _execute(
     source: Path,
     target: Path,
     parameters: dict[str, Any],
     options: dict[str, Any],
-    cwd: str | None,
+    cwd: str,
     timeout: float | None,
+    km: Any,
 ) -> dict[str, Any]:
     papermill = require("papermill", "papermill", "the notebook node")
     nbformat = require("nbformat", "papermill", "the notebook node")
@@ -69,15 +101,21 @@ def _execute(
             str(source),
             str(target),
             parameters=parameters,
-            cwd=cwd,
             progress_bar=False,
             log_output=False,
             execution_timeout=timeout,
+            # the kernel starts in `cwd` (nbclient reads it from resources); papermill's
+            # own cwd= would chdir this whole process while the notebook runs, moving
+            # every other node's relative paths and racing other notebook nodes
+            resources={"metadata": {"path": cwd}},
+            km=km,
             **options,
         )
     except papermill.PapermillExecutionError as exc:
         where = failed_cell(exc, source, target)
         raise NotebookFailed(f"{where} raised {exc.ename}: {exc.evalue}") from None
+    finally:
+        _shutdown(km)
     return dict(nbformat.read(str(target), as_version=4))
 
 
@@ -103,9 +141,13 @@ async def notebook(
         if ctx is not None:
             ctx.log(note)
     target.parent.mkdir(parents=True, exist_ok=True)
-    executed = await asyncio.to_thread(
-        _execute, source, target, values, options, workdir, cell_timeout
-    )
+    km = _kernel_manager(options)
+    try:
+        executed = await asyncio.to_thread(
+            _execute, source, target, values, options, workdir, cell_timeout, km
+        )
+    finally:  # cancelled (Ctrl-C, fail-fast, a timeout): the kernel stops with the node
+        _kill(km)
     records = read_records(executed)
     return {"records": records, "output_path": str(target), "parameters": values}
 
