@@ -71,7 +71,8 @@ def parse_grid(assignments: list[str], grid_file: str | None) -> Any:
         try:
             values = yaml.safe_load(raw)
         except yaml.YAMLError as exc:
-            raise UsageError(f"--grid {name}: not a YAML/JSON list ({exc.problem})") from None
+            why = getattr(exc, "problem", None) or exc
+            raise UsageError(f"--grid {name}: not a YAML/JSON list ({why})") from None
         if not isinstance(values, list):
             raise UsageError(
                 f"--grid {name}: expected a list like {name}=[1, 2], got {raw!r}; "
