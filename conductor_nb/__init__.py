@@ -13,6 +13,7 @@ Layers (each imports only those below it)::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from conductor_nb.engine import (
@@ -62,9 +63,20 @@ from conductor_nb.nodes import node
 __version__ = "0.1.0"
 
 
-def load(path: Any, *, registry: Registry | None = None) -> Blueprint:
-    """Load a blueprint from a ``.yaml``/``.yml``/``.json`` file."""
-    return Blueprint.load(path, registry=registry)
+def load(
+    path: Any,
+    *,
+    registry: Registry | None = None,
+    lenient: bool = False,
+    path_map: Mapping[str, str] | None = None,
+) -> Blueprint:
+    """Load a blueprint from a ``.yaml``/``.yml``/``.json`` file.
+
+    An Atomiton flow (the desktop app's ``*.flow.yaml``, any shape) is converted in
+    memory; ``lenient=True`` converts what it can and lists the rest in a warning, and
+    ``path_map={"/data": "./data"}`` remaps the flow's absolute paths.
+    """
+    return Blueprint.load(path, registry=registry, lenient=lenient, path_map=path_map)
 
 
 _LAZY = {

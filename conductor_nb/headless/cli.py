@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 from conductor_nb.engine.executors import executor_kinds
 from conductor_nb.errors import BlueprintError, ConductorError, MissingExtraError
-from conductor_nb.headless import common
+from conductor_nb.headless import atomiton_cmd, common
 from conductor_nb.headless.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 Command = Callable[[argparse.Namespace], int]
@@ -134,6 +134,8 @@ def error_hints(exc: BaseException, imports: Sequence[str] = ()) -> list[str]:
     option only the CLI knows."""
     if isinstance(exc, common.UsageError) and exc.hints:
         return list(exc.hints)
+    if type(exc).__name__ == "FlowConversionError":
+        return [atomiton_cmd.LENIENT_HINT]
     if not any(_UNKNOWN_TYPE.search(str(item)) for item in _chain(exc)):
         return []
     done = f"; imported so far: {', '.join(imports)}" if imports else ""
@@ -182,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(command=cmd_schema)
     _add_nodes(sub)
     _add_export(sub)
+    atomiton_cmd.add_parser(sub)
     from conductor_nb.headless.runs_cmd import add_parser as add_runs
 
     add_runs(sub)
@@ -243,6 +246,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     g.add_argument("--fail-fast", action="store_true", help="stop everything at the first failure")
     common.add_file_roots(g)
+    atomiton_cmd.add_flow_options(g)
     g.add_argument(
         "--cache",
         action=argparse.BooleanOptionalAction,
@@ -307,6 +311,7 @@ def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--json", action="store_true", help="print a machine-readable result")
     _add_imports(p)
+    atomiton_cmd.add_flow_options(p)
     p.set_defaults(command=cmd_validate)
 
 
@@ -314,7 +319,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """One line per file (``FILE: ok (...)`` or ``FILE: N problems ...`` and the problems),
     or with ``--json`` one object: ``{"status", "exit_code", "files": [...], "hints"}``."""
     common.import_modules(args.imports)
-    checked = [_validate_one(path) for path in args.files]
+    flow = atomiton_cmd.flow_options(args)
+    checked = [_validate_one(path, **flow) for path in args.files]
     code = EXIT_OK if all(exc is None for _, _, exc in checked) else EXIT_USAGE
     hints = sorted(
         {
@@ -336,12 +342,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return code
 
 
-def _validate_one(path: str) -> tuple[dict[str, Any], str, ConductorError | None]:
+def _validate_one(path: str, **flow: Any) -> tuple[dict[str, Any], str, ConductorError | None]:
     """The file's JSON entry, its line of text (after ``FILE: ``) and the error, if any."""
     from conductor_nb.headless.result import problem_result
 
     try:
-        bp = common.load_blueprint(path)
+        bp = common.load_blueprint(path, **flow)
         bp.validate()
     except (BlueprintError, common.UsageError) as exc:
         found = blueprint_error(exc)
@@ -410,15 +416,16 @@ def cmd_nodes(args: argparse.Namespace) -> int:
 def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("export", help="export a blueprint as a notebook, SVG, JSON or YAML")
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--to", required=True, choices=("notebook", "svg", "json", "yaml"))
+    p.add_argument("--to", required=True, choices=("notebook", "svg", "json", "yaml", "atomiton"))
     p.add_argument(
         "-o",
         "--output",
         metavar="PATH",
         help="where to write (default: stdout "
-        "for svg/json/yaml, NAME.ipynb beside FILE for notebook)",
+        "for svg/json/yaml/atomiton, NAME.ipynb beside FILE for notebook)",
     )
     _add_imports(p)
+    atomiton_cmd.add_flow_options(p)
     p.set_defaults(command=cmd_export)
 
 

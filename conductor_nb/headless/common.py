@@ -61,7 +61,12 @@ def import_modules(names: Iterable[str]) -> None:
             ) from None
 
 
-def load_blueprint(path: str) -> Blueprint:
+def load_blueprint(path: str, **flow: Any) -> Blueprint:
+    """Load a blueprint file, or an Atomiton flow (``flow``: ``lenient``, ``path_map``),
+    whose conversion notice is printed to stderr once, as a note rather than a warning."""
+    import warnings
+
+    from conductor_nb.model.atomiton import ConvertedFlowWarning
     from conductor_nb.model.blueprint import Blueprint
 
     file = Path(path)
@@ -71,8 +76,18 @@ def load_blueprint(path: str) -> Blueprint:
         raise UsageError(
             f"{path}: expected a blueprint (.yaml, .yml, .json) or a notebook (.ipynb)"
         )
-    bp = Blueprint.load(file)
-    return bp
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvertedFlowWarning)
+        try:
+            return Blueprint.load(file, **flow)
+        finally:
+            for warning in caught:
+                if issubclass(warning.category, ConvertedFlowWarning):
+                    sys.stderr.write(f"note: {warning.message}\n")
+                else:
+                    warnings.showwarning(
+                        warning.message, warning.category, warning.filename, warning.lineno
+                    )
 
 
 def print_json(data: Any) -> None:

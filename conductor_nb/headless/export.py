@@ -153,10 +153,14 @@ def export_text(
 
 
 def export_command(args: argparse.Namespace) -> int:
+    from conductor_nb.headless import atomiton_cmd
     from conductor_nb.headless.common import EXIT_OK, load_blueprint
 
-    bp = load_blueprint(args.file)
-    text = export_text(bp, args.to, imports=args.imports, source=Path(args.file).name)
+    bp = load_blueprint(args.file, **atomiton_cmd.flow_options(args))
+    if args.to == "atomiton":
+        text = atomiton_cmd.to_atomiton_text(bp)
+    else:
+        text = export_text(bp, args.to, imports=args.imports, source=Path(args.file).name)
     output = args.output
     if output is None and args.to == "notebook":
         output = str(Path(args.file).with_suffix(".ipynb"))

@@ -66,7 +66,8 @@ it (a run rebuilt from history no longer holds the exception itself)."""
 
 FILE_ROOT_HINT = (
     "on the command line, allow another folder with --file-root DIR (repeatable; "
-    "the working directory stays allowed)"
+    "the working directory stays allowed), or remap an Atomiton flow's absolute paths "
+    "with --path-map /data=./data"
 )
 
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conductor_nb.headless import common
+from conductor_nb.headless import atomiton_cmd, common
 from conductor_nb.headless.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 def run_blueprint(args: argparse.Namespace) -> int:
     common.import_modules(args.imports)
-    bp = common.load_blueprint(args.file)
+    bp = common.load_blueprint(args.file, **atomiton_cmd.flow_options(args))
     params = blueprint_params(bp, args.params, args.params_file)
     options = run_options(args)
     with common.route_node_output(echoed=args.progress != "none" and not args.quiet):

@@ -447,10 +447,20 @@ class Blueprint:
         return cls.from_dict(data, registry=registry, source=source, locations=locations)
 
     @classmethod
-    def load(cls, path: str | PathLike[str], *, registry: Registry | None = None) -> Blueprint:
+    def load(
+        cls,
+        path: str | PathLike[str],
+        *,
+        registry: Registry | None = None,
+        lenient: bool = False,
+        path_map: Mapping[str, str] | None = None,
+    ) -> Blueprint:
+        """Load a blueprint file, or an Atomiton flow (converted; ``lenient`` converts what
+        it can and warns about the rest, ``path_map`` remaps the flow's absolute paths:
+        ``{"/data": "./data"}``)."""
         from conductor_nb.model.document import load_path
 
-        return load_path(cls, path, registry=registry)
+        return load_path(cls, path, registry=registry, lenient=lenient, path_map=path_map)
 
     def to_yaml(self) -> str:
         from conductor_nb.model.document import dump_yaml

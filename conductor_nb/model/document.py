@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import yaml
 
 from conductor_nb.errors import BlueprintError, Problem, ProblemList
+from conductor_nb.model import atomiton
 from conductor_nb.model.types import Registry
 
 if TYPE_CHECKING:
@@ -187,7 +189,14 @@ def format_for(path: str | PathLike[str]) -> str:
     )
 
 
-def load_path(cls: type[B], path: str | PathLike[str], *, registry: Registry | None = None) -> B:
+def load_path(
+    cls: type[B],
+    path: str | PathLike[str],
+    *,
+    registry: Registry | None = None,
+    lenient: bool = False,
+    path_map: Mapping[str, str] | None = None,
+) -> B:
     fmt = format_for(path)
     try:
         raw = Path(path).read_bytes()
@@ -207,8 +216,8 @@ def load_path(cls: type[B], path: str | PathLike[str], *, registry: Registry | N
             [Problem("", f"the file is not UTF-8 text (byte {exc.start})")], source=str(path)
         ) from None
     data, locations = parse_text(text, fmt, source=str(path))
-    bp = build(cls, data, registry=registry, source=str(path), locations=locations)
-    return bp
+    flow = {"lenient": lenient, "path_map": path_map}
+    return build(cls, data, registry=registry, source=str(path), locations=locations, flow=flow)
 
 
 def build(
@@ -219,13 +228,20 @@ def build(
     source: str | None = None,
     locations: Mapping[str, tuple[int, int]] | None = None,
     validate: bool = True,
+    flow: Mapping[str, Any] | None = None,
 ) -> B:
-    """Check the structure, build the Blueprint, then (optionally) validate it fully."""
+    """Check the structure, build the Blueprint, then (optionally) validate it fully.
+
+    An Atomiton flow is converted first (``flow`` holds the conversion's options,
+    ``lenient`` and ``path_map``), and a ``ConvertedFlowWarning`` says so.
+    """
     from conductor_nb.model.blueprint import Edge, Node
     from conductor_nb.model.params import ParamSpec
     from conductor_nb.model.schema import ParamDoc, check_structure
 
     locs = dict(locations or {})
+    if atomiton.is_atomiton(data):
+        data, locs = _from_atomiton(data, locs, source, flow or {})
     doc, problems = check_structure(data)
     name = data.get("id") if isinstance(data, Mapping) and isinstance(data.get("id"), str) else None
     if problems:
@@ -263,6 +279,27 @@ def build(
         if found:
             raise BlueprintError(found, name=doc.id, source=source)
     return bp
+
+
+def _from_atomiton(
+    data: Any, locs: Locations, source: str | None, options: Mapping[str, Any]
+) -> tuple[dict[str, Any], Locations]:
+    conversion = atomiton.convert(data, locs, source=source, **options)
+    warnings.warn(
+        conversion.summary(source), atomiton.ConvertedFlowWarning, stacklevel=_caller_level()
+    )
+    return conversion.document, conversion.locations
+
+
+def _caller_level() -> int:
+    """The stack level of the first frame outside conductor_nb: the user's load call."""
+    import sys
+
+    frame, level = sys._getframe(1), 1
+    package = str(Path(__file__).resolve().parents[1])
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _split(endpoint: str) -> tuple[str, str]:

@@ -106,9 +106,21 @@ def _entry(path: Path, base: Path) -> dict[str, Any]:
 def _list(target: Path, recursive: bool, pattern: str) -> list[dict[str, Any]]:
     if not target.is_dir():
         raise NotADirectoryError(f"{str(target)!r} is not a directory")
-    found = target.rglob(pattern or "*") if recursive else target.glob(pattern or "*")
-    # rglob does not descend into symlinked directories: nothing outside is listed
+    found: dict[Path, None] = {}
+    for one in _braces(pattern or "*"):  # *.{jpg,png}: each alternative, listed once
+        # rglob does not descend into symlinked directories: nothing outside is listed
+        found.update(dict.fromkeys(target.rglob(one) if recursive else target.glob(one)))
     return sorted((_entry(p, target) for p in found), key=lambda e: e["path"])
+
+
+def _braces(pattern: str) -> list[str]:
+    """``*.{jpg,png}`` -> ``*.jpg``, ``*.png`` (the first brace group, then the rest)."""
+    start = pattern.find("{")
+    end = pattern.find("}", start)
+    if start < 0 or end < 0:
+        return [pattern]
+    head, tail = pattern[:start], pattern[end + 1 :]
+    return [x for alt in pattern[start + 1 : end].split(",") for x in _braces(head + alt + tail)]
 
 
 def _read(target: Path, binary: bool, encoding: str) -> dict[str, Any]:
@@ -120,6 +132,11 @@ def _read(target: Path, binary: bool, encoding: str) -> dict[str, Any]:
 def _write(target: Path, content: Any, opts: Mapping[str, Any]) -> dict[str, Any]:
     if target.exists() and not opts["overwrite"]:
         raise FileExistsError(f"{str(target)!r} exists; set overwrite: true to replace it")
+    if not opts["createDirectories"] and not target.parent.is_dir():
+        raise FileNotFoundError(
+            f"the folder {str(target.parent)!r} does not exist; set createDirectories: true "
+            "to create it"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     data = _as_bytes(content, opts["binary"], opts["encoding"])
     if opts["operation"] == "append":
@@ -173,6 +190,7 @@ def file_system(
     pattern: str = "",
     overwrite: bool = True,
     missing_ok: bool = False,
+    createDirectories: bool = True,
 ) -> dict[str, Any]:
     """Do one file operation inside the allowed roots."""
     roots = allowed_roots(getattr(ctx, "settings", None))
@@ -181,10 +199,13 @@ def file_system(
         return _read(target, binary, encoding)
     if operation in ("write", "append"):
         opts = {"operation": operation, "overwrite": overwrite, "binary": binary}
+        opts["createDirectories"] = createDirectories
         data = content if content is not None else input
         return _write(target, data, {**opts, "encoding": encoding})
     if operation == "list":
-        return {"path": str(target), "entries": _list(target, recursive, pattern)}
+        entries = _list(target, recursive, pattern)
+        files = [str(target / e["path"]) for e in entries if e["type"] == "file"]
+        return {"path": str(target), "entries": entries, "files": files}
     if operation == "exists":
         return {"path": str(target), "exists": target.exists()}
     if operation == "create":
@@ -218,6 +239,7 @@ FILE_SYSTEM = define(
         Port("content", description="read: the file's text or bytes"),
         Port("path", type="str", description="the resolved path"),
         Port("entries", type="list", description="list: the entries"),
+        Port("files", type="list[str]", description="list: the full paths of the files"),
         Port("exists", type="bool", description="exists: whether the path exists"),
     ],
     params=[
@@ -230,6 +252,12 @@ FILE_SYSTEM = define(
         param("pattern", "str", "", "list: a glob pattern such as *.csv"),
         param("overwrite", "bool", True, "write/copy/move: replace an existing target"),
         param("missing_ok", "bool", False, "delete: a missing path is not an error"),
+        param(
+            "createDirectories",
+            "bool",
+            True,
+            "write/append: create missing parent folders (else a missing folder is an error)",
+        ),
     ],
     example={
         "type": "file-system",

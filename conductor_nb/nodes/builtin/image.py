@@ -1,5 +1,9 @@
 """``image``: edit an image with Pillow (imported lazily): resize, convert, composite,
-blend, grayscale, blur, sharpen, and save with a quality.
+blend, watermark, grayscale, blur, sharpen, and save with a quality.
+
+``watermark`` scales the ``overlay`` image to ``scale`` of the image's width, fades
+it to ``opacity`` and places it at ``position`` (``bottom-right``, ``center``...),
+``margin`` pixels from the edges.
 
 The image comes from ``path`` (or bytes on the input); the result is written to
 ``output_path`` (atomically, inside the allowed roots) or returned as bytes.
@@ -17,7 +21,28 @@ from conductor_nb.model.types import Port
 from conductor_nb.nodes.builtin._define import define, param
 from conductor_nb.nodes.builtin.files import allowed_roots, atomic_write, confine
 
-OPERATIONS = ("resize", "convert", "composite", "blend", "grayscale", "blur", "sharpen", "quality")
+OPERATIONS = (
+    "resize",
+    "convert",
+    "composite",
+    "blend",
+    "watermark",
+    "grayscale",
+    "blur",
+    "sharpen",
+    "quality",
+)
+POSITIONS = (
+    "center",
+    "top",
+    "bottom",
+    "left",
+    "right",
+    "top-left",
+    "top-right",
+    "bottom-left",
+    "bottom-right",
+)
 FORMATS = {
     ".jpg": "JPEG",
     ".jpeg": "JPEG",
@@ -57,6 +82,31 @@ def _overlay(pil: Any, img: Any, other: Any, opts: Mapping[str, Any]) -> Any:
     return pil.alpha_composite(base, layer)
 
 
+def _watermark(pil: Any, img: Any, mark: Any, opts: Mapping[str, Any]) -> Any:
+    """The overlay scaled to ``scale`` of the image's width, faded to ``opacity``, placed
+    at ``position`` (``bottom-right``...) ``margin`` pixels from the edges."""
+    base, top = img.convert("RGBA"), mark.convert("RGBA")
+    scale = float(opts["scale"])
+    if scale > 0:
+        width = max(1, round(base.width * scale))
+        top = top.resize((width, max(1, round(top.height * width / top.width))))
+    opacity = float(opts["opacity"])
+    if opacity < 1:
+        top.putalpha(top.getchannel("A").point(lambda a: round(a * opacity)))
+    layer = pil.new("RGBA", base.size, (0, 0, 0, 0))
+    layer.paste(top, _place(base.size, top.size, str(opts["position"]), int(opts["margin"])))
+    return pil.alpha_composite(base, layer)
+
+
+def _place(
+    size: tuple[int, int], mark: tuple[int, int], position: str, margin: int
+) -> tuple[int, int]:
+    (w, h), (mw, mh) = size, mark
+    x = margin if "left" in position else w - mw - margin if "right" in position else (w - mw) // 2
+    y = margin if "top" in position else h - mh - margin if "bottom" in position else (h - mh) // 2
+    return x, y
+
+
 def _apply(pil: Any, img: Any, opts: Mapping[str, Any], roots: Any) -> Any:
     op = opts["operation"]
     if op == "resize":
@@ -68,6 +118,9 @@ def _apply(pil: Any, img: Any, opts: Mapping[str, Any], roots: Any) -> Any:
         if op == "blur":
             return img.filter(filters.GaussianBlur(float(opts["radius"])))
         return img.filter(filters.SHARPEN)
+    if op == "watermark":
+        with _open(pil, opts["overlay"], roots) as mark:
+            return _watermark(pil, img, mark, opts)
     if op in ("composite", "blend"):
         return _overlay(pil, img, _open(pil, opts["overlay"], roots), opts)
     if op == "convert" and opts["mode"]:
@@ -101,6 +154,10 @@ def image(
     alpha: float = 0.5,
     mode: str = "",
     quality: int = 85,
+    position: str = "bottom-right",
+    opacity: float = 1.0,
+    scale: float = 0.25,
+    margin: int = 10,
 ) -> dict[str, Any]:
     """Apply one operation to an image and save it (or return its bytes)."""
     pil = require("PIL.Image", "image", "the image node")
@@ -111,6 +168,7 @@ def image(
         opts: dict[str, Any] = {"operation": operation, "width": width, "height": height}
         opts.update(keepAspect=keepAspect, radius=radius, overlay=overlay, x=x, y=y)
         opts.update(alpha=alpha, mode=mode)
+        opts.update(position=position, opacity=opacity, scale=scale, margin=margin)
         result = _apply(pil, img, opts, roots)
         source_format = img.format or "PNG"
     target = confine(output_path, roots) if output_path else None
@@ -138,7 +196,7 @@ def _check(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     problems = []
     if op == "resize" and not values.get("width") and not values.get("height"):
         problems.append(("width", "resize needs width and/or height"))
-    if op in ("composite", "blend") and not values.get("overlay"):
+    if op in ("composite", "blend", "watermark") and not values.get("overlay"):
         problems.append(("overlay", f"{op} needs an overlay image path"))
     return problems
 
@@ -170,6 +228,12 @@ IMAGE = define(
         param("alpha", "float", 0.5, "blend: weight of the overlay", minimum=0, maximum=1),
         param("mode", "str", "", "convert: a Pillow mode such as RGB, L, RGBA"),
         param("quality", "int", 85, "JPEG/WEBP quality", minimum=1, maximum=100),
+        param("position", "str", "bottom-right", "watermark: where", choices=POSITIONS),
+        param("opacity", "float", 1.0, "watermark: opacity of the overlay", minimum=0, maximum=1),
+        param(
+            "scale", "float", 0.25, "watermark: overlay width / image width (0: as is)", minimum=0
+        ),
+        param("margin", "int", 10, "watermark: pixels from the edges", minimum=0),
     ],
     output_type="dict",
     example={
