@@ -149,6 +149,10 @@ def missing_extra(what: str) -> str:
 
 def _jsonable(value: Any) -> str:
     def fallback(v: Any) -> Any:
+        if isinstance(v, Mapping):
+            return dict(v)
+        if isinstance(v, Sequence) and not isinstance(v, str | bytes | bytearray):
+            return list(v)  # a table value reads as its records
         for attr in ("to_pylist", "tolist"):  # Arrow tables, numpy arrays
             if callable(getattr(v, attr, None)):
                 return getattr(v, attr)()
