@@ -15,6 +15,7 @@ test:
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/python -m pytest -q
 	$(VENV)/bin/python bench/run.py --quick
+	$(VENV)/bin/python bench/data.py --quick
 
 bench:
 	$(VENV)/bin/python bench/run.py

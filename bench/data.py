@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPRESSION = "item.status == 'paid' and item.amount >= 50"
@@ -65,8 +66,10 @@ def generate(path: Path, rows: int, seed: int = 15) -> None:
 
 
 def job_conductor(csv: Path, out: Path) -> dict[str, float]:
+    start = time.perf_counter()
     import conductor_nb as cnb
 
+    imported = time.perf_counter() - start
     bp = cnb.Blueprint("orders")
     bp.add("spreadsheet", id="load", path=str(csv))
     bp.add("transform", id="paid", operation="filter", expression=EXPRESSION)
@@ -93,7 +96,8 @@ def job_conductor(csv: Path, out: Path) -> dict[str, float]:
     run = bp.run()
     if run.status.value != "succeeded":
         raise SystemExit(run.summary())
-    return {}
+    nodes = {f"node {n}": run[n].duration or 0.0 for n in run.node_runs}
+    return {"import conductor_nb": imported, **nodes}
 
 
 def job_pandas(csv: Path, out: Path) -> dict[str, float]:
@@ -167,16 +171,27 @@ JOBS = {
 def worker(name: str, csv: Path, out: Path) -> None:
     """Run one contender in this (fresh) process and print its measurements as JSON."""
     start = time.perf_counter()
-    JOBS[name](csv, out)
+    parts = JOBS[name](csv, out)
     wall = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"wall": wall, "rss_mb": peak_kb / 1024}))
+    print(json.dumps({"wall": wall, "rss_mb": peak_rss_mb(), "parts": parts}))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS. VmHWM starts afresh at exec; ru_maxrss would not (Linux
+    keeps the parent's across fork + exec, which would floor every contender at ours)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # ------------------------------------------------------------------ harness
 
 
-def measure(name: str, csv: Path, work: Path) -> dict[str, float] | None:
+def measure(name: str, csv: Path, work: Path) -> dict[str, Any] | None:
     out = work / name
     out.mkdir()
     env = {**os.environ, "CONDUCTOR_HOME": str(out / ".conductor")}
@@ -187,7 +202,7 @@ def measure(name: str, csv: Path, work: Path) -> dict[str, float] | None:
         if name in ("polars", "duckdb") and "No module named" in "".join(message[-1:]):
             return None  # an optional comparison that is not installed
         raise SystemExit(f"{name} failed:\n" + "\n".join(message[-20:]))
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     history = out / ".conductor"
     if history.exists():
         result["history_mb"] = _size(history) / 1e6
@@ -218,7 +233,8 @@ def same_results(work: Path, name: str) -> str | None:
 def bench(rows: int, work: Path) -> bool:
     csv = work / "orders.csv"
     start = time.perf_counter()
-    generate(csv, rows)
+    cmd = [sys.executable, __file__, "--generate", str(rows), "--csv", str(csv)]
+    subprocess.run(cmd, check=True)  # in a child, so this process stays small
     size_mb = csv.stat().st_size / 1e6
     print(
         f"\n{rows:,} orders, {size_mb:.1f} MB CSV (generated in {time.perf_counter() - start:.1f}s)"
@@ -237,6 +253,8 @@ def bench(rows: int, work: Path) -> bool:
         )
     ours = results["conductor_nb"]
     assert ours is not None
+    parts = ours.get("parts") or {}
+    print("  conductor_nb breakdown: " + ", ".join(f"{k} {v:.2f}s" for k, v in parts.items()))
     history = ours.get("history_mb", 0.0)
     wrong = same_results(work, "conductor_nb")
     checks = [
@@ -260,9 +278,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100,000 rows (CI)")
     parser.add_argument("--rows", type=int, action="append", help="rows (repeatable)")
     parser.add_argument("--worker", choices=sorted(JOBS), help=argparse.SUPPRESS)
+    parser.add_argument("--generate", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.generate:
+        generate(args.csv, args.generate)
+        return
     if args.worker:
         sys.path.insert(0, str(ROOT))
         worker(args.worker, args.csv, args.out)
