@@ -73,7 +73,23 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     prune = actions.add_parser("prune", help="delete old runs from the history")
     prune.add_argument("--keep", type=int, metavar="N", help="keep the newest N runs")
     prune.add_argument("--days", type=float, metavar="D", help="delete runs older than D days")
+    prune.add_argument(
+        "--older-than",
+        dest="days",
+        type=_age,
+        metavar="AGE",
+        help="delete runs older than AGE: 30m, 12h, 7d, 2w (same as --days)",
+    )
     prune.set_defaults(command=cmd_prune)
+
+
+def _age(text: str) -> float:
+    from conductor_nb.storage.usage import parse_age
+
+    try:
+        return parse_age(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _storage() -> Any:
@@ -131,6 +147,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         common.print_json(rows)
         if note:
             sys.stderr.write(note + "\n")
+        sys.stderr.write(_disk_line(args.home) + "\n")
         return EXIT_OK
     if not records and not more:
         print("no runs recorded yet" if args.status is None else f"no {args.status} runs")
@@ -143,7 +160,16 @@ def cmd_list(args: argparse.Namespace) -> int:
         )
     if note:
         print(note)
+    sys.stderr.write(_disk_line(args.home) + "\n")  # beside the list, not in it
     return EXIT_OK
+
+
+def _disk_line(home: str | None) -> str:
+    from conductor_nb.storage.history import default_history
+    from conductor_nb.storage.usage import disk_usage, human_size
+
+    folder = default_history(home).home
+    return f"history: {human_size(disk_usage(folder))} on disk in {folder}"
 
 
 def _load(run_id: str, home: str | None) -> Any:

@@ -34,15 +34,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import pickle
+import threading
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from conductor_nb.model.table import Table
+
+log = logging.getLogger("conductor_nb.storage")
 
 INLINE_LIMIT = 256_000
 """JSON longer than this many characters goes to a blob file instead of the database."""
@@ -178,24 +183,21 @@ class ValueCodec:
         }
 
     def _table(self, table: Table) -> dict[str, Any]:
-        """A table as Parquet, written once per content (the digest stays on the table)."""
-        size = None
-        if table.digest is None or not self.blob_path(table.digest).exists():
-            data = _parquet_bytes(table)
-            table.digest, size = hashlib.sha256(data).hexdigest(), len(data)
-            path = self.blob_path(table.digest)
-            if not path.exists():
-                from conductor_nb.model.document import atomic_write
+        """A table as Parquet, written once per content (the digest stays on the table).
 
-                atomic_write(path, data)
-        digest = table.digest
+        The digest is taken from the table's Arrow IPC bytes (fast); the Parquet file is
+        written by a background thread, so a run's next node does not wait for it.
+        """
+        if table.digest is None:
+            table.digest = _content_digest(table)
+        write_parquet_once(self.blob_path(table.digest), table)
         return {
-            "blob": digest,
+            "blob": table.digest,
             "format": "parquet",
             "type": "Table",
-            "size": size if size is not None else self.blob_path(digest).stat().st_size,
             "rows": len(table),
             "columns": table.column_types(),
+            "memory": int(table.arrow.nbytes),
             "preview": _preview(table),
         }
 
@@ -229,6 +231,8 @@ class ValueCodec:
         if digest is None:
             return StoredValue(kind, "remote" if fmt == "remote" else "repr", preview)
         path = self.blob_path(str(digest))
+        if fmt == "parquet":
+            _wait_for(path)
         if not path.exists():
             return StoredValue(kind, "missing", preview)
         if fmt == "json":
@@ -304,13 +308,65 @@ def _join_tables(tree: Any, tables: list[tuple[Path_, Any]]) -> Any:
     return tree
 
 
-def _parquet_bytes(table: Table) -> bytes:
+_writer: ThreadPoolExecutor | None = None
+_pending: dict[Path, Future[None]] = {}
+_lock = threading.Lock()
+
+
+def _content_digest(table: Table) -> str:
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.arrow.schema) as stream:
+        stream.write_table(table.arrow)
+    return hashlib.sha256(memoryview(sink.getvalue())).hexdigest()
+
+
+def write_parquet_once(path: Path, table: Table) -> None:
+    """Write ``table`` to ``path`` as Parquet in the background, unless it is (being) written.
+
+    The writer thread is not a daemon: the interpreter waits for it at exit, so a run
+    recorded by a script is complete on disk when the script ends.
+    """
+    global _writer
+    with _lock:
+        if path in _pending or path.exists():
+            return
+        if _writer is None:
+            _writer = ThreadPoolExecutor(1, thread_name_prefix="conductor-parquet")
+        _pending[path] = _writer.submit(_write_parquet, path, table)
+
+
+def _write_parquet(path: Path, table: Table) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    sink = pa.BufferOutputStream()
-    pq.write_table(table.arrow, sink, compression="zstd")
-    return bytes(sink.getvalue().to_pybytes())
+    from conductor_nb.model.document import atomic_write
+
+    try:
+        sink = pa.BufferOutputStream()
+        pq.write_table(table.arrow, sink, compression="zstd", write_statistics=False)
+        atomic_write(path, sink.getvalue().to_pybytes())
+    except Exception as exc:  # the history lacks this value; the run goes on
+        log.warning("run history: could not store a table as %s: %s", path.name, exc)
+    finally:
+        with _lock:
+            _pending.pop(path, None)
+
+
+def flush_tables() -> None:
+    """Wait until every table handed to the background writer is on disk."""
+    with _lock:
+        waiting = list(_pending.values())
+    for future in waiting:
+        future.result()
+
+
+def _wait_for(path: Path) -> None:
+    with _lock:
+        pending = _pending.get(path)
+    if pending is not None:
+        pending.result()
 
 
 def _read_parquet(path: Path) -> Table:

@@ -277,9 +277,12 @@ def test_runs_list_show_resume_prune(cli) -> None:
     result = json.loads(resumed.stdout)
     assert result["nodes"]["make"]["status"] == "cached"  # what succeeded is reused
     assert cli("runs", "show", "no-such-run").returncode == 2
+    assert "history: " in listed.stderr and " on disk in " in listed.stderr
     pruned = cli("runs", "prune", "--keep", "1")
     assert pruned.returncode == 0 and "pruned 1" in pruned.stdout
     assert cli("runs", "prune").returncode == 2
+    assert cli("runs", "prune", "--older-than", "7d").stdout.startswith("pruned 0")
+    assert cli("runs", "prune", "--older-than", "soon").returncode == 2
 
 
 def test_cache_options_override_the_node_settings(cli) -> None:

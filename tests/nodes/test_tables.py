@@ -16,6 +16,7 @@ import pytest
 import conductor_nb as cnb
 from conductor_nb.model.table import Table, shape_of
 from conductor_nb.nodes.builtin.data import transform
+from conductor_nb.storage.values import flush_tables
 
 ORDERS = """\
 order_id,region,status,amount,note
@@ -356,14 +357,16 @@ def test_history_stores_a_table_once_as_parquet(tmp_path, orders, monkeypatch):
     bp.connect("load.records", "b.input")
     run = bp.run(history=cnb.RunHistory(home))
     assert run.status.value == "succeeded", run.summary()
+    loaded = cnb.load_run(run.id, home=home)  # waits for the background Parquet writer
+    assert isinstance(loaded["b"].output, Table)
+    assert loaded["b"].output == run["b"].output
+    flush_tables()
     blobs = sorted(p for p in (home / "blobs").rglob("*") if p.is_file())
     assert len(blobs) == 3  # load's table (also a's and b's input), a's and b's outputs
     same = bp.run(history=cnb.RunHistory(home))  # equal tables are not stored again
     assert same.status.value == "succeeded"
+    flush_tables()
     assert sorted(p for p in (home / "blobs").rglob("*") if p.is_file()) == blobs
-    loaded = cnb.load_run(run.id, home=home)
-    assert isinstance(loaded["b"].output, Table)
-    assert loaded["b"].output == run["b"].output
 
 
 def test_shape_for_the_inspector():

@@ -51,7 +51,7 @@ def read_csv(
         return Table(pa().table({}))
     names = _names(first, headers)
     try:
-        table = _arrow_csv(source, delimiter, encoding, len(first), headers)
+        table = _arrow_csv(source, delimiter, encoding, first, headers)
     except (pa().ArrowInvalid, _Ragged):
         return _stdlib_csv(source, delimiter, encoding, headers, infer)
     if _open_quote_at_end(table):  # Arrow reads a quote left open to the end of the file
@@ -94,12 +94,12 @@ def _names(first: list[str], headers: bool) -> list[str]:
 
 
 def _arrow_csv(
-    source: Path | bytes, delimiter: str, encoding: str, width: int, headers: bool
+    source: Path | bytes, delimiter: str, encoding: str, first: list[str], headers: bool
 ) -> Any:
     from pyarrow import csv as pacsv
 
     lib = pa()
-    generated = [f"c{i}" for i in range(width)]
+    generated = [f"c{i}" for i in range(len(first))]
 
     ragged_rows: list[Any] = []
 
@@ -120,20 +120,23 @@ def _arrow_csv(
     if ragged_rows:
         raise _Ragged(ragged_rows[0])
     if headers:
-        table = _without_header(table)
+        table = _without_header(table, first)
     return table
 
 
-def _without_header(table: Any) -> Any:
-    """Drop the header row (the first row that is not blank, like ``_first_row``'s)."""
+def _without_header(table: Any, first: list[str]) -> Any:
+    """Drop the header row: row 0, as Arrow skips empty lines; else (blank-celled lines such
+    as ``,,`` before it) the first row that is not blank, like ``_first_row``'s."""
     import pyarrow.compute as pc
 
     lib = pa()
     if table.num_rows == 0:
         return table
+    if [column[0].as_py() for column in table.columns] == first:
+        return table.slice(1)
     blank = _blank_rows(table)
-    first = 0 if blank is None else int(pc.index(blank, lib.scalar(False)).as_py())
-    return table.slice(first + 1) if first == 0 else table.filter(_not_row(table, first))
+    index = 0 if blank is None else int(pc.index(blank, lib.scalar(False)).as_py())
+    return table.slice(1) if index == 0 else table.filter(_not_row(table, index))
 
 
 def _not_row(table: Any, row: int) -> Any:
@@ -146,6 +149,8 @@ def _blank_rows(table: Any) -> Any:
     """A mask of the rows whose cells are all empty (None when no row is)."""
     import pyarrow.compute as pc
 
+    if table.num_columns == 0 or pc.min(pc.utf8_length(table.column(0))).as_py() != 0:
+        return None  # a blank row has an empty first cell; none has
     mask = None
     for column in table.columns:
         empty = pc.equal(pc.utf8_length(column), 0)
@@ -173,24 +178,67 @@ def infer_numbers(table: Any) -> Any:
     return table
 
 
+_SAMPLE = 1000
+
+
 def _as_number(column: Any) -> Any:
+    """The column as int64 or float64 when it follows the number rule, else None.
+
+    A sample decides most text columns at once; integers are checked the way the rule is
+    written (``str(int(s)) == s``: Arrow's cast, then back to text); decimals by pattern.
+    Blank cells (empty or spaces) become None; spaces are looked for only when needed.
+    """
+    import pyarrow.compute as pc
+
+    if not _could_be_numbers(column.slice(0, _SAMPLE)):
+        return None
+    empty = pc.equal(pc.utf8_length(column), 0)
+    if pc.all(empty).as_py():
+        return None
+    number = _numbers(_nulled(column, empty))
+    if number is not None:
+        return number
+    blank = pc.equal(pc.utf8_trim_whitespace(column), "")  # cells of only spaces
+    if pc.all(blank).as_py() or pc.all(pc.equal(blank, empty)).as_py():
+        return None
+    return _numbers(_nulled(column, blank))
+
+
+def _nulled(column: Any, mask: Any) -> Any:
     import pyarrow.compute as pc
 
     lib = pa()
-    blank = pc.equal(pc.utf8_trim_whitespace(column), "")
-    if pc.all(blank).as_py():
-        return None
-    filled = pc.if_else(blank, lib.scalar(None, lib.string()), column)
+    return (
+        pc.if_else(mask, lib.scalar(None, lib.string()), column) if pc.any(mask).as_py() else column
+    )
+
+
+def _numbers(filled: Any) -> Any:
+    import pyarrow.compute as pc
+
+    lib = pa()
+    try:
+        whole = pc.cast(filled, lib.int64())
+        if pc.all(pc.equal(pc.cast(whole, lib.string()), filled)).as_py():
+            return whole
+    except (lib.ArrowInvalid, lib.ArrowNotImplementedError):
+        pass
     is_int = pc.match_substring_regex(filled, _INT)
-    if pc.all(is_int).as_py():  # nulls (blanks) are skipped by all()
-        return pc.cast(filled, lib.int64())
-    is_decimal = pc.match_substring_regex(filled, _DECIMAL)
-    if not pc.all(pc.or_(is_int, is_decimal)).as_py():
+    is_number = pc.or_(is_int, pc.match_substring_regex(filled, _DECIMAL))
+    if not pc.all(is_number).as_py():
         return None
     long = pc.filter(filled, pc.greater(pc.utf8_length(filled), _EXACT_LENGTH))
     if any(Decimal(repr(float(s))) != Decimal(s) for s in long.to_pylist() if "." in s):
         return None  # more precision than a float holds: keep the text
     return pc.cast(filled, lib.float64())
+
+
+def _could_be_numbers(sample: Any) -> bool:
+    """False when some cell of ``sample`` is neither blank nor a plain number."""
+    for cell in sample.to_pylist():
+        if cell.strip() and not (re.match(_INT, cell) or re.match(_DECIMAL, cell)):
+            return False
+    return True
 
 
 def _stdlib_csv(
