@@ -131,7 +131,7 @@ async def drive_only(bp: cnb.Blueprint) -> float:
 
     run = prepare(bp, None, {"history": False, "concurrency": 64})
     t0 = time.perf_counter()
-    run._ensure_driver()
+    run._launch()
     await run
     seconds = time.perf_counter() - t0
     checked(run, len(bp.nodes))
