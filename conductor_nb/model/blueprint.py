@@ -21,8 +21,10 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
-from conductor_nb.errors import BlueprintError, NodeTypeError, Problem, ProblemList, problem
+from conductor_nb.errors import BlueprintError, NodeTypeError, Problem, problem
 from conductor_nb.model.params import ParamSpec
+from conductor_nb.model.settings import DEFAULTS, SETTINGS, NodeSettings, non_defaults
+from conductor_nb.model.settings import check as check_settings
 from conductor_nb.model.types import NodeType, Registry
 from conductor_nb.model.types import registry as default_registry
 
@@ -32,19 +34,6 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 1
 ID_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
-SETTINGS = (
-    "retries",
-    "retry_delay",
-    "retry_backoff",
-    "retry_on",
-    "timeout",
-    "enabled",
-    "cache",
-    "position",
-    "name",
-    "resources",
-)
-"""Keywords of ``Blueprint.add`` (and node keys in files) that are node settings, not values."""
 
 
 def plural(count: int, noun: str) -> str:
@@ -52,24 +41,15 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-@dataclass
-class Node:
-    """One use of a node type in a blueprint."""
+@dataclass(repr=False)
+class Node(NodeSettings):
+    """One use of a node type in a blueprint: its id, type, pinned version and param values,
+    and its settings (the fields of :class:`~conductor_nb.model.settings.NodeSettings`)."""
 
     id: str
     type: str
     version: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
-    retries: int = 0
-    retry_delay: float = 0.0
-    retry_backoff: float = 2.0
-    retry_on: list[str] = field(default_factory=list)
-    timeout: float | None = None
-    enabled: bool = True
-    cache: bool = False
-    position: tuple[float, float] | None = None
-    name: str | None = None
-    resources: dict[str, float] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -88,29 +68,33 @@ class Node:
         out: dict[str, Any] = {"type": self.type}
         if self.version is not None:
             out["version"] = self.version
-        if self.name:
-            out["name"] = self.name
+        settings = non_defaults(self)
+        if "name" in settings:
+            out["name"] = settings.pop("name")
         if self.params:
             out["params"] = copy.deepcopy(self.params)
-        for key in SETTINGS:
-            if key in ("name", "position"):  # written above and below, in their own form
-                continue
-            value = getattr(self, key)
-            if value != _NODE_DEFAULTS[key]:
-                if isinstance(value, float):
-                    out[key] = int(value) if value.is_integer() else value  # 5 and 5.0 alike
-                else:
-                    out[key] = copy.deepcopy(value)
-        if self.position is not None:
-            out["position"] = [_num(v) for v in self.position]
+        position = settings.pop("position", None)  # written last, as in the format's examples
+        out.update({key: _tidy(value) for key, value in settings.items()})
+        if position is not None:
+            out["position"] = _tidy(position)
         return out
 
+    def __repr__(self) -> str:
+        fields = [f"id={self.id!r}", f"type={self.type!r}"]
+        fields += [f"params={self.params!r}"] if self.params else []
+        fields += [f"{k}={v!r}" for k, v in non_defaults(self).items()]
+        return f"Node({', '.join(fields)})"
 
-def _num(v: float) -> float | int:
-    return int(v) if float(v).is_integer() else round(float(v), 2)
 
-
-_NODE_DEFAULTS = {k: getattr(Node("x", "x"), k) for k in SETTINGS}
+def _tidy(value: Any) -> Any:
+    """Numbers as people write them (5, not 5.0), inside lists and mappings too."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_tidy(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _tidy(v) for k, v in value.items()}
+    return value
 
 
 @dataclass(frozen=True)
@@ -219,19 +203,10 @@ class Blueprint:
             raise BlueprintError(
                 [_unknown_value_problem(node_id, node_type, k) for k in unknown], name=self.id
             )
-        if "position" in settings and settings["position"] is not None:
-            settings["position"] = tuple(settings["position"])
-        if "retry_on" in settings:
-            settings["retry_on"] = [_exception_name(e) for e in settings["retry_on"]]
-        node = Node(
-            id=node_id, type=node_type.name, version=version, params=node_values, **settings
-        )
-        from conductor_nb.model.validate import check_settings
-
-        found = ProblemList()
-        check_settings(found, f"nodes.{node_id}", node)  # retries="two" fails here, not later
-        if found:
-            raise BlueprintError(found.problems, name=self.id)
+        checked, problems = check_settings(settings, node_id) if settings else ({}, [])
+        if problems:  # checked as a file's would be: the same message for the same mistake
+            raise BlueprintError(problems, name=self.id)
+        node = Node(id=node_id, type=node_type.name, version=version, params=node_values, **checked)
         self.nodes[node_id] = node
         self._changed()
         return node
@@ -341,7 +316,9 @@ class Blueprint:
         return node
 
     def set_params(self, node_id: str, **values: Any) -> None:
-        """Update a node's param/input values (``None`` removes one)."""
+        """Update a node's param/input values and settings (``None`` removes a value, and
+        puts a setting back to its default). Settings are checked as ``add`` checks them;
+        nothing changes unless every value is accepted."""
         node = self.nodes[node_id]
         node_type = self.node_type(node_id)
         unknown = [k for k in values if k not in node_type.value_names and k not in SETTINGS]
@@ -349,9 +326,13 @@ class Blueprint:
             raise BlueprintError(
                 [_unknown_value_problem(node_id, node_type, k) for k in unknown], name=self.id
             )
+        given = {k: v for k, v in values.items() if k in SETTINGS and v is not None}
+        checked, problems = check_settings(given, node_id) if given else ({}, [])
+        if problems:
+            raise BlueprintError(problems, name=self.id)
         for key, value in values.items():
             if key in SETTINGS:
-                setattr(node, key, tuple(value) if key == "position" and value else value)
+                setattr(node, key, checked[key] if key in checked else copy.copy(DEFAULTS[key]))
             elif value is None:
                 node.params.pop(key, None)
             else:
@@ -641,9 +622,3 @@ def _unknown_value_problem(node_id: str, node_type: NodeType, key: str) -> Probl
         f"node type {node_type.name!r} has no param or input {key!r}",
         *hints,
     )
-
-
-def _exception_name(exc: Any) -> str:
-    if isinstance(exc, type) and issubclass(exc, BaseException):
-        return exc.__name__ if exc.__module__ == "builtins" else f"{exc.__module__}.{exc.__name__}"
-    return str(exc)

@@ -238,6 +238,7 @@ def build(
     from conductor_nb.model.blueprint import Edge, Node
     from conductor_nb.model.params import ParamSpec
     from conductor_nb.model.schema import ParamDoc, check_structure
+    from conductor_nb.model.settings import node_form
 
     locs = dict(locations or {})
     if atomiton.is_atomiton(data):
@@ -255,10 +256,7 @@ def build(
         for k, v in (doc.params or {}).items()
     }
     for node_id, spec in doc.nodes.items():
-        fields = spec.model_dump(exclude_unset=True)
-        if "position" in fields and fields["position"] is not None:
-            fields["position"] = tuple(fields["position"])
-        bp.nodes[node_id] = Node(id=node_id, **fields)
+        bp.nodes[node_id] = Node(id=node_id, **node_form(spec.model_dump(exclude_unset=True)))
     edge_problems = ProblemList()
     for i, item in enumerate(doc.edges):
         try:

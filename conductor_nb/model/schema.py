@@ -7,12 +7,25 @@ their node type) is checked by :mod:`.validate` against a registry.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
-from typing import Annotated, Any, Literal
+import types
+import typing
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    create_model,
+)
 
 from conductor_nb.errors import Problem
+from conductor_nb.model.params import is_spec
+from conductor_nb.model.settings import BOUNDS, SETTINGS, NodeSettings, expected
 
 NodeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")]
 Endpoint = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*\.[A-Za-z_]\w*$")]
@@ -32,22 +45,50 @@ class ParamDoc(_Strict):
     required: bool = False
 
 
-class NodeDoc(_Strict):
+def _file_type(hint: Any) -> Any:
+    """A setting's type as files hold it: a fixed-size tuple is a list of that length."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple and args and Ellipsis not in args:
+        return Annotated[list[args[0]], Field(min_length=len(args), max_length=len(args))]  # type: ignore[valid-type]
+    return hint
+
+
+def _setting_field(spec: dataclasses.Field[Any], hint: Any) -> tuple[Any, Any]:
+    """One NodeSettings field as a pydantic field: its file type, bounds, default, text."""
+    bounds = {key: spec.metadata[key] for key in BOUNDS if key in spec.metadata}
+    members = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    value_type = _file_type(next(m for m in members if m is not type(None)))
+    if bounds:
+        value_type = Annotated[value_type, Field(**bounds)]
+    annotation = value_type | None if type(None) in members else value_type
+    text = spec.metadata.get("description", "")
+    if spec.default_factory is not dataclasses.MISSING:
+        return annotation, Field(default_factory=spec.default_factory, description=text)
+    return annotation, Field(default=spec.default, description=text)
+
+
+def _settings_fields() -> dict[str, Any]:
+    hints = typing.get_type_hints(NodeSettings)
+    return {f.name: _setting_field(f, hints[f.name]) for f in dataclasses.fields(NodeSettings)}
+
+
+if TYPE_CHECKING:
+    SettingsDoc = _Strict
+else:
+    SettingsDoc = create_model(
+        "SettingsDoc",
+        __base__=_Strict,
+        __doc__="Node settings, made from the one declaration (model.settings.NodeSettings).",
+        **_settings_fields(),
+    )
+
+
+class NodeDoc(SettingsDoc):
     """One node: its type, pinned version, param/input values and settings."""
 
     type: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     version: Annotated[int, Field(ge=1)] | None = None
-    name: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
-    retries: Annotated[int, Field(ge=0, le=1000)] = 0
-    retry_delay: Annotated[float, Field(ge=0)] = 0.0
-    retry_backoff: Annotated[float, Field(ge=1)] = 2.0
-    retry_on: list[str] = Field(default_factory=list)
-    timeout: Annotated[float, Field(gt=0)] | None = None
-    enabled: bool = True
-    cache: bool = False
-    position: Annotated[list[float], Field(min_length=2, max_length=2)] | None = None
-    resources: dict[str, float] = Field(default_factory=dict)
 
 
 class EdgeDoc(_Strict):
@@ -122,7 +163,7 @@ def check_structure(data: Any) -> tuple[BlueprintDoc | None, list[Problem]]:
     try:
         return BlueprintDoc.model_validate(_sanitise(data)), []
     except ValidationError as exc:
-        return None, _one_per_place([_problem(err, data) for err in exc.errors(include_url=False)])
+        return None, _one_per_place([_problem(err) for err in exc.errors(include_url=False)])
 
 
 def _one_per_place(problems: list[Problem]) -> list[Problem]:
@@ -142,20 +183,26 @@ def _sanitise(data: dict[str, Any]) -> dict[str, Any]:
     """Params may be plain defaults: turn them into ParamDoc mappings before validation."""
     params = data.get("params")
     if isinstance(params, dict):
-        fixed = {}
-        for key, value in params.items():
-            is_spec = (
-                isinstance(value, dict)
-                and value
-                and set(value) <= {"default", "type", "description", "required"}
-                and ("default" in value or "type" in value)
-            )
-            fixed[key] = value if is_spec else {"default": value}
+        fixed = {k: v if is_spec(v) else {"default": v} for k, v in params.items()}
         data = {**data, "params": fixed}
     return data
 
 
-def _problem(err: Any, data: Any) -> Problem:
+def check_settings(
+    values: Mapping[str, Any], node_id: str, *, dump: bool = True
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Node settings in file form, checked by the same model as a file's nodes: the
+    values as checked (unless ``dump`` is false: validation needs only the problems), or
+    every problem, located and worded as on load."""
+    try:
+        checked = SettingsDoc.model_validate(values)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        return {}, [_problem({**err, "loc": ("nodes", node_id, *err["loc"])}) for err in errors]
+    return (checked.model_dump(exclude_unset=True) if dump else {}), []
+
+
+def _problem(err: Any) -> Problem:
     loc = [
         part
         for part in err["loc"]
@@ -179,7 +226,9 @@ def _problem(err: Any, data: Any) -> Problem:
     kind = err["type"]
     message = _FRIENDLY.get(kind) or err["msg"][0].lower() + err["msg"][1:]
     hints: tuple[str, ...] = ()
-    if kind == "extra_forbidden":
+    if _is_setting(loc) and kind not in ("missing", "extra_forbidden"):
+        message = f"expected {expected(loc[2])}"  # worded from the setting's declaration
+    elif kind == "extra_forbidden":
         message = f"unknown field {loc[-1]!r}" if loc else message
         hints = _field_hints(loc)
     elif kind == "string_pattern_mismatch":
@@ -196,6 +245,11 @@ def _problem(err: Any, data: Any) -> Problem:
     if "input" in err and kind not in ("missing", "extra_forbidden"):
         message += f", got {_short(err['input'])}"
     return Problem(path, message, hints)
+
+
+def _is_setting(loc: list[Any]) -> bool:
+    """``nodes.<id>.<setting>`` (not a field inside a setting's list or mapping)."""
+    return len(loc) == 3 and loc[0] == "nodes" and loc[2] in SETTINGS
 
 
 def _field_hints(loc: list[Any]) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from conductor_nb.errors import Problem, ProblemList
-from conductor_nb.model import templates
+from conductor_nb.model import settings, templates
 from conductor_nb.model.blueprint import (
     ID_PATTERN,
     _did_you_mean,
@@ -77,7 +77,7 @@ def _check_nodes(found: ProblemList, bp: Blueprint, names: _Names) -> dict[str, 
         if node_type.check_nested is not None:
             for inner in node_type.check_nested(node.params, bp.registry, bp.params):
                 found.add(f"{path}.params.{inner.path}", inner.message, *inner.hints)
-        check_settings(found, path, node)
+        found.problems.extend(settings.problems_of(node, node_id))
     return types
 
 
@@ -271,18 +271,6 @@ class _Names:
                 listing = f"declared params: {', '.join(sorted(declared)) or 'none'}"
                 fix = _declare_hint(self.bp, name)
             found.add(path, message, *did_you_mean(name, declared), listing, fix)
-
-
-def check_settings(found: ProblemList, path: str, node: object) -> None:
-    retries = getattr(node, "retries", 0)
-    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-        found.add(f"{path}.retries", f"expected an integer >= 0, got {retries!r}")
-    timeout = getattr(node, "timeout", None)
-    if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
-        found.add(f"{path}.timeout", f"expected a number of seconds > 0, got {timeout!r}")
-    delay = getattr(node, "retry_delay", 0)
-    if not isinstance(delay, int | float) or delay < 0:
-        found.add(f"{path}.retry_delay", f"expected a number of seconds >= 0, got {delay!r}")
 
 
 def _check_edge(

@@ -216,5 +216,5 @@ def test_bad_settings_are_refused_when_the_node_is_added() -> None:
     with pytest.raises(cnb.BlueprintError) as info:
         bp.add("pass", id="p", input=1, retries="two", timeout=-1)
     assert info.value.paths == ["nodes.p.retries", "nodes.p.timeout"]
-    assert "expected an integer >= 0, got 'two'" in str(info.value)
+    assert "expected an integer >= 0 and <= 1000, got 'two'" in str(info.value)
     assert not bp.nodes  # nothing half-added
