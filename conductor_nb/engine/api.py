@@ -10,9 +10,11 @@ then cancelled cleanly). ``arun`` runs on the caller's own loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from conductor_nb.engine import hooks
@@ -53,6 +55,24 @@ class EngineLoop:
             return cls._loop
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a run is prepared.
+
+    Preparing allocates a few objects per node and frees none of them, the worst
+    case for the collector: at 10,000 nodes its passes over the whole heap took
+    half of the preparation. Nothing is lost by waiting: the pass runs after.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def prepare(
     bp: Blueprint,
     params: Mapping[str, Any] | None,
@@ -63,19 +83,20 @@ def prepare(
     ``bp.run``-style keywords in a mapping."""
     if not isinstance(options, RunOptions):
         options = RunOptions.from_keywords(options)
-    snapshot = bp.copy()  # edits made while the run goes on do not change it
-    plan = compile_plan(snapshot)
-    run = Run(snapshot, plan, resolve_params(bp, params), options, setup=setup)
-    for name in options.breakpoints:
-        if name not in plan.nodes:
-            where = f"breakpoints: blueprint {bp.id!r} has "
-            raise UnknownNameError("node", name, plan.order, where=where)
-    if options.history is not False:
-        for hook in list(hooks.run_created):
-            try:
-                hook(run)
-            except Exception as exc:  # history is an observer: it must never stop a run
-                log.warning("run history is unavailable for run %s: %s", run.id, exc)
+    with gc_paused():
+        snapshot = bp.copy()  # edits made while the run goes on do not change it
+        plan = compile_plan(snapshot)
+        run = Run(snapshot, plan, resolve_params(bp, params), options, setup=setup)
+        for name in options.breakpoints:
+            if name not in plan.nodes:
+                where = f"breakpoints: blueprint {bp.id!r} has "
+                raise UnknownNameError("node", name, plan.order, where=where)
+        if options.history is not False:
+            for hook in list(hooks.run_created):
+                try:
+                    hook(run)
+                except Exception as exc:  # history is an observer: it must never stop a run
+                    log.warning("run history is unavailable for run %s: %s", run.id, exc)
     return run
 
 

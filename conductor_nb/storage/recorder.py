@@ -1,11 +1,17 @@
-"""The history recorder: an event subscriber that turns a run's events into SQL rows.
+"""The history recorder: an event subscriber that keeps a run's rows in SQLite, in batches.
 
-Events arrive on the thread of the run's event loop. The recorder only appends
-them to a list and asks the loop to flush once the current burst is over
-(``loop.call_soon``), so all events of one loop iteration share one
-transaction; ``RunFinished`` flushes at once, so a finished run is on disk
-before ``run.wait()`` returns. Encoding values (and writing blobs) happens in
-the flush, not in the publishing call.
+Events arrive on the thread of the run's event loop. A node event only marks its
+node dirty: the run's own records already hold the node's state, kept by the one
+reducer (:func:`conductor_nb.engine.reducer.apply_event`), nested records
+included; run-level changes and log lines queue up as statements. A flush (on
+the same loop) writes, in one transaction, one row per dirty node (its latest state:
+a node that was queued, started and finished since the last flush costs one
+row, its values encoded once) plus the queued statements. Flushes happen at
+most every :data:`FLUSH_INTERVAL` seconds while the run goes on (``call_later``
+on the run's loop) and at once on ``RunPaused`` and ``RunFinished``, so a
+finished or paused run is on disk before ``run.wait()`` returns; a process
+killed mid-run loses at most the last interval of progress, and its run is
+found as interrupted (and resumable) when the history is next opened.
 
 The recorder never breaks a run: every failure is logged; after a few failures
 in a row it stops recording that run.
@@ -27,13 +33,19 @@ if TYPE_CHECKING:
 log = logging.getLogger("conductor_nb.storage")
 
 MAX_FAILURES = 3
+FLUSH_INTERVAL = 0.1
+"""Seconds between two writes while a run goes on (at most this much is lost on a kill)."""
 
-_NODE_UPDATE = "UPDATE nodes SET {} WHERE run_id = ? AND node_id = ?"
-_RESET = (
-    "status='pending', attempts=0, queued_at=NULL, started_at=NULL, finished_at=NULL, "
-    "error=NULL, error_type=NULL, traceback=NULL, reason=?, inputs=NULL, outputs=NULL, "
-    "cache_key=NULL"
+_NODE_ROW = (
+    "UPDATE nodes SET status=?, attempts=?, queued_at=?, started_at=?, finished_at=?, "
+    "error=?, error_type=?, traceback=?, reason=?, inputs=?, outputs=?, cache_key=? "
+    "WHERE run_id=? AND node_id=?"
 )
+_NEW_NODE = (
+    "INSERT OR IGNORE INTO nodes (run_id, node_id, type, status, position) VALUES (?,?,?,?,?)"
+)
+_LOG = "INSERT INTO logs VALUES (?,?,?,?,?,?)"
+_BLOB_REF = "INSERT OR IGNORE INTO blob_refs VALUES (?,?)"
 
 
 class Recorder:
@@ -46,59 +58,74 @@ class Recorder:
         self.labels = {
             nid: (p.type.name, 1 + max(0, p.node.retries)) for nid, p in run.plan.nodes.items()
         }
-        self.pending: list[ev.Event] = []
+        self.records = run.node_runs  # the run's records, kept by the one reducer
+        self.errors: dict[str, tuple[str, str]] = {}  # node -> (message, type) of its failure
+        self.dirty: dict[str, None] = {}  # nodes whose row changed since the last write
+        self.statements: list[Statement] = []  # run rows, new nested nodes, log lines
+        self.encoded: dict[tuple[str, str], tuple[Any, str | None, list[str]]] = {}
         self.scheduled = False
         self.failures = 0
         self.stopped = False
 
     def __call__(self, event: ev.Event) -> None:
-        if self.stopped or isinstance(event, ev.RunProgress):
+        if self.stopped:
             return
-        self.pending.append(event)
-        if isinstance(event, ev.RunFinished):
+        kind = type(event)
+        if kind is ev.RunProgress:
+            return
+        if isinstance(event, ev.NodeEvent):
+            self._node_event(event)
+        else:
+            self.statements += self._run_rows(event)
+        if kind is ev.RunFinished or kind is ev.RunPaused:
             self.flush()
-            return
-        if self.scheduled:
-            return
+        elif not self.scheduled:
+            self._schedule()
+
+    def _schedule(self) -> None:
         try:
             loop = asyncio.get_running_loop()
-        except RuntimeError:
+        except RuntimeError:  # published outside a loop: write now rather than never
             self.flush()
             return
         self.scheduled = True
-        loop.call_soon(self.flush)
+        loop.call_later(FLUSH_INTERVAL, self.flush)
 
-    def flush(self) -> None:
-        self.scheduled = False
-        batch, self.pending = self.pending, []
-        if not batch or self.stopped:
-            return
-        try:
-            statements: list[Statement] = []
-            for event in batch:
-                statements += self.statements(event)
-            self.history.write(statements)
-            self.failures = 0
-        except Exception as exc:
-            self.failures += 1
-            self.stopped = self.failures >= MAX_FAILURES
-            log.warning(
-                "run history: could not record %d events of run %s (%s: %s)%s",
-                len(batch),
-                self.run_id,
-                type(exc).__name__,
-                exc,
-                "; recording stopped for this run" if self.stopped else "",
-                exc_info=self.failures == 1,
+    # ------------------------------------------------------------ node events
+    def _node_event(self, event: ev.NodeEvent) -> None:
+        node_id = event.node_id
+        if node_id not in self.known:
+            self.known[node_id] = len(self.known)
+            self.statements.append(
+                (_NEW_NODE, (self.run_id, node_id, "", "pending", self.known[node_id]))
             )
+        if type(event) is ev.NodeLog:
+            line = (self.run_id, node_id, event.time, event.stream, event.text, event.level)  # type: ignore[attr-defined]
+            self.statements.append((_LOG, line))
+            return
+        if isinstance(event, ev.NodeRetrying):
+            text = f"attempt {event.attempt} failed: {event.error}; retrying in {event.delay:g}s\n"
+            self.statements.append(
+                (_LOG, (self.run_id, node_id, event.time, "retry", text, "WARNING"))
+            )
+        elif isinstance(event, ev.NodeFailed):
+            self.errors[node_id] = (self._message(event), event.error_type)
+        elif isinstance(event, ev.NodeReset):
+            self.errors.pop(node_id, None)
+        self.dirty[node_id] = None
 
-    # -------------------------------------------------------------- translate
-    def statements(self, event: ev.Event) -> list[Statement]:
-        if isinstance(event, ev.NodeEvent):
-            return self._ensure(event.node_id) + self._node(event)
-        return self._run(event)
+    def _message(self, event: ev.NodeFailed) -> str:
+        label = self.labels.get(event.node_id)
+        if label is None:
+            return event.error
+        type_name, attempts = label
+        return (
+            f"node {event.node_id!r} ({type_name}) failed on attempt "
+            f"{event.attempt}/{attempts}: {event.error}"
+        )
 
-    def _run(self, event: ev.Event) -> list[Statement]:
+    # ------------------------------------------------------------- run events
+    def _run_rows(self, event: ev.Event) -> list[Statement]:
         rid = self.run_id
         if isinstance(event, ev.RunStarted):
             return [
@@ -121,114 +148,81 @@ class Recorder:
             ]
         return []
 
-    def _ensure(self, node_id: str) -> list[Statement]:
-        if node_id in self.known:
-            return []
-        self.known[node_id] = len(self.known)
-        return [
-            (
-                "INSERT OR IGNORE INTO nodes (run_id, node_id, type, status, position) "
-                "VALUES (?,?,?,?,?)",
-                (self.run_id, node_id, "", "pending", self.known[node_id]),
+    # ----------------------------------------------------------------- writing
+    def flush(self) -> None:
+        """Write the dirty nodes' rows and the queued statements in one transaction."""
+        self.scheduled = False
+        if self.stopped or not (self.dirty or self.statements):
+            return
+        dirty, self.dirty = list(self.dirty), {}
+        statements, self.statements = self.statements, []
+        try:
+            rows, refs = self._node_rows(dirty)
+            self.history.write([*statements, *refs, *rows])
+            self.failures = 0
+        except Exception as exc:
+            self.failures += 1
+            self.stopped = self.failures >= MAX_FAILURES
+            log.warning(
+                "run history: could not record %d changes of run %s (%s: %s)%s",
+                len(dirty) + len(statements),
+                self.run_id,
+                type(exc).__name__,
+                exc,
+                "; recording stopped for this run" if self.stopped else "",
+                exc_info=self.failures == 1,
             )
-        ]
+        for node_id in dirty:  # finished and written: its encoded values are not needed
+            record = self.records.get(node_id)
+            if record is None or record.status.is_finished:
+                self.encoded.pop((node_id, "inputs"), None)
+                self.encoded.pop((node_id, "outputs"), None)
 
-    def _values(self, values: dict[str, Any] | None) -> tuple[str | None, list[Statement]]:
-        text, digests = self.history.codec.encode(values)
-        refs: list[Statement] = [
-            ("INSERT OR IGNORE INTO blob_refs VALUES (?,?)", (self.run_id, d)) for d in digests
-        ]
-        return text, refs
-
-    def _node(self, event: ev.NodeEvent) -> list[Statement]:
-        key = (self.run_id, event.node_id)
-        if isinstance(event, ev.NodeQueued):
-            return [(_NODE_UPDATE.format("status='queued', queued_at=?"), (event.time, *key))]
-        if isinstance(event, ev.NodeStarted):
-            inputs, refs = self._values(event.inputs)
-            return [
-                *refs,
+    def _node_rows(self, node_ids: list[str]) -> tuple[list[Statement], list[Statement]]:
+        rows: list[Statement] = []
+        digests: set[str] = set()
+        for node_id in node_ids:
+            r = self.records.get(node_id)
+            if r is None:
+                continue
+            inputs = self._encode(node_id, "inputs", r.inputs, digests)
+            outputs = self._encode(node_id, "outputs", r.outputs, digests)
+            error, error_type = (
+                self.errors.get(node_id, (None, None)) if r.status == "failed" else (None, None)
+            )
+            rows.append(
                 (
-                    _NODE_UPDATE.format(
-                        "status='running', attempts=?, started_at=?, finished_at=NULL, inputs=?"
-                    ),
-                    (event.attempt, event.time, inputs, *key),
-                ),
-            ]
-        if isinstance(event, ev.NodeSucceeded | ev.NodeCached):
-            outputs, refs = self._values(event.outputs)
-            if isinstance(event, ev.NodeCached):
-                return [
-                    *refs,
+                    _NODE_ROW,
                     (
-                        _NODE_UPDATE.format(
-                            "status='cached', started_at=COALESCE(started_at, ?), finished_at=?, "
-                            "outputs=?, cache_key=?"
-                        ),
-                        (event.time, event.time, outputs, event.key, *key),
-                    ),
-                ]
-            return [
-                *refs,
-                (
-                    _NODE_UPDATE.format("status='succeeded', finished_at=?, attempts=?, outputs=?"),
-                    (event.time, event.attempt, outputs, *key),
-                ),
-            ]
-        if isinstance(event, ev.NodeFailed):
-            return [
-                (
-                    _NODE_UPDATE.format(
-                        "status='failed', finished_at=?, attempts=?, error=?, error_type=?, "
-                        "traceback=?"
-                    ),
-                    (
-                        event.time,
-                        event.attempt,
-                        self._message(event),
-                        event.error_type,
-                        event.traceback,
-                        *key,
+                        r.status.value,
+                        r.attempts,
+                        r.queued_at,
+                        r.started_at,
+                        r.finished_at,
+                        error,
+                        error_type,
+                        r.traceback or None,
+                        r.reason or None,
+                        inputs,
+                        outputs,
+                        r.cache_key,
+                        self.run_id,
+                        node_id,
                     ),
                 )
-            ]
-        if isinstance(event, ev.NodeRetrying):
-            text = f"attempt {event.attempt} failed: {event.error}; retrying in {event.delay:g}s\n"
-            return [
-                (_NODE_UPDATE.format("attempts=?"), (event.attempt, *key)),
-                (
-                    "INSERT INTO logs VALUES (?,?,?,?,?,?)",
-                    (*key, event.time, "retry", text, "WARNING"),
-                ),
-            ]
-        if isinstance(event, ev.NodeSkipped | ev.NodeCancelled):
-            state = "skipped" if isinstance(event, ev.NodeSkipped) else "cancelled"
-            return [
-                (
-                    _NODE_UPDATE.format(
-                        "status=?, reason=?, finished_at=CASE WHEN started_at IS NULL THEN NULL "
-                        "ELSE ? END"
-                    ),
-                    (state, event.reason, event.time, *key),
-                )
-            ]
-        if isinstance(event, ev.NodeReset):
-            return [(_NODE_UPDATE.format(_RESET), (event.reason, *key))]
-        if isinstance(event, ev.NodeLog):
-            return [
-                (
-                    "INSERT INTO logs VALUES (?,?,?,?,?,?)",
-                    (*key, event.time, event.stream, event.text, event.level),
-                )
-            ]
-        return []
+            )
+        refs: list[Statement] = [(_BLOB_REF, (self.run_id, d)) for d in sorted(digests)]
+        return rows, refs
 
-    def _message(self, event: ev.NodeFailed) -> str:
-        label = self.labels.get(event.node_id)
-        if label is None:
-            return event.error
-        type_name, attempts = label
-        return (
-            f"node {event.node_id!r} ({type_name}) failed on attempt "
-            f"{event.attempt}/{attempts}: {event.error}"
-        )
+    def _encode(self, node_id: str, field: str, value: Any, digests: set[str]) -> str | None:
+        """The stored text of a value, encoded once while it stays the same object."""
+        if value is None:
+            return None
+        cached = self.encoded.get((node_id, field))
+        if cached is not None and cached[0] is value:
+            digests.update(cached[2])
+            return cached[1]
+        text, found = self.history.codec.encode(value)
+        self.encoded[(node_id, field)] = (value, text, list(found))
+        digests.update(found)
+        return text

@@ -131,6 +131,12 @@ class ValueCodec:
         """JSON text of ``{port: envelope}`` and the blob hashes it refers to."""
         if values is None:
             return None, []
+        if is_plain(values):  # the common case: small plain values, inline in one dumps
+            text = json.dumps(
+                {str(key): {"v": value} for key, value in values.items()}, separators=(",", ":")
+            )
+            if len(text) <= INLINE_LIMIT:  # then each value is within the limit too
+                return text, []
         envelopes: dict[str, Any] = {}
         blobs: list[str] = []
         for key, value in values.items():

@@ -313,7 +313,13 @@ def test_a_broken_history_never_breaks_a_run(conductor_home: Path, caplog) -> No
     assert Broken.calls == 1  # reported once; the run is not recorded, nothing retried
 
 
-def test_a_subscriber_failure_mid_run_is_contained(conductor_home: Path, caplog) -> None:
+def test_a_subscriber_failure_mid_run_is_contained(
+    conductor_home: Path, caplog, monkeypatch
+) -> None:
+    from conductor_nb.storage import recorder
+
+    monkeypatch.setattr(recorder, "FLUSH_INTERVAL", 0.0)  # a write per burst: several writes
+
     class FailsLater(RunHistory):
         calls = 0
 
