@@ -132,15 +132,29 @@ def edge_mismatch(
         src = sources[0]
         outputs = host.plan.nodes[src.node].type.outputs
         message = f"input {port_name!r}: {problem} (from {src.node}.{src.port})"
-        kind = port.type.split("[", 1)[0]
-        fitting = [o.name for o in outputs if o.type.split("[", 1)[0] == kind]
-        if fitting and src.port not in fitting:
-            message += f"; hint: connect {src.node}.{fitting[0]} ({port.type}) instead"
+        fitting = sorted(
+            (o for o in outputs if _fit(o.type, port.type) is not None),
+            key=lambda o: _fit(o.type, port.type) or 0,
+        )
+        if fitting and src.port not in {o.name for o in fitting}:
+            best = fitting[0]
+            message += f"; hint: connect {src.node}.{best.name} ({best.type}) instead"
         else:
             listed = ", ".join(f"{o.name} ({o.type})" for o in outputs)
             message += f"; outputs of {src.node!r}: {listed}"
         return message
     return None
+
+
+def _fit(output_type: str, port_type: str) -> int | None:
+    """How well an output of ``output_type`` feeds a ``port_type`` input: 0 the same type,
+    1 a table for a list (it arrives as records), 2 the same kind; None when it does not."""
+    if output_type == port_type:
+        return 0
+    kind, out_kind = port_type.split("[", 1)[0], output_type.split("[", 1)[0]
+    if out_kind == "table" and kind == "list":
+        return 1
+    return 2 if out_kind == kind else None
 
 
 def build_arguments(

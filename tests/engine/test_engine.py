@@ -531,7 +531,7 @@ def test_an_edge_value_of_the_wrong_kind_fails_with_the_output_to_use(tmp_path) 
     run = bp.run(history=False, settings={"file_roots": [str(tmp_path)]})
     message = str(run["clean"].error)
     assert "input 'rows': expected list[dict], got a mapping" in message
-    assert "(from load.output); hint: connect load.records (list[dict]) instead" in message
+    assert "(from load.output); hint: connect load.records (table) instead" in message
     bp.remove("clean")
     bp.add(clean, id="clean", threshold=0.7)
     bp.connect("load.records", "clean.rows")
