@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Iterator, Mapping, Sequence
+from html import escape
 from typing import Any, overload
 
 PREVIEW_ROWS = 20
@@ -133,6 +134,21 @@ class Table(Sequence[dict[str, Any]]):
         cols = ", ".join(f"{n}: {t}" for n, t in list(self.column_types().items())[:8])
         more = ", ..." if len(self.columns) > 8 else ""
         return f"<Table {len(self):,} rows x {len(self.columns)} columns ({cols}{more})>"
+
+    def _repr_html_(self) -> str:
+        """A notebook shows the row count, the columns with their types and the first rows."""
+        shape = self.shape(10)
+        head = "".join(
+            f"<th>{escape(c['name'])}<br><small>{escape(c['type'])}</small></th>"
+            for c in shape["columns"]
+        )
+        body = "".join(
+            "<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>"
+            for row in shape["rows"]
+        )
+        more = len(self) - len(shape["rows"])
+        note = f"<p>{len(self):,} rows" + (f" ({more:,} more not shown)" if more else "") + "</p>"
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Table, (self.arrow,))

@@ -47,7 +47,7 @@ def test_binder_files_are_what_repo2docker_reads() -> None:
     assert commands, "postBuild installs nothing with pip"
     assert any("-e" in c and any(a.startswith(".[") for a in c) for c in commands), commands
     extras = next(a for c in commands for a in c if a.startswith(".["))
-    for extra in ("jupyter", "papermill", "dask", "spreadsheet", "image"):
+    for extra in ("jupyter", "papermill", "dask", "spreadsheet", "image", "data"):
         assert extra in extras, f"postBuild does not install the {extra!r} extra"
 
 

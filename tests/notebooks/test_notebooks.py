@@ -35,6 +35,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "05-headless": {"day": "2026-11-24"},
     "06-custom-nodes": {"scale": 3},
     "07-scaling-out": {"items": 6, "workers": 1},
+    "08-data-at-real-size": {"rows": 3000},
 }
 """Small parameters per notebook (names must exist in the notebook's parameters cell)."""
 
@@ -48,6 +49,7 @@ EXPECTED_TEXT: dict[str, list[str]] = {
     "07-scaling-out": [
         "scaling-out OK" if importlib.util.find_spec("distributed") else "scaling-out skipped"
     ],
+    "08-data-at-real-size": ["data-at-real-size OK", "<Table "],
 }
 """Text that must appear in the executed notebook's outputs."""
 
