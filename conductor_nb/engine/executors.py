@@ -30,18 +30,18 @@ a dashboard, connecting early, stopping workers) are methods of
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import inspect
 import os
 import pickle
 from collections.abc import Callable
 from concurrent.futures import Executor as _PoolExecutor
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from conductor_nb.engine import capture
+from conductor_nb.engine.threads import ThreadLane
 from conductor_nb.errors import RunOptionError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -124,12 +124,12 @@ class LocalExecutor(Executor):
 
     def __init__(self, max_workers: int | None = None) -> None:
         self.max_workers = max_workers
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: ThreadLane | None = None
 
     async def start(self) -> None:
         if self._pool is None:
             workers = self.max_workers or min(32, (os.cpu_count() or 1) + 4)
-            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="conductor-node")
+            self._pool = ThreadLane(workers, name="conductor-node")
 
     async def submit(self, call: Call) -> Any:
         if inspect.iscoroutinefunction(call.fn):
@@ -137,9 +137,8 @@ class LocalExecutor(Executor):
         if self._pool is None:
             await self.start()
         assert self._pool is not None
-        ctx = contextvars.copy_context()  # logs and the node context follow into the thread
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self._pool, _run_in_context, ctx, call.fn, call.kwargs)
+        # results come back in batches; logs and the node context follow into the thread
+        result = await self._pool.call(call.fn, call.kwargs)
         if inspect.isawaitable(result):
             result = await result
         return result
@@ -151,13 +150,7 @@ class LocalExecutor(Executor):
         """Stop the thread pool (threads still running finish on their own)."""
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _run_in_context(
-    ctx: contextvars.Context, fn: Callable[..., Any], kwargs: dict[str, Any]
-) -> Any:
-    return ctx.run(fn, **kwargs)
+            pool.shutdown()
 
 
 class ProcessExecutor(Executor):

@@ -1,0 +1,108 @@
+"""Worker threads for sync node functions, with results handed back to the loop in batches.
+
+``loop.run_in_executor`` wakes the event loop once per finished call (a write to
+its self-pipe and a callback each). A :class:`ThreadLane` keeps a fixed set of
+worker threads reading one queue; a worker that finishes a call appends the
+outcome to its loop's list and wakes the loop only when no wake-up is pending,
+so calls that finish together are delivered by one callback. Calls keep their
+``contextvars`` context (logs and the node context follow into the thread).
+A call cannot be stopped once running: cancelling its future only drops the
+result, as with ``run_in_executor``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+_Outcome = tuple[asyncio.Future[Any], bool, Any]
+_Item = tuple[
+    asyncio.AbstractEventLoop,
+    asyncio.Future[Any],
+    contextvars.Context,
+    Callable[..., Any],
+    dict[str, Any],
+]
+
+
+class ThreadLane:
+    """``await lane.call(fn, kwargs)`` runs ``fn(**kwargs)`` on one of ``workers`` threads."""
+
+    def __init__(self, workers: int, name: str = "conductor-node") -> None:
+        self.workers = workers
+        self.name = name
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._done: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+        self._closed = False
+
+    def call(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the thread lane is shut down")
+            if len(self._threads) < self.workers:
+                self._spawn()
+        self._queue.put((loop, future, contextvars.copy_context(), fn, kwargs))
+        return future
+
+    def shutdown(self) -> None:
+        """Stop the workers once the queued calls are done (running calls finish)."""
+        with self._lock:
+            self._closed = True
+            count = len(self._threads)
+        for _ in range(count):
+            self._queue.put(None)
+
+    def _spawn(self) -> None:
+        thread = threading.Thread(
+            target=self._work, name=f"{self.name}-{len(self._threads)}", daemon=True
+        )
+        self._threads.append(thread)
+        thread.start()
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            loop, future, ctx, fn, kwargs = item
+            if future.cancelled():
+                continue
+            try:
+                outcome: _Outcome = (future, True, ctx.run(fn, **kwargs))
+            except StopIteration as exc:  # cannot travel through a future as itself
+                outcome = (future, False, RuntimeError(f"StopIteration: {exc}"))
+            except BaseException as exc:  # handed to the awaiting task, which decides
+                outcome = (future, False, exc)
+            self._deliver(loop, outcome)
+
+    def _deliver(self, loop: asyncio.AbstractEventLoop, outcome: _Outcome) -> None:
+        with self._lock:
+            pending = self._done.get(loop)
+            if pending is not None:
+                pending.append(outcome)  # a wake-up is on its way: it takes this one too
+                return
+            self._done[loop] = [outcome]
+        try:
+            loop.call_soon_threadsafe(self._drain, loop)
+        except RuntimeError:  # the loop is closed: nobody waits for these results
+            with self._lock:
+                self._done.pop(loop, None)
+
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            outcomes = self._done.pop(loop, [])
+        for future, ok, value in outcomes:
+            if future.done():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
