@@ -13,6 +13,7 @@ test:
 	$(VENV)/bin/ruff format --check conductor_nb tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	scripts/build-view.sh --check
 	$(VENV)/bin/python -m pytest -q
 	$(VENV)/bin/python bench/run.py --quick
 	$(VENV)/bin/python bench/data.py --quick

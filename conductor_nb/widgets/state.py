@@ -4,12 +4,15 @@ The view's synced traits are built here from a :class:`Blueprint` and a
 :class:`Run`, so the browser-free unit tests can check exactly what the
 front end receives:
 
-- ``graph``: nodes (box, ports with their y offsets, label, type) and edges,
-  positioned by the layered layout shared with the static SVG;
-- ``states``: per node, its state, attempts and duration;
+- ``graph``: nodes (label, type, ports by type, position from :mod:`.layout`)
+  and edges;
+- ``states``: per node, its state, attempts and duration (to the page as
+  ``wire_states``: the full set once, then only the nodes that changed);
 - ``run_info``: the run's status, progress, ETA and the node it is paused at;
 - ``inspector``: the selected node's params form, last inputs/outputs as
-  truncated previews, error with traceback, and logs.
+  previews by kind (tables, JSON trees, images, text), error with traceback,
+  and logs;
+- (the states' looks go to the page from :data:`conductor_nb.model.states.STATE_STYLES`).
 
 Values edited in the params form arrive as text and are coerced here to the
 param's declared type (``coerce_value``).
@@ -24,8 +27,8 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from conductor_nb.model.layout import layout, port_y
 from conductor_nb.model.types import MISSING, NodeType
+from conductor_nb.widgets.layout import positions
 
 if TYPE_CHECKING:
     from conductor_nb.engine.node_runner import NodeRun
@@ -39,52 +42,74 @@ LOG_CHARS = 8_000
 
 # ----------------------------------------------------------------------- graph
 def graph_payload(bp: Blueprint) -> dict[str, Any]:
-    """Nodes with boxes and ports, and edges, for the front end."""
-    boxes = layout(bp)
+    """The graph for the page, sent once per edit, kept small (about 80 bytes a node).
+
+    ``types`` holds the ports of each node type once; a node names its type and carries its
+    label (when it is not the id), its position (``pos``, from :mod:`.layout`; ``saved`` when
+    the blueprint has it), ``enabled``/``known`` only when false, and a loop/parallel/group body.
+    ``edges`` are the edges' own texts, ``"source.port -> target.port"``.
+    """
+    types: dict[str, dict[str, Any]] = {}
     nodes = []
+    places = positions(bp)
     for node_id, node in bp.nodes.items():
-        box = boxes[node_id]
         node_type = bp.registry.find(node.type, node.version)
-        nodes.append(
-            {
-                "id": node_id,
-                "label": node.label,
-                "type": node.type,
-                "x": box.x,
-                "y": box.y,
-                "w": box.w,
-                "h": box.h,
-                "enabled": node.enabled,
-                "known": node_type is not None,
-                "inputs": _ports(node_type.inputs if node_type else (), box.y, box),
-                "outputs": _ports(node_type.outputs if node_type else (), box.y, box),
+        key = node.type if node.version is None else f"{node.type}@{node.version}"
+        if key not in types:
+            types[key] = {
+                "inputs": _ports(node_type.inputs if node_type else ()),
+                "outputs": _ports(node_type.outputs if node_type else ()),
             }
-        )
-    edges = [
-        {
-            "id": str(edge),
-            "source": edge.source,
-            "source_port": edge.source_port,
-            "target": edge.target,
-            "target_port": edge.target_port,
-        }
-        for edge in bp.edges
-        if edge.source in bp.nodes and edge.target in bp.nodes
-    ]
-    return {"id": bp.id, "name": bp.name, "nodes": nodes, "edges": edges}
+        item: dict[str, Any] = {"id": node_id, "type": node.type}
+        if key != node.type:
+            item["ports"] = key
+        if node.label != node_id:
+            item["label"] = node.label
+        item["pos"] = list(places[node_id])
+        if node.position is not None:
+            item["saved"] = True
+        if not node.enabled:
+            item["enabled"] = False
+        if node_type is None:
+            item["known"] = False
+        if node.type in BODY_TYPES:
+            item["body"] = body_summary(node.params.get("body"))
+        nodes.append(item)
+    edges = [str(e) for e in bp.edges if e.source in bp.nodes and e.target in bp.nodes]
+    return {"id": bp.id, "name": bp.name, "types": types, "nodes": nodes, "edges": edges}
 
 
-def _ports(ports: Any, top: float, box: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": p.name,
-            "type": p.type,
-            "required": bool(getattr(p, "required", False)),
-            "many": bool(getattr(p, "many", False)),
-            "dy": round(port_y(box, i) + 4 - top, 2),
-        }
-        for i, p in enumerate(ports)
-    ]
+def _ports(ports: Any) -> list[dict[str, Any]]:
+    out = []
+    for p in ports:
+        port: dict[str, Any] = {"name": p.name, "type": p.type}
+        if getattr(p, "required", False):
+            port["required"] = True
+        if getattr(p, "many", False):
+            port["many"] = True
+        out.append(port)
+    return out
+
+
+BODY_TYPES = ("loop", "parallel", "group")
+"""Node types whose ``body`` param is a blueprint of its own (folded in the view)."""
+
+
+def body_summary(body: Any) -> dict[str, Any] | None:
+    """The nodes and edges of a loop/parallel/group body, for the view's fold-out."""
+    if not isinstance(body, Mapping):
+        return None
+    raw_nodes = body.get("nodes")
+    nodes = raw_nodes if isinstance(raw_nodes, Mapping) else {}
+    raw_edges = body.get("edges")
+    edges = [str(e) for e in raw_edges] if isinstance(raw_edges, list) else []
+    return {
+        "nodes": [
+            {"id": str(k), "type": str(v.get("type", "?")) if isinstance(v, Mapping) else "?"}
+            for k, v in nodes.items()
+        ],
+        "edges": edges,
+    }
 
 
 def palette(bp: Blueprint) -> list[dict[str, str]]:
@@ -109,6 +134,15 @@ def states_payload(run: Run, node_ids: Any = None) -> dict[str, dict[str, Any]]:
     return {n: node_state(run.node_runs[n]) for n in ids if n in run.node_runs}
 
 
+def wire_states(states: Mapping[str, Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """Node states as the front end gets them: ``{id: [state, attempts, duration]}``.
+
+    Lists, not objects, because a live 1,000-node run sends many of these: about 30 bytes
+    a node instead of 70.
+    """
+    return {n: [s["state"], s["attempts"], s["duration"]] for n, s in states.items()}
+
+
 def run_info(run: Run | None) -> dict[str, Any]:
     if run is None:
         return {
@@ -127,10 +161,28 @@ def run_info(run: Run | None) -> dict[str, Any]:
         "done": done,
         "total": total,
         "eta": None if eta is None or math.isinf(eta) else round(eta, 1),
-        "paused_at": run.paused_at if run.is_paused else None,
+        "paused_at": paused_before(run),
         "run_id": run.id,
         "dashboard": None if run.is_finished else _dashboard_link(run),
     }
+
+
+def paused_before(run: Run) -> str | None:
+    """The node a paused run waits before: its breakpoint, else the node Step would run next
+    (the first ready node in the plan's stable order)."""
+    if not run.is_paused:
+        return None
+    if run.paused_at:
+        return run.paused_at
+    records = run.node_runs
+    for node_id in run.plan.order:
+        record = records.get(node_id)
+        if record is None or record.status.value not in ("pending", "queued"):
+            continue
+        upstream = run.plan.nodes[node_id].upstream
+        if all(records[u].status.value in ("succeeded", "cached") for u in upstream):
+            return node_id
+    return None
 
 
 def _dashboard_link(run: Run) -> str | None:
@@ -306,23 +358,124 @@ def previews(values: Mapping[str, Any] | None) -> list[dict[str, Any]]:
 
 
 def preview(value: Any) -> dict[str, Any]:
-    """A short text preview, plus an HTML one for DataFrames and images."""
+    """What the inspector shows for one value, by kind.
+
+    Always a short ``text`` (and the value's Python ``kind``); then, where the value is one:
+    ``table`` (records, DataFrames, Arrow tables: row count, columns with types, first rows),
+    ``tree`` (nested JSON, clipped), ``image`` (a PNG data URL) or ``html`` (other rich reprs).
+    """
     out: dict[str, Any] = {"kind": type(value).__name__, "text": _clip(_safe_repr(value))}
-    html = _html_preview(value)
-    if html:
-        out["html"] = html
+    try:
+        extra = _rich_preview(value)
+    except Exception:  # a preview must never break the inspector
+        extra = {}
+    out.update(extra)
     return out
+
+
+def _rich_preview(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        return {"long_text": value[:TEXT_CHARS]} if len(value) > 80 or "\n" in value else {}
+    table = table_preview(value)
+    if table is not None:
+        return {"table": table}
+    image = _image_preview(value)
+    if image is not None:
+        return {"image": image}
+    if isinstance(value, Mapping | list | tuple) and _is_nested(value):
+        return {"tree": _json_tree(value, TREE_DEPTH)}
+    html = _html_preview(value)
+    return {"html": html} if html else {}
+
+
+TABLE_ROWS = 20
+TEXT_CHARS = 20_000
+TREE_DEPTH = 6
+TREE_ITEMS = 50
+
+
+def table_preview(value: Any) -> dict[str, Any] | None:
+    """``{rows, columns: [{name, type}], head: [[cell text]...]}`` for tabular values, else None.
+
+    Lists of records (dicts with the same kind of keys), pandas DataFrames and pyarrow Tables
+    (recognised by their type's module, so neither is imported here).
+    """
+    module = type(value).__module__ or ""
+    if module.startswith("pandas") and hasattr(value, "dtypes") and hasattr(value, "columns"):
+        head = value.head(TABLE_ROWS)
+        return {
+            "rows": len(value),
+            "columns": [{"name": str(c), "type": str(t)} for c, t in value.dtypes.items()],
+            "head": [[_cell(v) for v in row] for row in head.itertuples(index=False)],
+        }
+    if module.startswith("pyarrow") and hasattr(value, "schema") and hasattr(value, "num_rows"):
+        head = value.slice(0, TABLE_ROWS).to_pylist()
+        names = list(value.schema.names)
+        return {
+            "rows": int(value.num_rows),
+            "columns": [{"name": f.name, "type": str(f.type)} for f in value.schema],
+            "head": [[_cell(r.get(n)) for n in names] for r in head],
+        }
+    if isinstance(value, list) and value and all(isinstance(r, Mapping) for r in value[:100]):
+        names = list(dict.fromkeys(k for r in value[:100] for k in r))
+        if len(names) > 60:
+            return None
+        return {
+            "rows": len(value),
+            "columns": [{"name": str(n), "type": _column_type(value[:100], n)} for n in names],
+            "head": [[_cell(r.get(n)) for n in names] for r in value[:TABLE_ROWS]],
+        }
+    return None
+
+
+def _column_type(rows: list[Any], name: Any) -> str:
+    kinds = {type(r[name]).__name__ for r in rows if name in r and r[name] is not None}
+    return kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else "null")
+
+
+def _cell(value: Any) -> str:
+    return _clip(value if isinstance(value, str) else _safe_repr(value), 120)
+
+
+def _is_nested(value: Any) -> bool:
+    items = value.values() if isinstance(value, Mapping) else value
+    return any(isinstance(v, Mapping | list | tuple) for v in items)
+
+
+def _json_tree(value: Any, depth: int) -> Any:
+    """JSON-able copy of a nested value, clipped in depth, width and text length."""
+    if isinstance(value, Mapping):
+        if depth <= 0:
+            return f"{{… {len(value)} keys}}"
+        items = list(value.items())
+        out = {str(k): _json_tree(v, depth - 1) for k, v in items[:TREE_ITEMS]}
+        if len(items) > TREE_ITEMS:
+            out["…"] = f"{len(items) - TREE_ITEMS} more keys"
+        return out
+    if isinstance(value, list | tuple):
+        if depth <= 0:
+            return f"[… {len(value)} items]"
+        clipped = [_json_tree(v, depth - 1) for v in value[:TREE_ITEMS]]
+        if len(value) > TREE_ITEMS:
+            clipped.append(f"… {len(value) - TREE_ITEMS} more items")
+        return clipped
+    if value is None or isinstance(value, bool | int | float):
+        return value if not isinstance(value, float) or math.isfinite(value) else repr(value)
+    return _clip(value if isinstance(value, str) else _safe_repr(value), 300)
+
+
+def _image_preview(value: Any) -> str | None:
+    if not (hasattr(value, "save") and hasattr(value, "size") and hasattr(value, "thumbnail")):
+        return None
+    thumb = value.copy()
+    thumb.thumbnail((480, 480))
+    buf = io.BytesIO()
+    thumb.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def _html_preview(value: Any) -> str | None:
     try:
-        if hasattr(value, "save") and hasattr(value, "size") and hasattr(value, "thumbnail"):
-            thumb = value.copy()
-            thumb.thumbnail((240, 240))
-            buf = io.BytesIO()
-            thumb.save(buf, format="PNG")
-            data = base64.b64encode(buf.getvalue()).decode()
-            return f'<img class="cnb-preview-img" src="data:image/png;base64,{data}"/>'
         if hasattr(value, "_repr_html_") and hasattr(value, "head"):
             html = value.head(10)._repr_html_()
             if isinstance(html, str) and len(html) <= HTML_PREVIEW_CHARS:

@@ -1,8 +1,12 @@
 """BlueprintView: the graph widget that shows, edits, runs and steps through a blueprint.
 
 State lives in synced traits built by :mod:`conductor_nb.widgets.state`; the
-front end (``static/view.js``) draws them and sends small messages for what
-the user does (toolbar buttons, dragging, connecting, the params form).
+front end (``static/view.js``, bundled from ``js/src`` by ``scripts/build-view.sh``:
+React Flow for the canvas, plain DOM around it) draws them and sends small
+messages for what the user does (toolbar buttons, dragging, connecting, the
+params form). The graph is sent once per edit; node states go as patches of
+the nodes that changed (``state_patch``), and a page that opens mid-run asks
+for a full one (the ``snapshot`` message).
 
 Edits made in the view go through :mod:`conductor_nb.widgets.edits`, which records
 them for undo/redo (Ctrl+Z / Ctrl+Shift+Z in the view, or the toolbar's buttons);
@@ -37,9 +41,9 @@ from conductor_nb.engine.coalesce import Coalescer
 from conductor_nb.errors import BlueprintError
 from conductor_nb.model.blueprint import plural
 from conductor_nb.model.states import style_table
-from conductor_nb.model.svg import render_svg
 from conductor_nb.widgets import edits, state
 from conductor_nb.widgets.edits import ConnectionRefused, HistoryError
+from conductor_nb.widgets.picture import picture
 
 if TYPE_CHECKING:
     from conductor_nb.engine.run import Run
@@ -66,7 +70,12 @@ class BlueprintView(anywidget.AnyWidget):
     _css = STATIC / "view.css"
 
     graph = traitlets.Dict().tag(sync=True)
-    states = traitlets.Dict().tag(sync=True)
+    states = traitlets.Dict()
+    """Every node's state, attempts and duration (Python side; the page gets ``state_patch``)."""
+    state_patch = traitlets.Dict().tag(sync=True)
+    """What the page gets of ``states``: ``{seq, full, nodes: {id: [state, attempts, duration]}}``,
+    all nodes when ``full`` (attach, reset, a page asking for a snapshot), else only the nodes
+    that changed since the last patch. A live 1,000-node run sends a few kB a message."""
     run_info = traitlets.Dict().tag(sync=True)
     breakpoints = traitlets.List(traitlets.Unicode()).tag(sync=True)
     selected = traitlets.Unicode("").tag(sync=True)
@@ -117,6 +126,7 @@ class BlueprintView(anywidget.AnyWidget):
         self.history = edits.History()
         self._editing = 0
         self._stop_listening = blueprint.on_change(self._on_blueprint_edit)
+        self._patch_seq = 0
         self.graph = state.graph_payload(blueprint)
         self.palette = state.palette(blueprint)
         self.run_info = state.run_info(None)
@@ -135,7 +145,7 @@ class BlueprintView(anywidget.AnyWidget):
     # ------------------------------------------------------------ static picture
     def to_svg(self) -> str:
         states, details = state.svg_states(self.run)
-        return render_svg(self.blueprint, states, details)
+        return picture(self.blueprint, states, details)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
         result = super()._repr_mimebundle_(**kwargs)
@@ -207,9 +217,30 @@ class BlueprintView(anywidget.AnyWidget):
             if node_id in run.plan.nodes and node_id not in run.breakpoints:
                 run.add_breakpoint(node_id)
         with self._lock, self.hold_sync():
-            self.states = state.states_payload(run)
+            self._set_states(state.states_payload(run), full=True)
             self.run_info = state.run_info(run)
             self.inspector = state.inspector_payload(self.blueprint, self.selected, run)
+
+    def _set_states(self, changed: Mapping[str, Any], *, full: bool = False) -> None:
+        """Update ``states`` and send the page only what changed (everything when ``full``)."""
+        if full:
+            self.states = dict(changed)
+        else:
+            changed = {n: s for n, s in changed.items() if self.states.get(n) != s}
+            if not changed:
+                return
+            self.states = {**self.states, **changed}
+        self._patch_seq += 1
+        self.state_patch = {
+            "seq": self._patch_seq,
+            "full": full,
+            "nodes": state.wire_states(changed),
+        }
+
+    def _send_snapshot(self) -> None:
+        """A page that (re)opens mid-run asks for every state: it missed the earlier patches."""
+        with self._lock:
+            self._set_states(self.states, full=True)
 
     def _detach(self) -> None:
         if self._unsubscribe is not None:
@@ -225,12 +256,14 @@ class BlueprintView(anywidget.AnyWidget):
             nodes = changes.get("nodes") or {}
             with self._lock, self.hold_sync():
                 if nodes:
-                    self.states = {**self.states, **state.states_payload(run, nodes)}
+                    self._set_states(state.states_payload(run, nodes))
                 self.run_info = state.run_info(run)
                 if self.selected and (self.selected in nodes or changes.get("run")):
                     self.inspector = state.inspector_payload(self.blueprint, self.selected, run)
             self.flushes += 1
-            if run.is_finished or run.is_paused:
+            # the static picture follows the end of the run (a saved notebook shows it); not
+            # each pause: re-sending it makes the page draw the whole view again at every Step
+            if run.is_finished:
                 self._refresh_displays()
         except Exception as exc:  # the bus would detach us silently: show it instead
             self._show_error(exc, "updating the view")
@@ -276,7 +309,7 @@ class BlueprintView(anywidget.AnyWidget):
         if run is None:
             return
         with self._lock, self.hold_sync():
-            self.states = state.states_payload(run)
+            self._set_states(state.states_payload(run))
             self.run_info = state.run_info(run)
             self.inspector = state.inspector_payload(self.blueprint, self.selected, run)
 
@@ -323,7 +356,7 @@ class BlueprintView(anywidget.AnyWidget):
         self._detach()
         self.run = None
         with self._lock, self.hold_sync():
-            self.states = {}
+            self._set_states({}, full=True)
             self.run_info = state.run_info(None)
             self.error = ""
             self.inspector = state.inspector_payload(self.blueprint, self.selected, None)
@@ -463,6 +496,7 @@ class BlueprintView(anywidget.AnyWidget):
 
     def _handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
         return {
+            "snapshot": lambda m: self._send_snapshot(),
             "run": lambda m: self.start_run(),
             "step": lambda m: self.step(),
             "pause": lambda m: self.pause(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import builtins
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,11 +15,11 @@ import pytest
 pytest.importorskip("anywidget")
 
 import conductor_nb as cnb
-from conductor_nb.model.layout import layout, port_y
 from conductor_nb.model.types import NodeType, Registry
 from conductor_nb.widgets import (
     BlueprintView,
     ConnectionRefused,
+    layout,
     state,
     view_run,
     widget_mimebundle,
@@ -53,22 +54,61 @@ def view_of(bp: cnb.Blueprint, **options: Any) -> BlueprintView:
 
 
 # ----------------------------------------------------------------- graph state
-def test_graph_payload_boxes_ports_and_edges_match_the_layout(chain: cnb.Blueprint) -> None:
+def test_graph_payload_has_ports_edges_and_layered_positions(
+    chain: cnb.Blueprint,
+) -> None:
+    chain.set_params("b", position=(40, 50))
     graph = view_of(chain).graph
     assert [n["id"] for n in graph["nodes"]] == ["a", "b", "c"]
-    assert [e["id"] for e in graph["edges"]] == ["a.output -> b.x", "b.output -> c.x"]
-    boxes = layout(chain)
-    a = graph["nodes"][0]
-    assert (a["x"], a["y"], a["w"], a["h"]) == (
-        boxes["a"].x,
-        boxes["a"].y,
-        boxes["a"].w,
-        boxes["a"].h,
-    )
-    assert [p["name"] for p in a["inputs"]] == ["a", "b"]
-    assert a["inputs"][0]["required"] and not a["inputs"][1]["required"]
-    assert a["inputs"][1]["dy"] == port_y(boxes["a"], 1) + 4 - boxes["a"].y
-    assert graph["nodes"][1]["x"] > a["x"]  # layered left to right
+    assert graph["edges"] == ["a.output -> b.x", "b.output -> c.x"]
+    a, b, _c = graph["nodes"]
+    ports = graph["types"][a["type"]]
+    assert [p["name"] for p in ports["inputs"]] == ["a", "b"]
+    assert ports["inputs"][0].get("required") and not ports["inputs"][1].get("required")
+    assert [p["name"] for p in graph["types"]["double"]["outputs"]] == ["output"]
+    assert "saved" not in a and _c["pos"][0] > a["pos"][0]  # layered left to right
+    assert b["pos"] == [40.0, 50.0] and b["saved"]  # where the user put it
+
+
+def test_graph_payload_is_small_at_1000_nodes(reg: Registry) -> None:
+    bp = cnb.Blueprint("big", registry=reg)
+    bp.add("add", id="n0", a=1)
+    for i in range(1, 1000):
+        bp.add("double", id=f"n{i}")
+        bp.connect(f"n{(i - 1) // 3}", f"n{i}.x")
+    size = len(json.dumps(view_of(bp).graph))
+    print(f"graph payload at 1,000 nodes: {size / 1024:.0f} kB")
+    assert size < 100_000
+
+
+def test_a_wide_fan_out_is_wrapped_into_columns(reg: Registry) -> None:
+    bp = cnb.Blueprint("fan", registry=reg)
+    bp.add("add", id="root", a=1)
+    for i in range(300):
+        bp.add("double", id=f"n{i}")
+        bp.connect("root", f"n{i}.x")
+    nodes = {n["id"]: n["pos"] for n in view_of(bp).graph["nodes"]}
+    columns = {x for x, _y in (nodes[f"n{i}"] for i in range(300))}
+    rows = {y for _x, y in (nodes[f"n{i}"] for i in range(300))}
+    assert len(columns) == 300 // layout.WRAP_ROWS + (300 % layout.WRAP_ROWS > 0)
+    assert len(rows) <= layout.WRAP_ROWS
+    bottom = max(y for _x, y in nodes.values())
+    assert 0 < nodes["root"][1] < bottom  # the source sits beside the middle of its fan
+    assert nodes["root"][0] < min(columns)
+
+
+def test_body_nodes_are_summarised_for_folding() -> None:
+    bp = cnb.Blueprint("loops")
+    body = {
+        "nodes": {"up": {"type": "edit-fields"}, "down": {"type": "transform"}},
+        "edges": ["up.output -> down.input"],
+    }
+    bp.add("loop", id="each", items=[1, 2], body=body)
+    (node,) = view_of(bp).graph["nodes"]
+    assert node["body"] == {
+        "nodes": [{"id": "up", "type": "edit-fields"}, {"id": "down", "type": "transform"}],
+        "edges": ["up.output -> down.input"],
+    }
 
 
 def test_palette_lists_registered_types(chain: cnb.Blueprint) -> None:
@@ -119,6 +159,33 @@ def test_events_are_coalesced_into_few_trait_updates(reg: Registry) -> None:
     assert len(updates) <= view.flushes + 2  # + attach and the final refresh
     assert all(s["state"] == "succeeded" for s in view.states.values())
     assert len(view.states) == 301
+
+
+def test_the_page_gets_only_changed_states_and_a_snapshot_on_request(reg: Registry) -> None:
+    bp = cnb.Blueprint("wide", registry=reg)
+    bp.add("add", id="root", a=1)
+    for i in range(300):
+        bp.add("double", id=f"n{i}")
+        bp.connect("root", f"n{i}.x")
+    view = view_of(bp)
+    patches: list[dict[str, Any]] = []
+    view.observe(lambda change: patches.append(change["new"]), names=["state_patch"])
+    run = view.start_run()
+    run.wait(60)
+    view.wait_actions()
+    page: dict[str, Any] = {}
+    for patch in patches:  # what the page does with them (js/src/store.js)
+        if patch["full"]:
+            page = {}
+        page.update(patch["nodes"])
+    assert page == state.wire_states(view.states)
+    assert page["n7"][0] == "succeeded" and page["n7"][1] == 1
+    sizes = [len(json.dumps(p)) for p in patches[1:]]
+    print(f"{len(sizes)} patches, {sum(sizes) / len(sizes):.0f} bytes on average")
+    assert sum(sizes) < 3 * len(json.dumps(state.wire_states(view.states)))  # each node ~3 times
+    assert [p["seq"] for p in patches] == sorted(p["seq"] for p in patches)
+    view._on_message(view, {"event": "snapshot"}, [])
+    assert view.state_patch["full"] and len(view.state_patch["nodes"]) == 301
 
 
 def test_step_runs_exactly_one_node(chain: cnb.Blueprint) -> None:
@@ -257,7 +324,8 @@ def test_messages_edit_the_blueprint(reg: Registry) -> None:
     assert "a" not in bp.nodes["add"].params
     msg(view, {"event": "move", "node": "add", "x": 12.345, "y": 7}, [])
     assert bp.nodes["add"].position == (12.3, 7.0)
-    assert view.graph["nodes"][1]["x"] == 12.3
+    assert view.graph["nodes"][1]["pos"] == [12.3, 7.0]
+    assert view.graph["nodes"][1]["saved"]
     msg(view, {"event": "connect", "source": "add.output", "target": "transform.input"}, [])
     msg(view, {"event": "disconnect", "edge": "add.output -> transform.input"}, [])
     assert bp.edges == []
@@ -288,7 +356,56 @@ def test_previews_are_truncated() -> None:
     assert out["text"].endswith("…")
 
 
+def test_records_preview_as_a_table_with_types_and_first_rows() -> None:
+    rows = [{"name": f"p{i}", "age": i, "ok": i % 2 == 0} for i in range(1000)]
+    table = state.preview(rows)["table"]
+    assert table["rows"] == 1000
+    assert table["columns"] == [
+        {"name": "name", "type": "str"},
+        {"name": "age", "type": "int"},
+        {"name": "ok", "type": "bool"},
+    ]
+    assert len(table["head"]) == state.TABLE_ROWS and table["head"][1] == ["p1", "1", "False"]
+
+
+def test_dataframes_and_arrow_tables_preview_as_tables() -> None:
+    pd = pytest.importorskip("pandas")
+    pa = pytest.importorskip("pyarrow")
+    frame = pd.DataFrame({"x": range(50), "y": [f"v{i}" for i in range(50)]})
+    table = state.preview(frame)["table"]
+    assert table["rows"] == 50 and [c["name"] for c in table["columns"]] == ["x", "y"]
+    assert table["columns"][0]["type"] == "int64" and table["head"][0] == ["0", "v0"]
+    arrow = state.preview(pa.Table.from_pandas(frame))["table"]
+    assert arrow["rows"] == 50 and arrow["columns"][0] == {"name": "x", "type": "int64"}
+    assert arrow["head"][2] == ["2", "v2"]
+
+
+def test_nested_json_previews_as_a_clipped_tree_and_long_text_whole() -> None:
+    value = {"user": {"name": "Ada", "tags": list(range(80))}, "ok": True}
+    tree = state.preview(value)["tree"]
+    assert tree["user"]["name"] == "Ada" and tree["ok"] is True
+    assert len(tree["user"]["tags"]) == state.TREE_ITEMS + 1  # and a "… more" line
+    text = "word " * 500
+    assert state.preview(text)["long_text"] == text
+    assert "long_text" not in state.preview("short")
+
+
 # ----------------------------------------------------------------- display
+def test_a_large_run_keeps_a_small_legible_overview_picture(reg: Registry) -> None:
+    bp = cnb.Blueprint("wide", registry=reg)
+    bp.add("add", id="root", a=1)
+    for i in range(999):
+        bp.add("double" if i != 500 else "explode", id=f"n{i}")
+        bp.connect("root", f"n{i}.x")
+    view = view_of(bp)
+    view.start_run().wait(120)
+    svg = view.to_svg()
+    print(f"static picture at 1,000 nodes: {len(svg) / 1024:.0f} kB")
+    assert len(svg) < 120_000
+    assert svg.count('data-state="succeeded"') == 999 and svg.count('data-state="failed"') == 1
+    assert "failed: n500" in svg and "1000 nodes" in svg
+
+
 def test_mimebundle_has_widget_and_static_svg(chain: cnb.Blueprint) -> None:
     view = view_of(chain)
     data, _meta = view._repr_mimebundle_()  # type: ignore[misc]

@@ -1,0 +1,103 @@
+// Per-model run state in the page: node states arrive as patches (state_patch: the full set,
+// then only what changed), merged here once per model, so every drawing of the model (a view
+// drawn again when its output is re-sent) sees all of them. Subscribers are per node: a patch
+// wakes only the nodes (and edges) it names, so a Step changes only those in the DOM.
+
+const STORES = new WeakMap();
+
+export function storeOf(model) {
+  let store = STORES.get(model);
+  if (!store) {
+    store = makeStore(model);
+    STORES.set(model, store);
+  }
+  return store;
+}
+
+function makeStore(model) {
+  const states = new Map(); // id -> {state, attempts, duration}
+  const byId = new Map(); // id -> Set(fn)
+  const any = new Set(); // fn(changedIds | null)
+  let seq = 0;
+  let bps = new Set(model.get("breakpoints") || []);
+  let pausedAt = null;
+  let selected = model.get("selected") || "";
+
+  const notify = (ids) => {
+    for (const id of ids) for (const fn of byId.get(id) || []) fn();
+    for (const fn of any) fn(ids);
+  };
+
+  function applyPatch() {
+    const p = model.get("state_patch") || {};
+    if (!p.nodes || (p.seq !== undefined && p.seq <= seq && !p.full)) return;
+    seq = p.seq || 0;
+    const changed = new Set(Object.keys(p.nodes));
+    if (p.full) {
+      for (const id of states.keys()) changed.add(id);
+      states.clear();
+    }
+    for (const [id, [state, attempts, duration]] of Object.entries(p.nodes)) {
+      states.set(id, { state, attempts, duration });
+    }
+    notify(changed);
+  }
+
+  function applyRunInfo() {
+    const info = model.get("run_info") || {};
+    const next = info.status === "paused" ? info.paused_at || null : null;
+    if (next === pausedAt) return;
+    const ids = [pausedAt, next].filter(Boolean);
+    pausedAt = next;
+    notify(ids);
+  }
+
+  function applyBreakpoints() {
+    const next = new Set(model.get("breakpoints") || []);
+    const ids = [...next].filter((b) => !bps.has(b)).concat([...bps].filter((b) => !next.has(b)));
+    bps = next;
+    notify(ids);
+  }
+
+  function applySelected() {
+    const next = model.get("selected") || "";
+    const ids = [selected, next].filter(Boolean);
+    selected = next;
+    notify(ids);
+  }
+
+  model.on("change:state_patch", applyPatch);
+  model.on("change:run_info", applyRunInfo);
+  model.on("change:breakpoints", applyBreakpoints);
+  model.on("change:selected", applySelected);
+  applyPatch();
+  applyRunInfo();
+  // a page that opens mid-run (or again) missed earlier patches: ask for all states
+  model.send({ event: "snapshot" });
+
+  return {
+    // what one node shows: its state (paused when the run waits before it), and marks
+    node(id) {
+      const s = states.get(id);
+      let state = s ? s.state : "pending";
+      if (pausedAt === id && state === "pending") state = "paused";
+      return { state, attempts: s ? s.attempts : 0, duration: s ? s.duration : null, raw: !!s,
+        breakpoint: bps.has(id), selected: selected === id, pausedHere: pausedAt === id };
+    },
+    stateOf(id) { const s = states.get(id); return s ? s.state : "pending"; },
+    pausedAt() { return pausedAt; },
+    running() { return [...states].filter(([, s]) => s.state === "running").map(([id]) => id); },
+    counts() {
+      const c = {};
+      for (const s of states.values()) c[s.state] = (c[s.state] || 0) + 1;
+      return c;
+    },
+    failed() { return [...states].filter(([, s]) => s.state === "failed").map(([id]) => id); },
+    subscribe(id, fn) {
+      if (!byId.has(id)) byId.set(id, new Set());
+      byId.get(id).add(fn);
+      return () => byId.get(id).delete(fn);
+    },
+    subscribeAll(fn) { any.add(fn); return () => any.delete(fn); },
+  };
+}
