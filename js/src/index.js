@@ -69,7 +69,7 @@ function render({ model, el }) {
   button(viewGroup, "cnb-btn-fit", "Fit all", "Show the whole graph").onclick = () => canvas.api.fitAll();
   button(viewGroup, "cnb-btn-zoom-in", "+", "Zoom in").onclick = () => canvas.api.zoomBy(1.25);
   button(viewGroup, "cnb-btn-zoom-out", "−", "Zoom out").onclick = () => canvas.api.zoomBy(0.8);
-  const overviewBtn = button(viewGroup, "cnb-btn-overview", "Overview", "Show or hide the overview (minimap)");
+  const overviewBtn = button(viewGroup, "cnb-btn-overview", "Map", "Show or hide the overview map (minimap)");
   overviewBtn.onclick = () => { overview = canvas.api.toggleOverview(); remember(); };
   const inspBtn = button(viewGroup, "cnb-btn-inspector", "Inspector", "Show or hide the inspector");
   inspBtn.onclick = () => { folded = !folded; savePref(model, "folded", folded); drawLayout(); };
