@@ -45,6 +45,7 @@ const LAST = new Map(); // _front_key -> {viewport, selectedEdge, rerunDraft, fo
 function render({ model, el }) {
   const send = (msg) => model.send(msg);
   const store = storeOf(model);
+  const detachStore = store.attach(model);
   const key = model.get("_front_key");
   const last = LAST.get(key) || {};
   const root = htmlEl("div", "cnb-view", el);
@@ -451,9 +452,10 @@ function render({ model, el }) {
     sizes.disconnect();
     offStates();
     canvas.destroy();
+    detachStore();
     for (const [evt, fn] of Object.entries(handlers)) model.off(evt, fn);
   };
 }
 
-export default { initialize({ model }) { storeOf(model); }, render };
+export default { render };
 export { READABLE_ZOOM };

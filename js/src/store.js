@@ -1,20 +1,26 @@
-// Per-model run state in the page: node states arrive as patches (state_patch: the full set,
-// then only what changed), merged here once per model, so every drawing of the model (a view
-// drawn again when its output is re-sent) sees all of them. Subscribers are per node: a patch
-// wakes only the nodes (and edges) it names, so a Step changes only those in the DOM.
+// Per-widget run state in the page: node states arrive as patches (state_patch: the full set,
+// then only what changed), merged here once per widget (keyed by the _front_key the kernel
+// gives it: each drawing gets a model proxy of its own, and a view drawn again when its output
+// is re-sent must see every earlier patch). Each drawing feeds the store through its own proxy
+// while it lives (`attach`). Subscribers are per node: a patch wakes only the nodes (and edges)
+// it names, so a Step changes only those in the DOM.
 
-const STORES = new WeakMap();
+const STORES = new Map(); // _front_key -> store
 
 export function storeOf(model) {
-  let store = STORES.get(model);
+  const key = model.get("_front_key");
+  let store = STORES.get(key);
   if (!store) {
     store = makeStore(model);
-    STORES.set(model, store);
+    STORES.set(key, store);
+    // a page that opens mid-run (or again) missed earlier patches: ask for all states
+    model.send({ event: "snapshot" });
   }
   return store;
 }
 
-function makeStore(model) {
+function makeStore(first) {
+  let model = first;
   const states = new Map(); // id -> {state, attempts, duration}
   const byId = new Map(); // id -> Set(fn)
   const any = new Set(); // fn(changedIds | null)
@@ -66,16 +72,21 @@ function makeStore(model) {
     notify(ids);
   }
 
-  model.on("change:state_patch", applyPatch);
-  model.on("change:run_info", applyRunInfo);
-  model.on("change:breakpoints", applyBreakpoints);
-  model.on("change:selected", applySelected);
-  applyPatch();
-  applyRunInfo();
-  // a page that opens mid-run (or again) missed earlier patches: ask for all states
-  model.send({ event: "snapshot" });
+  const handlers = {
+    "change:state_patch": applyPatch,
+    "change:run_info": applyRunInfo,
+    "change:breakpoints": applyBreakpoints,
+    "change:selected": applySelected,
+  };
 
   return {
+    // feed the store from this drawing's model proxy; returns the function that stops it
+    attach(proxy) {
+      model = proxy;
+      for (const [evt, fn] of Object.entries(handlers)) proxy.on(evt, fn);
+      applyPatch(); applyRunInfo(); applyBreakpoints(); applySelected();
+      return () => { for (const [evt, fn] of Object.entries(handlers)) proxy.off(evt, fn); };
+    },
     // what one node shows: its state (paused when the run waits before it), and marks
     node(id) {
       const s = states.get(id);
