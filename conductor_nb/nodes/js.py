@@ -3,8 +3,10 @@
 The engine is V8 embedded through ``mini-racer`` (the ``js`` extra, imported
 lazily). The model:
 
-- **One fresh context per node run.** Nothing a run's code defines survives into
-  another run; a context costs ~20 ms (the first in a process ~0.5 s, V8 starting).
+- **One fresh context per node run**, made on the module's one JavaScript thread
+  (mini-racer's V8 crashed when used from several threads), so JavaScript nodes take
+  turns. Nothing a run's code defines survives into another run; a context costs
+  ~20 ms (the first in a process ~0.5 s, V8 starting).
 - **The sandbox is the context itself.** A bare V8 context has no ``require``,
   ``process``, ``fetch``, ``XMLHttpRequest``, file system or sockets, so code can only
   compute on the values it is given. ``import()`` has no module loader behind it.
@@ -33,11 +35,13 @@ import json
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from conductor_nb._extras import require
 
+T = TypeVar("T")
 DEFAULT_TIME_LIMIT = 5.0
 DEFAULT_MEMORY_LIMIT = 256_000_000
 INSTALL = "pip install 'conductor-nb[js]'"
@@ -181,6 +185,7 @@ class Sandbox:
         self.time_limit = float(time_limit)
         self.memory_limit = int(memory_limit)
         self.deadline = time.monotonic() + self.time_limit
+        self.logs: list[str] = []  # console output, printed by the caller (the node's thread)
         self.ctx = racer.MiniRacer()
         self._eval(_PRELUDE)
 
@@ -228,22 +233,51 @@ class Sandbox:
         try:
             answer = json.loads(str(self._eval(expression)))
         finally:
-            self._flush_logs()
+            self._collect_logs()
         if "error" in answer:
             where = f" on item {answer['index']}" if "index" in answer else ""
             raise JsError(f"{self.label} failed{where}: {answer['error']}")
         return json.loads(answer["value"])
 
-    def _flush_logs(self) -> None:
+    def _collect_logs(self) -> None:
         try:
-            lines = json.loads(str(self.ctx.eval("__cnb_logs()", timeout_sec=1)))
+            self.logs += json.loads(str(self.ctx.eval("__cnb_logs()", timeout_sec=1)))
         except Exception:  # a context that hit its heap cap cannot answer; nothing to show
             return
-        for line in lines:
+
+
+_workers: ThreadPoolExecutor | None = None
+_workers_lock = threading.Lock()
+
+
+def _on_js_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``fn`` on this module's own thread, and wait for it.
+
+    All V8 work happens on one long-lived thread: mini-racer 0.14 crashed the process
+    when contexts were made on two threads (even one after the other), and it refuses a
+    call with a timeout from a thread whose event loop is running (``await bp.arun()``
+    in a notebook). So JavaScript nodes take turns; each one's time limit starts when
+    its turn does. What the code printed is printed here, in the node's own thread, so
+    the node's log capture sees it.
+    """
+    global _workers
+    with _workers_lock:
+        if _workers is None:
+            _workers = ThreadPoolExecutor(1, thread_name_prefix="conductor-js")
+    logs: list[str] = []
+    try:
+        return _workers.submit(fn, *args, logs=logs, **kwargs).result()
+    finally:
+        for line in logs:  # here, so that the node's log capture sees them
             print(line)
 
 
-def each(
+def each(*args: Any, **kwargs: Any) -> Any:
+    """Run a source over every item (see :func:`_each`) on a JavaScript thread."""
+    return _on_js_thread(_each, *args, **kwargs)
+
+
+def _each(
     source: str,
     mode: str,
     items: Sequence[Any],
@@ -253,6 +287,7 @@ def each(
     time_limit: float = DEFAULT_TIME_LIMIT,
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
     label: str = "JavaScript",
+    logs: list[str] | None = None,
 ) -> Any:
     """Run ``source`` over every item in one call.
 
@@ -261,11 +296,19 @@ def each(
     """
     payload = _jsonable({"items": list(items), "params": dict(params or {}), "initial": initial})
     with Sandbox(time_limit, _heap(memory_limit, payload), label=label) as box:
-        fn = box.compile(source, ITEM_NAMES)
-        return box.call(f"__cnb_each({fn}, {json.dumps(mode)}, {json.dumps(payload)})")
+        try:
+            fn = box.compile(source, ITEM_NAMES)
+            return box.call(f"__cnb_each({fn}, {json.dumps(mode)}, {json.dumps(payload)})")
+        finally:
+            (logs if logs is not None else []).extend(box.logs)
 
 
-def run_code(
+def run_code(*args: Any, **kwargs: Any) -> Any:
+    """Run a code node's source (see :func:`_run_code`) on a JavaScript thread."""
+    return _on_js_thread(_run_code, *args, **kwargs)
+
+
+def _run_code(
     source: str,
     input: Any,
     *,
@@ -273,12 +316,16 @@ def run_code(
     time_limit: float = DEFAULT_TIME_LIMIT,
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
     label: str = "JavaScript",
+    logs: list[str] | None = None,
 ) -> Any:
     """Run a code node's ``source`` with ``input`` (also named ``data``) and ``params``."""
     payload = _jsonable({"input": input, "params": dict(params or {})})
     with Sandbox(time_limit, _heap(memory_limit, payload), label=label) as box:
-        fn = box.compile(source, CODE_NAMES)
-        return box.call(f"__cnb_code({fn}, {json.dumps(payload)})")
+        try:
+            fn = box.compile(source, CODE_NAMES)
+            return box.call(f"__cnb_code({fn}, {json.dumps(payload)})")
+        finally:
+            (logs if logs is not None else []).extend(box.logs)
 
 
 def _heap(memory_limit: int, payload: str) -> int:
@@ -286,27 +333,22 @@ def _heap(memory_limit: int, payload: str) -> int:
     return int(memory_limit) + 8 * len(payload)
 
 
-_checker: Sandbox | None = None
-_checker_lock = threading.Lock()
-
-
 def check(source: str, names: Sequence[str] = ITEM_NAMES) -> str | None:
     """Why ``source`` does not compile (None if it does); compiles only, runs nothing.
 
     Needs the extra: callers check :func:`is_available` first.
     """
-    global _checker
-    with _checker_lock:
-        if _checker is None:
-            _checker = Sandbox(time_limit=3600.0, label="the code")
-        _checker.deadline = time.monotonic() + 5.0
-        try:
-            _checker.compile(source, names)
-        except JsLimitError:
-            _checker = None
-            return "the code took too long to compile"
-        except JsError as exc:
-            return str(exc).removeprefix("the code: ")
+    return _on_js_thread(_check, source, names)
+
+
+def _check(source: str, names: Sequence[str], logs: list[str] | None = None) -> str | None:
+    try:
+        with Sandbox(time_limit=5.0, label="the code") as box:
+            box.compile(source, names)
+    except JsLimitError:
+        return "the code took too long to compile"
+    except JsError as exc:
+        return str(exc).removeprefix("the code: ")
     return None
 
 

@@ -133,3 +133,29 @@ def test_without_the_extra_validation_names_the_node_and_the_extra(monkeypatch):
     text = str(info.value)
     assert "nodes.shout.params.expression" in text
     assert "pip install 'conductor-nb[js]'" in text
+
+
+def test_many_javascript_nodes_at_once_take_turns_safely():
+    bp = cnb.Blueprint("js")
+    for i in range(12):
+        bp.add("transform", id=f"t{i}", input=list(range(50)), operation="map",
+               language="javascript", expression=f"item => item * {i}")  # fmt: skip
+        bp.add("code", id=f"c{i}", input=list(range(i)), code="input.length")
+    run = bp.run(history=False, concurrency=12)
+    assert run.status.value == "succeeded", run.summary()
+    assert [run[f"t{i}"].output[3] for i in range(12)] == [3 * i for i in range(12)]
+    assert [run[f"c{i}"].output for i in range(12)] == list(range(12))
+
+
+async def _from_a_running_loop():
+    bp = cnb.Blueprint("js")
+    bp.add("code", id="n", input=[1, 2, 3], code="data.reduce((a, b) => a + b, 0)")
+    bp.validate()  # compiles the code: mini-racer refuses that on a thread with a running loop
+    return await bp.arun(history=False)
+
+
+def test_validation_and_runs_work_inside_a_running_event_loop():
+    import asyncio
+
+    run = asyncio.run(_from_a_running_loop())
+    assert run["n"].output == 6
