@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -214,7 +215,10 @@ def sweep_rows(run: Run) -> list[dict[str, Any]]:
         row["status"] = record.status.value if record else "pending"
         row["duration"] = round(record.duration, 3) if record and record.duration else None
         outputs = (record.outputs or {}) if record and record.status.is_success else {}
-        for name, value in (outputs.get("records") or {}).items():
+        records: Any = outputs.get("records") or {}
+        if callable(getattr(records, "result", None)):  # on Dask: a future of the values
+            records = records.result()
+        for name, value in records.items():
             row[f"recorded.{name}" if name in params or name in STATUS_COLUMNS else name] = value
         row["output"] = node.params.get("output_path")
         error = record.error if record else None
@@ -265,20 +269,60 @@ class SweepRun:
         a list of dicts."""
         return as_table(self.rows())
 
+    def charts(self) -> list[str]:
+        """SVG charts of each recorded number against the parameter, when exactly one
+        numeric parameter varies (else none)."""
+        from conductor_nb.headless.sweep_report import charts
+
+        return charts(self.rows())
+
     def report(self, path: str | Path) -> str:
         """Write a self-contained HTML report of the sweep; return its path."""
         from conductor_nb.headless.sweep_report import write_sweep_report
 
         return write_sweep_report(self.run, path)
 
+    def _ipython_display_(self) -> None:
+        """In a notebook: the graph view (a node per parameter set, coloured by state) and
+        the table, which follows a running sweep live (updated at most twice a second)."""
+        from IPython.display import HTML, display
+
+        try:
+            display(self.run.view())
+        except Exception:  # no widget stack: the run's static picture
+            display(self.run)
+        handle = display(HTML(self._html()), display_id=True)
+        if handle is not None and not self.run.is_finished:
+            self._follow(handle, HTML)
+
+    def _html(self) -> str:
+        from conductor_nb.headless.sweep_report import charts, rows_html
+
+        rows = self.rows()
+        return rows_html(rows, links=False) + "".join(charts(rows))
+
+    def _follow(self, handle: Any, html: Any, every: float = 0.5) -> None:
+        from conductor_nb.engine.events import NodeEvent, RunFinished
+
+        shown = [0.0]
+
+        def update(event: Any) -> None:
+            now = time.monotonic()
+            if isinstance(event, RunFinished):
+                unsubscribe()
+            elif now - shown[0] < every:
+                return
+            shown[0] = now
+            handle.update(html(self._html()))
+
+        unsubscribe = self.run.subscribe(update, NodeEvent, RunFinished)
+
     def __repr__(self) -> str:
         return f"<SweepRun {self.run.id} {self.run.status.value}: {len(self.rows())} sets>"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         bundle = dict(self.run._repr_mimebundle_(include, exclude))
-        from conductor_nb.headless.sweep_report import rows_html
-
-        bundle["text/html"] = rows_html(self.rows(), links=False)
+        bundle["text/html"] = self._html()
         return bundle
 
 

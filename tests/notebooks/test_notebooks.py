@@ -150,6 +150,7 @@ def _check_outputs(name: str, nb: dict[str, Any]) -> str:
 
 
 @pytest.mark.notebook
+@pytest.mark.timeout(600)  # two runs of a notebook that starts kernels of its own
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
 def test_notebook_runs_twice(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     work = tmp_path / "work"
