@@ -25,6 +25,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from conductor_nb.engine import events as ev
+from conductor_nb.storage.values import RecordBudget
 
 if TYPE_CHECKING:
     from conductor_nb.engine.run import Run
@@ -63,6 +64,7 @@ class Recorder:
         self.dirty: dict[str, None] = {}  # nodes whose row changed since the last write
         self.statements: list[Statement] = []  # run rows, new nested nodes, log lines
         self.encoded: dict[tuple[str, str], tuple[Any, str | None, list[str]]] = {}
+        self.budget = RecordBudget.from_env()  # this run's cap on recorded value bytes
         self.scheduled = False
         self.failures = 0
         self.stopped = False
@@ -222,7 +224,7 @@ class Recorder:
         if cached is not None and cached[0] is value:
             digests.update(cached[2])
             return cached[1]
-        text, found = self.history.codec.encode(value)
+        text, found = self.history.codec.encode(value, self.budget)
         self.encoded[(node_id, field)] = (value, text, list(found))
         digests.update(found)
         return text

@@ -15,6 +15,8 @@ like an envelope is never confused with one::
     {"format": "remote", "type": ..., "preview": ...}  a Dask future: the value stayed on the
                                                      cluster (a pickled future outlives nothing)
     {"skip": true}                                   the SKIP marker (a branch not taken)
+    {"format": "capped", "type": ..., "preview": ...}  not stored: the run had recorded its
+                                                     cap of value bytes (see RecordBudget)
 
 "Plain" means exactly ``dict`` (string keys), ``list``, ``str``, ``int``, finite
 ``float``, ``bool`` and ``None``, so a value reads back equal to what was
@@ -41,7 +43,7 @@ import pickle
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,44 @@ INLINE_LIMIT = 256_000
 
 PREVIEW_LIMIT = 200
 MAX_DEPTH = 200
+
+
+DEFAULT_RUN_CAP = 1_000_000_000
+"""Bytes of large values (tables in memory, blobs) one run records before it keeps only
+previews; ``CONDUCTOR_HISTORY_CAP`` (bytes, or ``500MB``, ``2GB``; ``0``: no cap) sets it."""
+
+
+@dataclass
+class RecordBudget:
+    """One run's allowance of recorded value bytes; a value stored once is charged once."""
+
+    limit: int = DEFAULT_RUN_CAP
+    spent: int = 0
+    seen: set[str] = field(default_factory=set)
+
+    @classmethod
+    def from_env(cls) -> RecordBudget:
+        text = os.environ.get("CONDUCTOR_HISTORY_CAP", "").strip().upper()
+        if not text:
+            return cls()
+        units = {"KB": 10**3, "MB": 10**6, "GB": 10**9}
+        scale = next((v for k, v in units.items() if text.endswith(k)), 1)
+        number = text[:-2] if scale != 1 else text
+        try:
+            return cls(limit=int(float(number) * scale))
+        except ValueError:
+            log.warning("CONDUCTOR_HISTORY_CAP=%r is not a size; using the default", text)
+            return cls()
+
+    def allows(self, key: str, size: int) -> bool:
+        """Charge ``size`` bytes for ``key`` (once); False when that goes over the cap."""
+        if key in self.seen:
+            return True
+        if self.limit and self.spent + size > self.limit:
+            return False
+        self.seen.add(key)
+        self.spent += size
+        return True
 
 
 def pickle_allowed(flag: bool | None = None) -> bool:
@@ -73,6 +113,11 @@ class StoredValue:
 
     def load(self, *, allow_pickle: bool = False) -> Any:
         """Read the value back. Unpickling runs code from the file: only for files you trust."""
+        if self.format == "capped":
+            raise ValueError(
+                f"this {self.type_name} was not stored: its run had recorded its cap of value "
+                f"bytes (CONDUCTOR_HISTORY_CAP); only a preview was kept: {self.preview}"
+            )
         if self.format == "remote":
             raise ValueError(
                 f"this value stayed on the Dask cluster of its run ({self.preview}); "
@@ -127,8 +172,13 @@ class ValueCodec:
         self.allow_pickle = pickle_allowed(allow_pickle)
 
     # ------------------------------------------------------------------ encode
-    def encode(self, values: Mapping[str, Any] | None) -> tuple[str | None, list[str]]:
-        """JSON text of ``{port: envelope}`` and the blob hashes it refers to."""
+    def encode(
+        self, values: Mapping[str, Any] | None, budget: RecordBudget | None = None
+    ) -> tuple[str | None, list[str]]:
+        """JSON text of ``{port: envelope}`` and the blob hashes it refers to.
+
+        With a ``budget`` (a run's), a large value past the run's cap is kept as a preview.
+        """
         if values is None:
             return None, []
         if is_plain(values):  # the common case: small plain values, inline in one dumps
@@ -140,20 +190,20 @@ class ValueCodec:
         envelopes: dict[str, Any] = {}
         blobs: list[str] = []
         for key, value in values.items():
-            envelope = self.envelope(value)
+            envelope = self.envelope(value, budget)
             if "blob" in envelope:
                 blobs.append(envelope["blob"])
             blobs += [e["blob"] for _, e in envelope.get("tables", [])]
             envelopes[str(key)] = envelope
         return json.dumps(envelopes, separators=(",", ":")), blobs
 
-    def envelope(self, value: Any) -> dict[str, Any]:
+    def envelope(self, value: Any, budget: RecordBudget | None = None) -> dict[str, Any]:
         from conductor_nb.model.types import SKIP
 
         if value is SKIP:
             return {"skip": True}
         if isinstance(value, Table):
-            return self._table(value)
+            return self._table(value, budget)
         if is_plain(value):
             text = json.dumps(value, separators=(",", ":"))
             if len(text) <= INLINE_LIMIT:
@@ -164,7 +214,12 @@ class ValueCodec:
         tree = _split_tables(value)
         if tree is not None:
             rest, tables = tree
-            return {"tree": rest, "tables": [[p, self._table(t)] for p, t in tables]}
+            envelopes = [[p, self._table(t, budget)] for p, t in tables]
+            return {
+                "tree": rest,
+                "tables": [e for e in envelopes if "blob" in e[1]],
+                "capped": [e for e in envelopes if "blob" not in e[1]],
+            }
         if _is_remote(value):
             return {"format": "remote", "type": type_name(value), "preview": _preview(value)}
         try:
@@ -188,14 +243,25 @@ class ValueCodec:
             "preview": _preview(value),
         }
 
-    def _table(self, table: Table) -> dict[str, Any]:
+    def _table(self, table: Table, budget: RecordBudget | None = None) -> dict[str, Any]:
         """A table as Parquet, written once per content (the digest stays on the table).
 
         The digest is taken from the table's Arrow IPC bytes (fast); the Parquet file is
         written by a background thread, so a run's next node does not wait for it.
         """
+        key = table.digest or f"id:{id(table)}"
+        if budget is not None and not budget.allows(key, int(table.arrow.nbytes)):
+            return {
+                "format": "capped",
+                "type": "Table",
+                "rows": len(table),
+                "columns": table.column_types(),
+                "preview": _preview(table),
+            }
         if table.digest is None:
             table.digest = _content_digest(table)
+            if budget is not None:
+                budget.seen.add(table.digest)  # charged above under its id
         write_parquet_once(self.blob_path(table.digest), table)
         return {
             "blob": table.digest,
@@ -225,9 +291,8 @@ class ValueCodec:
         if "v" in envelope:
             return envelope["v"]
         if "tree" in envelope:
-            return _join_tables(
-                envelope["tree"], [(p, self.value(e)) for p, e in envelope.get("tables", [])]
-            )
+            parts = [*envelope.get("tables", []), *envelope.get("capped", [])]
+            return _join_tables(envelope["tree"], [(p, self.value(e)) for p, e in parts])
         if envelope.get("skip"):
             return SKIP
         fmt = envelope.get("format", "repr")
@@ -235,7 +300,8 @@ class ValueCodec:
         preview = envelope.get("preview", "")
         digest = envelope.get("blob")
         if digest is None:
-            return StoredValue(kind, "remote" if fmt == "remote" else "repr", preview)
+            kept = fmt if fmt in ("remote", "capped") else "repr"
+            return StoredValue(kind, kept, preview)
         path = self.blob_path(str(digest))
         if fmt == "parquet":
             _wait_for(path)

@@ -378,3 +378,22 @@ def test_shape_for_the_inspector():
         "rows": [[1, "x"]],
     }
     assert shape_of([{"a": 1}])["kind"] == "records" and shape_of(3) is None
+
+
+def test_past_the_run_cap_a_table_is_kept_as_a_preview(tmp_path, orders, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CONDUCTOR_HISTORY_CAP", "300")  # bytes: the first table fits
+    home = tmp_path / "home"
+    bp = cnb.Blueprint("capped")
+    bp.add("spreadsheet", id="load", path="orders.csv")
+    bp.add("transform", id="paid", operation="filter", expression="item.status == 'paid'")
+    bp.connect("load.records", "paid.input")
+    run = bp.run(history=cnb.RunHistory(home))
+    assert run.status.value == "succeeded", run.summary()
+    loaded = cnb.load_run(run.id, home=home)
+    assert isinstance(loaded["load"].outputs["records"], Table)  # within the cap
+    assert isinstance(loaded["paid"].inputs["input"], Table)  # the same table, charged once
+    capped = loaded["paid"].output
+    assert "capped" in repr(capped) and "<Table 5 rows" in repr(capped)
+    with pytest.raises(ValueError, match="CONDUCTOR_HISTORY_CAP"):
+        capped.load()
