@@ -140,12 +140,8 @@ def node_form(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def non_defaults(node: NodeSettings) -> dict[str, Any]:
     """The node's settings that differ from their defaults, in file form."""
-    out = {}
-    for key in SETTINGS:
-        value = getattr(node, key)
-        if value != DEFAULTS[key]:
-            out[key] = file_form(value)
-    return out
+    fields = vars(node)  # plain attribute reads: validation calls this for every node
+    return {k: file_form(fields[k]) for k, default in DEFAULTS.items() if fields[k] != default}
 
 
 def check(values: Mapping[str, Any], node_id: str) -> tuple[dict[str, Any], list[Problem]]:
@@ -179,15 +175,12 @@ _VALID: set[Any] = set()
 """Settings (as :func:`_frozen` keys) that passed the check."""
 
 
-def _frozen(value: Any) -> Any:
-    """A hashable key that tells apart what the check tells apart (True is not 1, a list
-    is not a string), or None for a value that has no such key."""
-    if isinstance(value, list):
-        items = [_frozen(v) for v in value]
-        return None if None in items else ("list", tuple(items))
-    if isinstance(value, dict):
-        pairs = [(_frozen(k), _frozen(v)) for k, v in value.items()]
-        return None if any(None in p for p in pairs) else ("dict", tuple(pairs))
-    if value is None or isinstance(value, str | int | float | bool):
-        return (type(value).__name__, value)
-    return None
+def _frozen(changed: Mapping[str, Any]) -> Any:
+    """A hashable key that tells apart what the check tells apart (``True`` is not ``1``),
+    for settings holding plain scalars; None (no key) when one holds a list or mapping."""
+    key = []
+    for name, value in changed.items():
+        if value is not None and not isinstance(value, str | int | float | bool):
+            return None
+        key.append((name, type(value), value))
+    return tuple(key)
