@@ -10,16 +10,14 @@ then cancelled cleanly). ``arun`` runs on the caller's own loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from conductor_nb.engine import hooks
 from conductor_nb.engine.options import RunOptions, RunSetup, resolve_params
-from conductor_nb.engine.plan import compile_plan
+from conductor_nb.engine.plan import compile_plan, gc_paused
 from conductor_nb.engine.run import Run
 from conductor_nb.errors import UnknownNameError
 
@@ -53,24 +51,6 @@ class EngineLoop:
                 ready.wait()
                 cls._loop = loop
             return cls._loop
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a run is prepared.
-
-    Preparing allocates a few objects per node and frees none of them, the worst
-    case for the collector: at 10,000 nodes its passes over the whole heap took
-    half of the preparation. Nothing is lost by waiting: the pass runs after.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def prepare(

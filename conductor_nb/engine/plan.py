@@ -7,9 +7,11 @@ nodes were added), which is the order stepping follows.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import heapq
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -107,6 +109,29 @@ def compile_plan(bp: Blueprint, *, validate: bool = True) -> Plan:
     Built for 10,000-node blueprints: one pass over the edges into per-node lists,
     deduplicated only where a node has several, and no per-node wrapper objects.
     """
+    with gc_paused():
+        return _compile(bp, validate)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a plan or a run is prepared.
+
+    Preparing allocates a few objects per node and frees none of them, the worst
+    case for the collector: at 10,000 nodes its passes over the whole heap took
+    half of the preparation. Nothing is lost by waiting: the pass runs after.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _compile(bp: Blueprint, validate: bool) -> Plan:
     if validate:
         bp.validate()
     ids = list(bp.nodes)
