@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 from conductor_nb.engine.executors import executor_kinds
 from conductor_nb.errors import BlueprintError, ConductorError, MissingExtraError
-from conductor_nb.headless import atomiton_cmd, common
+from conductor_nb.headless import atomiton_cmd, common, run_options
 from conductor_nb.headless.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 Command = Callable[[argparse.Namespace], int]
@@ -66,10 +66,11 @@ def _exit_now(code: int) -> None:
 
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
+    argv = run_options.papermill_pairs(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(argv)
+        args = _parse(parser, argv)
     except CommandLineError as exc:
-        return _bad_command_line(exc, sys.argv[1:] if argv is None else list(argv))
+        return _bad_command_line(exc, argv)
     command: Command | None = getattr(args, "command", None)
     if command is None:
         parser.print_help()
@@ -85,6 +86,22 @@ def _main(argv: Sequence[str] | None) -> int:
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """``parse_args``, but ``run IN -p x=1 OUT`` works as papermill's ``IN OUT -p x 1``
+    (argparse alone takes positionals only before the first option)."""
+    args, extra = parser.parse_known_args(argv)
+    if (
+        len(extra) == 1
+        and not extra[0].startswith("-")
+        and getattr(args, "command", None) is cmd_run
+        and args.output_path is None
+    ):
+        args.output_path, extra = extra[0], []
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def _fail(args: argparse.Namespace, exc: BaseException | None, code: int) -> int:
@@ -206,20 +223,22 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "run",
         help="run a blueprint (.yaml/.json) or a notebook (.ipynb)",
-        description="Run a blueprint on the engine, or a notebook via papermill.",
+        description="Run a blueprint on the engine, or a notebook via papermill (every "
+        "papermill option works, with its name). A blueprint given an output notebook runs "
+        "in a kernel too and the notebook is its report.",
+        epilog="exit codes: 0 ok, 1 a node or cell failed, 2 invalid input, 130 interrupted, "
+        "138 the notebook's kernel died (as papermill)",
     )
-    p.add_argument("file", help="a blueprint (.yaml, .yml, .json) or a notebook (.ipynb)")
     p.add_argument(
-        "-p",
-        "--param",
-        dest="params",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a parameter, typed by its declared type (lists and mappings as JSON or "
-        "YAML flow: -p 'names=[Ada, Bo]'); repeatable",
+        "file", help="a blueprint (.yaml, .yml, .json) or a notebook (.ipynb; - reads stdin)"
     )
-    p.add_argument("--params-file", metavar="FILE", help="a YAML/JSON mapping of parameters")
+    p.add_argument(
+        "output_path",
+        nargs="?",
+        metavar="OUTPUT",
+        help="the output notebook, as papermill's second argument (same as -o)",
+    )
+    run_options.add_parameters(p)
     _add_imports(p)
     g = p.add_argument_group("blueprints")
     g.add_argument("--concurrency", type=int, metavar="N", help="nodes running at once")
@@ -264,20 +283,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     g.add_argument("-q", "--quiet", action="store_true", help="do not echo node logs")
     g.add_argument("--no-history", action="store_true", help="do not record the run")
-    n = p.add_argument_group("notebooks")
-    n.add_argument(
-        "-o",
-        "--output",
-        metavar="OUT.ipynb",
-        help="output notebook (default: NAME.out.ipynb beside the input)",
-    )
-    n.add_argument("--cwd", metavar="DIR", help="working directory of the kernel")
-    n.add_argument("--timeout", type=float, metavar="SECONDS", help="time limit per cell")
-    n.add_argument(
-        "--kernel",
-        metavar="NAME",
-        help="kernel name (default: the notebook's; python3 for a notebook without one)",
-    )
+    n = run_options.add_notebook_options(p)
     from conductor_nb.headless.sweep_cmd import add_sweep_arguments
 
     add_sweep_arguments(n)
@@ -285,8 +291,8 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.file.lower().endswith(".ipynb"):
-        from conductor_nb.headless.papermill import run_notebook_command
+    if args.file.lower().endswith(".ipynb") or args.file == "-":
+        from conductor_nb.headless.notebook_cmd import run_notebook_command
         from conductor_nb.headless.sweep_cmd import is_sweep_command, run_sweep_command
 
         if is_sweep_command(args):
@@ -296,11 +302,25 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise common.UsageError("--file-root applies to blueprints only (not notebooks)")
 
         return run_notebook_command(args)
-    for flag in ("output", "cwd", "timeout", "kernel", "grid_file"):
-        if getattr(args, flag) is not None:
-            raise common.UsageError(f"--{flag.replace('_', '-')} applies to notebooks only")
-    if args.grid or args.cwd_per_run:
-        raise common.UsageError("--grid and --cwd-per-run apply to notebooks (.ipynb) only")
+    if args.grid or args.grid_file or args.cwd_per_run:
+        raise common.UsageError(
+            "--grid, --grid-file and --cwd-per-run apply to notebooks (.ipynb) only"
+        )
+    if args.output or args.output_path:
+        from conductor_nb.headless.blueprint_notebook import run_blueprint_command
+
+        return run_blueprint_command(args)
+    given = [
+        name
+        for name, default in run_options.NOTEBOOK_DEFAULTS.items()
+        if getattr(args, name) != default
+    ]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise common.UsageError(
+            f"{flags} apply to notebooks (.ipynb), or to a blueprint run into an output "
+            "notebook (-o OUT.ipynb)"
+        )
     from conductor_nb.headless.run_cmd import run_blueprint
 
     return run_blueprint(args)

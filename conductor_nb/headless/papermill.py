@@ -1,13 +1,18 @@
-"""Running notebooks headlessly through papermill: ``cnb.run_notebook`` and ``conductor-nb run
-NOTEBOOK.ipynb``.
+"""Running notebooks headlessly through papermill: ``cnb.run_notebook``.
 
 papermill's conventions hold: a ``parameters``-tagged cell gets an
-``injected-parameters`` cell after it, and the output notebook is written even
-when a cell fails. What papermill's output notebook cannot tell (it marks every
-cell completed after a cell timeout or a dead kernel) is taken from the
-exception and recorded here: :class:`NotebookError` says which of the three it
-was (``kind``), and the output notebook gets a ``metadata.conductor_nb`` entry
-and a banner cell saying so. papermill is imported only when a notebook runs.
+``injected-parameters`` cell after it (a notebook without one gets it first),
+the output notebook is written even when a cell fails, and every papermill
+option has a keyword here (:class:`NotebookOptions`). What papermill's output
+notebook cannot tell (it marks every cell completed after a cell timeout or a
+dead kernel) is taken from the exception and recorded here:
+:class:`NotebookError` says which of the three it was (``kind``), which cell of
+the source notebook failed and on which line, and the output notebook gets a
+``metadata.conductor_nb`` entry and a banner cell saying so. papermill is
+imported only when a notebook runs.
+
+A blueprint file given to :func:`run_notebook` runs in a kernel too: its report
+notebook (:mod:`conductor_nb.headless.blueprint_notebook`) is what executes.
 
 The kernel is the notebook's, or the one asked for (:func:`kernel_options`). A
 notebook without a kernelspec (``nbformat.v4.new_notebook()`` makes one) runs
@@ -18,29 +23,37 @@ language gets language ``python`` (papermill needs it to write the parameters).
 
 from __future__ import annotations
 
-import argparse
-import ast
-import json
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, TextIO
 
 from conductor_nb.errors import ConductorError
-from conductor_nb.nodes.notebooks import KernelChoiceError, kernel_options, notebook_metadata
+from conductor_nb.nodes.notebooks import (
+    cell_position,
+    failing_line,
+    kernel_options,
+    plain_traceback,
+)
 
 CELL_ERROR = "cell-error"
 TIMEOUT = "timeout"
 DEAD_KERNEL = "dead-kernel"
+BLUEPRINT_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 class NotebookError(ConductorError):
     """A notebook run failed: a cell raised (``cell-error``), a cell ran past the time limit
     (``timeout``) or the kernel died (``dead-kernel``). ``output`` is the output notebook
     (written in every case, unless the kernel never started); ``__cause__`` is papermill's
-    or nbclient's exception."""
+    or nbclient's exception.
+
+    For a cell error, ``cell`` is the failing cell's 1-based position in the source
+    notebook (None when it cannot be told), ``line`` and ``code`` the line of that cell
+    that raised, and ``traceback`` the kernel's traceback without terminal colours. A
+    blueprint run through papermill that failed is kind ``run-failed``.
+    """
 
     def __init__(
         self,
@@ -51,6 +64,9 @@ class NotebookError(ConductorError):
         ename: str = "",
         evalue: str = "",
         cell: int | None = None,
+        line: int | None = None,
+        code: str = "",
+        traceback: str = "",
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -58,17 +74,51 @@ class NotebookError(ConductorError):
         self.ename = ename
         self.evalue = evalue
         self.cell = cell
+        self.line = line
+        self.code = code
+        self.traceback = traceback
+        self.result: dict[str, Any] | None = None
+        """For a blueprint run in a kernel: its ``--json`` result, when it got that far."""
 
 
 @dataclass(frozen=True)
 class NotebookResult:
-    """A notebook that ran to the end."""
+    """A notebook that ran to the end (or, with ``prepare_only``, was only parameterised)."""
 
     input: Path
     output: Path
     parameters: dict[str, Any] = field(default_factory=dict)
     duration: float = 0.0
     status: str = "succeeded"
+
+
+@dataclass(frozen=True)
+class NotebookOptions:
+    """How papermill runs a notebook; the names are papermill's where it has them."""
+
+    cwd: str | Path | None = None
+    """Where the kernel starts (default: the current directory)."""
+    timeout: float | None = None
+    """Time limit per cell, seconds (papermill's ``execution_timeout``)."""
+    kernel: str | None = None
+    """Kernel name, instead of the notebook's (``python`` means the current Python's)."""
+    language: str | None = None
+    """Language of the notebook, instead of its metadata's."""
+    progress: bool = False
+    report_mode: bool = False
+    """Hide the code of every cell in the output notebook."""
+    prepare_only: bool = False
+    """Write the parameterised notebook without running it."""
+    log_output: bool = False
+    """Send each cell's output to the ``papermill`` logger as it comes."""
+    stdout_file: TextIO | None = None
+    stderr_file: TextIO | None = None
+    start_timeout: float = 60
+    """Seconds to wait for the kernel to start."""
+    engine: str | None = None
+    """A papermill engine registered under ``papermill.engine`` (default: nbclient's)."""
+    request_save_on_cell_execute: bool = True
+    autosave_cell_every: int = 30
 
 
 def run_notebook(
@@ -80,22 +130,65 @@ def run_notebook(
     timeout: float | None = None,
     kernel: str | None = None,
     progress: bool = False,
+    language: str | None = None,
+    report_mode: bool = False,
+    prepare_only: bool = False,
+    log_output: bool = False,
+    stdout_file: TextIO | None = None,
+    stderr_file: TextIO | None = None,
+    start_timeout: float = 60,
+    engine: str | None = None,
 ) -> NotebookResult:
     """Execute ``input`` with papermill, injecting ``parameters``, and write ``output``.
 
     ``timeout`` limits each cell (seconds); ``kernel`` overrides the notebook's kernel
     (a notebook without one runs with python3); ``cwd`` is where the kernel starts
-    (default: the current directory). Raises :class:`NotebookError` when a cell fails,
+    (default: the current directory); the other keywords are papermill's, explained at
+    :class:`NotebookOptions`. A blueprint (``.yaml``/``.yml``/``.json``) runs in the kernel and
+    ``output`` is its report notebook. Raises :class:`NotebookError` when a cell fails,
     times out or the kernel dies; the output notebook is still written and shows where
     it stopped. :class:`KernelChoiceError` when the kernel's language cannot be told.
     """
+    settings = NotebookOptions(
+        cwd=cwd,
+        timeout=timeout,
+        kernel=kernel,
+        language=language,
+        progress=progress,
+        report_mode=report_mode,
+        prepare_only=prepare_only,
+        log_output=log_output,
+        stdout_file=stdout_file,
+        stderr_file=stderr_file,
+        start_timeout=start_timeout,
+        engine=engine,
+    )
+    if Path(input).suffix.lower() in BLUEPRINT_SUFFIXES:
+        from conductor_nb.headless.blueprint_notebook import run_blueprint_notebook
+
+        return run_blueprint_notebook(input, output, parameters, settings)
+    return execute(input, output, parameters, settings)
+
+
+def execute(
+    input: str | Path,
+    output: str | Path,
+    parameters: Mapping[str, Any] | None,
+    settings: NotebookOptions,
+    *,
+    kernel_choice: Mapping[str, Any] | None = None,
+) -> NotebookResult:
+    """:func:`run_notebook` for a notebook; ``kernel_choice`` is :func:`kernel_options`'
+    answer when the caller has it already (it may have printed a note about it)."""
     from conductor_nb._extras import require
 
     pm = require("papermill", "papermill", "running notebooks")
     source, target = Path(input).resolve(), Path(output).resolve()
     if not source.exists():
         raise FileNotFoundError(f"{input}: no such notebook")
-    options = kernel_options(source, kernel)
+    choice = dict(kernel_choice or kernel_options(source, settings.kernel))
+    if settings.language:
+        choice["language"] = settings.language
     target.parent.mkdir(parents=True, exist_ok=True)
     params = dict(parameters or {})
     started = time.monotonic()
@@ -104,43 +197,45 @@ def run_notebook(
             str(source),
             str(target),
             parameters=params,
-            cwd=str(cwd) if cwd else None,
-            execution_timeout=timeout,
-            progress_bar=progress,
-            **options,
+            cwd=str(settings.cwd) if settings.cwd else None,
+            execution_timeout=settings.timeout,
+            progress_bar=settings.progress,
+            report_mode=settings.report_mode,
+            prepare_only=settings.prepare_only,
+            log_output=settings.log_output,
+            stdout_file=settings.stdout_file,
+            stderr_file=settings.stderr_file,
+            start_timeout=settings.start_timeout,
+            engine_name=settings.engine,
+            request_save_on_cell_execute=settings.request_save_on_cell_execute,
+            autosave_cell_every=settings.autosave_cell_every,
+            **choice,
         )
     except Exception as exc:
-        error = classify(exc, target, timeout)
+        error = classify(exc, target, settings.timeout, source=source)
         if error is None:
             raise
         mark_output(target, error)
         raise error from exc
-    return NotebookResult(source, target, params, time.monotonic() - started)
+    status = "prepared" if settings.prepare_only else "succeeded"
+    return NotebookResult(source, target, params, time.monotonic() - started, status)
 
 
-def classify(exc: BaseException, output: Path, timeout: float | None) -> NotebookError | None:
+def classify(
+    exc: BaseException, output: Path, timeout: float | None, *, source: Path | None = None
+) -> NotebookError | None:
     """Turn papermill's/nbclient's exception into a NotebookError of the right kind."""
     name = type(exc).__name__
     written = output if output.exists() else None
+    where = f"; output notebook: {written}" if written else ""
     if name == "PapermillExecutionError":
-        cell = getattr(exc, "exec_count", None)
-        ename, evalue = getattr(exc, "ename", name), getattr(exc, "evalue", str(exc))
-        return NotebookError(
-            f"cell {cell} raised {ename}: {evalue}"
-            + (f"; output notebook: {written}" if written else ""),
-            kind=CELL_ERROR,
-            output=written,
-            ename=ename,
-            evalue=evalue,
-            cell=cell,
-        )
+        return _cell_error(exc, source, output, written)
     if name == "CellTimeoutError":
         limit = f" of {timeout:g}s" if timeout else ""
-        preview = _cell_preview(str(exc))
         return NotebookError(
             f"a cell ran past the time limit{limit} and was stopped"
-            + preview
-            + (f"; output notebook: {written}" if written else ""),
+            + _cell_preview(str(exc))
+            + where,
             kind=TIMEOUT,
             output=written,
             ename=name,
@@ -149,13 +244,55 @@ def classify(exc: BaseException, output: Path, timeout: float | None) -> Noteboo
     if name == "DeadKernelError":
         return NotebookError(
             "the kernel died while a cell was running (it crashed, ran out of memory or "
-            "called os._exit)" + (f"; output notebook: {written}" if written else ""),
+            "called os._exit)" + where,
             kind=DEAD_KERNEL,
             output=written,
             ename=name,
             evalue=str(exc),
         )
     return None
+
+
+def _cell_error(
+    exc: BaseException, source: Path | None, output: Path, written: Path | None
+) -> NotebookError:
+    """``cell 3 (`total = f(x)`), line 2 `assert x > 5`: AssertionError: x too small``."""
+    ename = str(getattr(exc, "ename", "") or type(exc).__name__)
+    evalue = str(getattr(exc, "evalue", "") or "")
+    cell_source = str(getattr(exc, "source", "") or "")
+    traceback = plain_traceback(getattr(exc, "traceback", ()))
+    found = cell_position(exc, source, output) if source is not None else None
+    position = found[0] if found else None
+    count = getattr(exc, "exec_count", None)
+    first = next((text.strip() for text in cell_source.splitlines() if text.strip()), "")
+    label = f"cell {position}" if position is not None else f"the cell In [{count}]"
+    where = f"{label} (`{_short(first)}`)" if first else label
+    raised = failing_line(traceback, cell_source)
+    if raised is not None and raised[1] and (raised[0] != 1 or raised[1] != first):
+        where += f", line {raised[0]} `{_short(raised[1])}`"
+    elif raised is not None:
+        where += f", line {raised[0]}"
+    message = f"{where}: {ename}" + (f": {_first_line(evalue)}" if evalue else "")
+    return NotebookError(
+        message + (f"; output notebook: {written}" if written else ""),
+        kind=CELL_ERROR,
+        output=written,
+        ename=ename,
+        evalue=evalue,
+        cell=position,
+        line=raised[0] if raised else None,
+        code=raised[1] if raised else "",
+        traceback=traceback,
+    )
+
+
+def _short(code: str, limit: int = 70) -> str:
+    return code if len(code) <= limit else code[: limit - 3] + "..."
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0] + (" ..." if len(lines) > 1 else "") if lines else ""
 
 
 def _cell_preview(message: str) -> str:
@@ -176,7 +313,12 @@ def mark_output(output: Path, error: NotebookError) -> None:
     import nbformat
 
     nb = nbformat.read(str(output), as_version=4)
-    nb.metadata["conductor_nb"] = {"status": "failed", "kind": error.kind, "message": str(error)}
+    nb.metadata["conductor_nb"] = {
+        **nb.metadata.get("conductor_nb", {}),
+        "status": "failed",
+        "kind": error.kind,
+        "message": str(error),
+    }
     if error.kind != CELL_ERROR:  # papermill already adds its own banner for cell errors
         banner = nbformat.v4.new_markdown_cell(
             '<span style="color:red;font-size:1.2em">conductor_nb: this notebook did not '
@@ -185,181 +327,3 @@ def mark_output(output: Path, error: NotebookError) -> None:
         banner.metadata["tags"] = ["conductor-nb-error"]
         nb.cells.insert(0, banner)
     nbformat.write(nb, str(output))
-
-
-# ------------------------------------------------------------------------------ the CLI
-
-
-class DeclaredParameters(NamedTuple):
-    """What a notebook's ``parameters`` cell declares, as papermill reads it."""
-
-    has_cell: bool
-    """Whether some cell carries the ``parameters`` tag."""
-    readable: bool
-    """Whether papermill can list the cell's names for this kernel's language (if not,
-    unknown ``-p`` names cannot be told apart and are passed through)."""
-    types: dict[str, str]
-    """Declared name -> param type, inferred from the default values."""
-
-
-def declared_parameters(path: Path, options: Mapping[str, Any]) -> DeclaredParameters:
-    """The notebook's declared parameters, read like ``papermill --help-notebook`` does;
-    ``options`` is what :func:`kernel_options` chose."""
-    from conductor_nb._extras import require
-    from conductor_nb.headless.common import UsageError
-
-    require("papermill", "papermill", "running notebooks")
-    import nbformat
-    from papermill.translators import papermill_translators
-
-    try:
-        nb = nbformat.read(str(path), as_version=4)
-    except Exception as exc:  # not JSON, not a notebook, unreadable
-        raise UsageError(f"{path}: not a readable notebook ({exc})") from None
-    tagged = [cell for cell in nb.cells if "parameters" in cell.metadata.get("tags", ())]
-    if not tagged:
-        return DeclaredParameters(has_cell=False, readable=True, types={})
-    try:
-        translator = papermill_translators.find_translator(
-            options.get("kernel_name"), options.get("language")
-        )
-        found = translator.inspect(tagged[0])
-    except Exception:  # no translator, no kernel/language metadata, or no introspection
-        return DeclaredParameters(has_cell=True, readable=False, types={})
-    return DeclaredParameters(True, True, {p.name: _param_type(p._asdict()) for p in found})
-
-
-def _param_type(info: Mapping[str, Any]) -> str:
-    from conductor_nb.model.params import infer_type
-
-    hinted = str(info.get("inferred_type_name") or "None")
-    if hinted in ("int", "float", "bool", "str", "list", "dict"):
-        return hinted
-    try:
-        return infer_type(ast.literal_eval(str(info.get("default"))))
-    except (ValueError, SyntaxError):
-        return "any"
-
-
-def notebook_params(
-    source: Path, assignments: list[str], base: dict[str, Any], options: Mapping[str, Any]
-) -> dict[str, Any]:
-    """``-p`` and ``--params-file`` values typed by the notebook's ``parameters`` cell; a name
-    that cell does not declare is a user error (papermill would only log it and go on)."""
-    from conductor_nb.headless.common import UsageError
-    from conductor_nb.headless.params import split_assignment, typed_params
-
-    declared = declared_parameters(source, options)
-    if not declared.has_cell and (assignments or base):
-        names = list(base)
-        for text in assignments:
-            try:
-                names.append(split_assignment(text)[0])
-            except ValueError:
-                names.append(text)
-        raise UsageError(
-            f"notebook {source.name!r} has no parameters cell, so it takes no parameters "
-            f"(given: {', '.join(names)})\n"
-            "    fix: put the defaults in one cell (e.g. `date = '2026-11-24'`) and give that "
-            "cell the tag `parameters`; papermill injects the values in a new cell after it\n"
-            "    (in JupyterLab: select the cell, open the property inspector, the gear icon in "
-            "the right sidebar, then Common Tools > Cell Tags > Add Tag)"
-        )
-    return typed_params(
-        assignments,
-        declared.types,
-        base=base,
-        owner=f"notebook {source.name!r}",
-        strict=declared.readable,
-        declared_in="in its `parameters` cell",
-    )
-
-
-def run_notebook_command(args: argparse.Namespace) -> int:
-    from conductor_nb.headless.common import (
-        EXIT_FAILED,
-        EXIT_INTERRUPTED,
-        EXIT_OK,
-        UsageError,
-        import_modules,
-    )
-    from conductor_nb.headless.params import ParamValueError, load_params_file
-
-    source = Path(args.file)
-    if not source.exists():
-        raise UsageError(f"{args.file}: no such notebook")
-    import_modules(args.imports)
-    try:
-        base = load_params_file(args.params_file) if args.params_file else {}
-    except ParamValueError as exc:
-        raise UsageError(str(exc)) from None
-    options = _cli_kernel_options(source, args.kernel)
-    params = notebook_params(source, args.params, base, options)
-    output = Path(args.output) if args.output else source.with_suffix(".out.ipynb")
-    progress = args.progress == "rich" or (args.progress == "auto" and sys.stderr.isatty())
-    result: dict[str, Any] = {"notebook": str(source), "output": str(output), "parameters": params}
-    try:
-        done = run_notebook(
-            source,
-            output,
-            params,
-            cwd=args.cwd,
-            timeout=args.timeout,
-            kernel=options["kernel_name"],
-            progress=progress,
-        )
-    except NotebookError as exc:
-        result.update(status="failed", kind=exc.kind, error=str(exc), exit_code=EXIT_FAILED)
-        _report(args, result, f"error: notebook {source.name} failed: {exc}")
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        result.update(status="cancelled", exit_code=EXIT_INTERRUPTED)
-        _report(args, result, "interrupted: the notebook run was stopped")
-        return EXIT_INTERRUPTED
-    result.update(status="succeeded", duration=round(done.duration, 3), exit_code=EXIT_OK)
-    _report(
-        args, result, f"notebook {source.name} succeeded in {done.duration:.1f}s; output: {output}"
-    )
-    return EXIT_OK
-
-
-def _cli_kernel_options(source: Path, kernel: str | None) -> dict[str, Any]:
-    """:func:`kernel_options` for the command line: its note on stderr; a kernel that is
-    not installed and a kernel without a language are user errors (papermill would print
-    a traceback)."""
-    from conductor_nb.headless.common import UsageError
-
-    spec = (notebook_metadata(source) or {}).get("kernelspec") or {}
-    _check_installed(source, kernel or str(spec.get("name") or "") or None, given=bool(kernel))
-    try:
-        return kernel_options(
-            source, kernel, log=lambda note: print(f"note: {note}", file=sys.stderr)
-        )
-    except KernelChoiceError as exc:
-        raise UsageError(
-            exc.problem, hints=[exc.fix, "give the kernel with --kernel NAME"]
-        ) from None
-
-
-def _check_installed(source: Path, name: str | None, *, given: bool) -> None:
-    from jupyter_client.kernelspec import find_kernel_specs
-
-    from conductor_nb.headless.common import UsageError
-
-    installed = sorted(find_kernel_specs())
-    if name is None or name in installed:
-        return
-    raise UsageError(
-        f"notebook {source.name}: {'' if given else 'its '}kernel {name!r} is not installed "
-        f"here (installed: {', '.join(installed) or 'none'})",
-        hints=["pass --kernel NAME with an installed one (see `jupyter kernelspec list`)"],
-    )
-
-
-def _report(args: argparse.Namespace, result: dict[str, Any], line: str) -> None:
-    if args.json:
-        json.dump(result, sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
-    else:
-        stream = sys.stdout if result["status"] == "succeeded" else sys.stderr
-        stream.write(line + "\n")

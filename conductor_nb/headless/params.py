@@ -13,6 +13,7 @@ and as a string otherwise, so ``-p x=3`` is 3 and ``-p x=abc`` is ``'abc'``.
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 from collections.abc import Iterable, Mapping
@@ -219,3 +220,158 @@ def _unknown(name: str, owner: str, known: str, declared: Mapping[str, str], whe
     if close:
         hints.insert(0, f"did you mean {close[0]!r}?")
     return Problem(where, f"{owner} has no param {name!r}", tuple(hints))
+
+
+# ------------------------------------------------------------- notebooks: papermill's meaning
+
+PAPERMILL_PATHS = ("PAPERMILL_INPUT_PATH", "PAPERMILL_OUTPUT_PATH")
+"""What ``--inject-paths`` adds; never "undeclared", whatever the notebook declares."""
+
+
+def papermill_value(raw: str) -> Any:
+    """What papermill makes of ``-p NAME VALUE``: ``True``/``False``/``None``, an int, a
+    float, else the text exactly as given (``'"Hello"'`` keeps its quotes)."""
+    if raw in ("True", "False"):
+        return raw == "True"
+    if raw == "None":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def notebook_value(raw: str, type_name: str) -> tuple[Any, str | None]:
+    """A ``-p`` value for a notebook parameter whose default has type ``type_name``, and
+    why it does not fit that type (None when it fits).
+
+    papermill's value (:func:`papermill_value`) is used unless the text reads as the
+    declared type, which papermill alone would get wrong: ``-p word 7`` for
+    ``word = 'a'`` is ``'7'``, ``-p flag yes`` for ``flag = False`` is True, ``-p
+    'names=[Ada, Bo]'`` for ``names = []`` is a list (JSON or YAML flow). Anything else
+    is papermill's value, with the mismatch said.
+    """
+    if raw == "None" or (type_name not in _LABELS and type_name not in ("str", "path")):
+        return papermill_value(raw), None
+    try:
+        return parse_value(raw, type_name), None
+    except ParamValueError:
+        value = papermill_value(raw)
+        return value, check_type(type_name, value) or f"expected {_LABELS[type_name]}"
+
+
+def merge_yaml_sources(
+    *, files: Iterable[str] = (), yaml_texts: Iterable[str] = (), base64_texts: Iterable[str] = ()
+) -> dict[str, Any]:
+    """papermill's ``-b`` (base64 YAML), ``-f`` (YAML/JSON file) and ``-y`` (YAML text)
+    values, merged in papermill's order: later sources win. YAML dates stay text, as
+    papermill keeps them (its loader does not make dates)."""
+    import base64
+    import binascii
+
+    merged: dict[str, Any] = {}
+    for text in base64_texts:
+        try:
+            decoded = base64.b64decode(text, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise ParamValueError(f"-b {text[:40]!r}: not base64-encoded UTF-8 ({exc})") from None
+        merged.update(_yaml_mapping(decoded, f"-b {text[:40]!r}"))
+    for path in files:
+        merged.update(_params_file(path))
+    for text in yaml_texts:
+        merged.update(_yaml_mapping(text, f"-y {text[:40]!r}"))
+    return merged
+
+
+def _params_file(path: str) -> dict[str, Any]:
+    if Path(path).suffix == ".json":
+        return load_params_file(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ParamValueError(f"-f {path!r}: cannot read it ({exc.strerror})") from None
+    return _yaml_mapping(text, f"-f {path!r}")
+
+
+def _yaml_mapping(text: str, where: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.load(text, Loader=_no_dates_loader())  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ParamValueError(f"{where}: not valid YAML: {first}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ParamValueError(
+            f"{where}: expected a mapping of parameter names to values, got a {type(data).__name__}"
+        )
+    return {str(k): v for k, v in data.items()}
+
+
+@functools.cache
+def _no_dates_loader() -> type:
+    import yaml
+
+    class NoDates(yaml.SafeLoader):
+        """SafeLoader that reads ``2026-11-24`` as text, as papermill's loader does."""
+
+    NoDates.yaml_implicit_resolvers = {
+        key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return NoDates
+
+
+def notebook_assignments(
+    declared: Mapping[str, str] | None,
+    *,
+    base: Mapping[str, Any] | None = None,
+    assignments: Iterable[str] = (),
+    raw: Iterable[tuple[str, str]] = (),
+    owner: str = "the notebook",
+) -> tuple[dict[str, Any], list[Problem]]:
+    """A notebook's parameters, as papermill would inject them, and what is odd about them.
+
+    ``declared`` maps the names the ``parameters`` cell declares to the types of their
+    defaults (None: the cell cannot be read, so no name is odd). ``base`` holds the
+    ``-b``/``-f``/``-y`` values, ``assignments`` the ``-p NAME=VALUE`` texts (typed by
+    :func:`notebook_value`), ``raw`` the ``-r NAME VALUE`` strings, later ones winning as
+    in papermill. The problems (an undeclared name, a value that does not fit its
+    declared type, a ``-p`` without ``=``) are warnings for the caller, or errors under
+    ``--strict``; every value is kept either way.
+    """
+    known = dict(declared or {})
+    listed = ", ".join(sorted(known)) or "none"
+    hint = f"declared params (in its `parameters` cell): {listed}"
+    values: dict[str, Any] = {}
+    problems: list[Problem] = []
+
+    def put(name: str, value: Any, where: str, why: str | None) -> None:
+        values[name] = value
+        if declared is not None and name not in known and name not in PAPERMILL_PATHS:
+            problems.append(_unknown(name, owner, hint, known, where))
+        elif why:
+            problems.append(Problem(where, f"param {name!r} ({known[name]}): {why}"))
+
+    for name, value in (base or {}).items():
+        put(name, value, f"parameter {name}", check_type(known.get(name, "any"), value))
+    for text in assignments:
+        try:
+            name, text_value = split_assignment(text)
+        except ParamValueError as exc:
+            problems.append(Problem(f"-p {shlex.quote(text)}", str(exc)))
+            continue
+        value, why = notebook_value(text_value, known.get(name, "any"))
+        put(name, value, f"-p {name}={text_value}", why)
+    for name, text_value in raw:
+        put(
+            name,
+            text_value,
+            f"-r {name} {text_value}",
+            check_type(known.get(name, "any"), text_value),
+        )
+    return values, problems

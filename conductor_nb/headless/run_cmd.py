@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 def run_blueprint(args: argparse.Namespace) -> int:
     common.import_modules(args.imports)
     bp = common.load_blueprint(args.file, **atomiton_cmd.flow_options(args))
-    params = blueprint_params(bp, args.params, args.params_file)
+    params = blueprint_params(bp, args.params, param_sources(args))
     options = run_options(args)
     with common.route_node_output(echoed=args.progress != "none" and not args.quiet):
         run = bp.start(params, **options)
@@ -39,15 +39,25 @@ def run_blueprint(args: argparse.Namespace) -> int:
     return code
 
 
-def blueprint_params(
-    bp: Blueprint, assignments: list[str], params_file: str | None
-) -> dict[str, Any]:
-    from conductor_nb.headless.params import ParamValueError, load_params_file, typed_params
+def param_sources(args: argparse.Namespace) -> dict[str, Any]:
+    """The values of ``-b``, ``--params-file``/``-f``, ``-y`` and ``-r`` merged in papermill's
+    order (later wins); ``-p`` comes on top of them."""
+    from conductor_nb.headless.params import ParamValueError, load_params_file, merge_yaml_sources
 
     try:
-        base = load_params_file(params_file) if params_file else {}
+        base = merge_yaml_sources(base64_texts=args.base64_params)
+        for path in args.params_file:
+            base.update(load_params_file(path))
+        base.update(merge_yaml_sources(yaml_texts=args.yaml_params))
     except ParamValueError as exc:
         raise UsageError(str(exc)) from None
+    base.update(dict(args.raw_params))
+    return base
+
+
+def blueprint_params(bp: Blueprint, assignments: list[str], base: dict[str, Any]) -> dict[str, Any]:
+    from conductor_nb.headless.params import typed_params
+
     declared = {name: spec.type for name, spec in bp.params.items()}
     return typed_params(assignments, declared, base=base, owner=f"blueprint {bp.id!r}")
 

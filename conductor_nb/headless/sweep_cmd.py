@@ -103,8 +103,11 @@ def _grid_file(path: str) -> Any:
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
-    from conductor_nb.headless.papermill import _cli_kernel_options, notebook_params
-    from conductor_nb.headless.params import ParamValueError, load_params_file
+    from conductor_nb.headless.notebook_cmd import (
+        cli_kernel_options,
+        declared_parameters,
+        notebook_params,
+    )
     from conductor_nb.headless.run_cmd import run_options, wait_with_progress
 
     source = Path(args.file)
@@ -113,12 +116,9 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     if args.file_roots:
         raise UsageError("--file-root applies to blueprints only (not notebooks)")
     common.import_modules(args.imports)
-    try:
-        base_file = load_params_file(args.params_file) if args.params_file else {}
-    except ParamValueError as exc:
-        raise UsageError(str(exc)) from None
-    kernel = _cli_kernel_options(source, args.kernel)
-    base = notebook_params(source, args.params, base_file, kernel)
+    kernel = cli_kernel_options(source, args.kernel, source.name)
+    declared = declared_parameters(source, kernel)
+    base = notebook_params(source, args, declared, name=source.name)
     try:
         sets = expand_grid(parse_grid(args.grid, args.grid_file), base)
     except SweepError as exc:

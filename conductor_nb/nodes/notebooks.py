@@ -21,6 +21,7 @@ papermill and nbformat are imported inside the functions that need them.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -145,11 +146,24 @@ def failed_cell(error: Any, source: str | Path, output: str | Path) -> str:
     source notebook is found by its cell id (nbformat 4.5), else by not counting the
     injected cell.
     """
-    index, count = getattr(error, "cell_index", None), getattr(error, "exec_count", None)
+    count = getattr(error, "exec_count", None)
     source, output = Path(source), Path(output)
     prompt = f"In [{count}]" if count is not None else "a cell"
-    if not isinstance(index, int):
+    found = cell_position(error, source, output)
+    if found is None:
         return f"{prompt} of the output notebook {output} (run from {source.name})"
+    position, injected = found
+    after = ", after the injected parameters" if injected else ""
+    return f"cell {position} of {source.name} ({prompt} of the output notebook {output}{after})"
+
+
+def cell_position(error: Any, source: Path, output: Path) -> tuple[int, bool] | None:
+    """The 1-based position in ``source`` of the cell papermill's error names, and whether
+    an injected-parameters cell comes before it in ``output``; None when the notebooks
+    cannot be read back or the error names no cell."""
+    index = getattr(error, "cell_index", None)
+    if not isinstance(index, int):
+        return None
     try:
         import nbformat
 
@@ -160,11 +174,33 @@ def failed_cell(error: Any, source: str | Path, output: str | Path) -> str:
         ]
         written = nbformat.read(str(source), as_version=4).cells
         cell = ran[index]
-    except Exception:  # an output notebook we cannot read back: say what papermill said
-        return f"{prompt} of the output notebook {output} (run from {source.name})"
+    except Exception:  # an output notebook we cannot read back
+        return None
     injected = sum(1 for c in ran[:index] if INJECTED in c.get("metadata", {}).get("tags", ()))
     ids = [c.get("id") for c in written]
     cell_id = cell.get("id")
     position = ids.index(cell_id) + 1 if cell_id and cell_id in ids else index + 1 - injected
-    after = ", after the injected parameters" if injected else ""
-    return f"cell {position} of {source.name} ({prompt} of the output notebook {output}{after})"
+    return position, injected > 0
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_CELL_FRAME = re.compile(r"^(?:Cell In\s*\[\d*\]|Input In \[\d*\]), line (\d+)")
+
+
+def plain_traceback(lines: Any) -> str:
+    """A kernel's traceback lines as one text without terminal colours."""
+    return _ANSI.sub("", "\n".join(str(line) for line in lines or ()))
+
+
+def failing_line(traceback: str, cell_source: str) -> tuple[int, str] | None:
+    """The line of the cell that raised: its number in the cell and its code, read from
+    IPython's ``Cell In[n], line L`` frame header (None when the traceback has none: a
+    ``SystemExit``, an error raised by a magic)."""
+    for text in traceback.splitlines():
+        match = _CELL_FRAME.match(text.strip())
+        if match:
+            number = int(match.group(1))
+            lines = cell_source.splitlines()
+            code = lines[number - 1].strip() if 0 < number <= len(lines) else ""
+            return number, code
+    return None

@@ -84,7 +84,7 @@ def test_cli_notebook_params_typed_and_timeout_and_dead_kernel(tmp_path: Path) -
     assert marked.metadata.conductor_nb["kind"] == TIMEOUT
 
     dead = run("-p", "word=die", "-o", "dead.ipynb")
-    assert dead.returncode == 1
+    assert dead.returncode == 138  # papermill's exit code for a dead kernel
     assert "kernel died" in dead.stderr
     marked = nbformat.read(str(tmp_path / "dead.ipynb"), as_version=4)
     assert marked.metadata.conductor_nb["kind"] == DEAD_KERNEL
@@ -94,9 +94,10 @@ def _cli_run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run_cli(folder, "run", *args, timeout=120)
 
 
-def test_cli_refuses_a_parameter_the_notebook_does_not_declare(tmp_path: Path) -> None:
+def test_strict_refuses_a_parameter_the_notebook_does_not_declare(tmp_path: Path) -> None:
     _notebook(tmp_path / "nb.ipynb", "print(x)")
-    done = _cli_run(tmp_path, "nb.ipynb", "-p", "y=2", "-p", "wrd=b", "-o", "out.ipynb")
+    args = ("-p", "y=2", "-p", "wrd=b", "-o", "out.ipynb", "--strict")
+    done = _cli_run(tmp_path, "nb.ipynb", *args)
     assert done.returncode == 2
     assert "notebook 'nb.ipynb' has no param 'y'" in done.stderr
     assert "declared params (in its `parameters` cell): word, x" in done.stderr
@@ -104,15 +105,15 @@ def test_cli_refuses_a_parameter_the_notebook_does_not_declare(tmp_path: Path) -
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "out.ipynb").exists()  # refused before a kernel started
     (tmp_path / "p.yaml").write_text("zz: 1\n")
-    from_file = _cli_run(tmp_path, "nb.ipynb", "--params-file", "p.yaml", "--json")
+    from_file = _cli_run(tmp_path, "nb.ipynb", "--params-file", "p.yaml", "--json", "--strict")
     assert from_file.returncode == 2
     result = json.loads(from_file.stdout)
     assert result["status"] == "error" and result["exit_code"] == 2
-    assert result["problems"][0]["path"] == "--params-file"
+    assert result["problems"][0]["path"] == "parameter zz"
     assert "no param 'zz'" in result["problems"][0]["message"]
 
 
-def test_cli_explains_a_notebook_without_a_parameters_cell(tmp_path: Path) -> None:
+def test_strict_explains_a_notebook_without_a_parameters_cell(tmp_path: Path) -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("print('hi')")]
     nb.metadata["kernelspec"] = {
@@ -121,10 +122,10 @@ def test_cli_explains_a_notebook_without_a_parameters_cell(tmp_path: Path) -> No
         "language": "python",
     }
     nbformat.write(nb, str(tmp_path / "plain.ipynb"))
-    done = _cli_run(tmp_path, "plain.ipynb", "-p", "y=2")
+    done = _cli_run(tmp_path, "plain.ipynb", "-p", "y=2", "--strict")
     assert done.returncode == 2
     assert "notebook 'plain.ipynb' has no parameters cell" in done.stderr
-    assert "(given: y)" in done.stderr
+    assert "the values (y)" in done.stderr
     assert "the tag `parameters`" in done.stderr
     assert "Traceback" not in done.stderr
     assert _cli_run(tmp_path, "plain.ipynb", "-o", "out.ipynb").returncode == 0  # no -p: fine
@@ -133,11 +134,9 @@ def test_cli_explains_a_notebook_without_a_parameters_cell(tmp_path: Path) -> No
 def test_parameters_of_a_language_papermill_cannot_inspect_are_passed_through(
     tmp_path: Path,
 ) -> None:
-    from conductor_nb.headless.papermill import (
-        declared_parameters,
-        kernel_options,
-        notebook_params,
-    )
+    from conductor_nb.headless.notebook_cmd import declared_parameters
+    from conductor_nb.headless.params import notebook_assignments
+    from conductor_nb.nodes.notebooks import kernel_options
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("x <- 1", metadata={"tags": ["parameters"]})]
@@ -146,7 +145,7 @@ def test_parameters_of_a_language_papermill_cannot_inspect_are_passed_through(
     nbformat.write(nb, str(r_notebook))
     declared = declared_parameters(r_notebook, kernel_options(r_notebook))
     assert declared.has_cell and not declared.readable
-    assert notebook_params(r_notebook, ["y=2"], {}, kernel_options(r_notebook)) == {"y": 2}
+    assert notebook_assignments(None, assignments=["y=2"]) == ({"y": 2}, [])
     py_notebook = _notebook(tmp_path / "py.ipynb")
     python = declared_parameters(py_notebook, kernel_options(py_notebook))
     assert python.types == {"x": "int", "word": "str"}
