@@ -197,6 +197,10 @@ def test_step_and_pause_answer_and_a_paused_run_says_where(page: Any) -> None:
     expect(page.locator(".v-n300 .cnb-where")).to_contain_text("paused before")
     paused_at = py(page, "views[300].run_info['paused_at']")
     expect(page.locator(".v-n300 .cnb-run-status")).to_have_text(f"paused before {paused_at}")
+    # marked in the overview wherever the canvas is; the status line's link shows it
+    mini = page.locator(f".v-n300 .cnb-mini-node[data-node='{paused_at}']")
+    expect(mini).to_have_attribute("data-state", "paused")
+    page.locator(".v-n300 .cnb-where").click()
     expect(page.locator(f".v-n300 .cnb-node[data-node='{paused_at}']")).to_have_class(
         re.compile("cnb-paused-here")
     )
