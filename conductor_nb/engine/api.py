@@ -15,11 +15,12 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from conductor_nb.engine import hooks
+from conductor_nb.engine import environ, hooks
 from conductor_nb.engine.options import RunOptions, RunSetup, resolve_params
 from conductor_nb.engine.plan import compile_plan, gc_paused
 from conductor_nb.engine.run import Run
-from conductor_nb.errors import UnknownNameError
+from conductor_nb.errors import BlueprintError, UnknownNameError
+from conductor_nb.nodes import file_roots
 
 if TYPE_CHECKING:
     from conductor_nb.model.blueprint import Blueprint
@@ -66,6 +67,7 @@ def prepare(
     with gc_paused():
         snapshot = bp.copy()  # edits made while the run goes on do not change it
         plan = compile_plan(snapshot)
+        options = _checked_against(snapshot, options)
         run = Run(snapshot, plan, resolve_params(bp, params), options, setup=setup)
         for name in options.breakpoints:
             if name not in plan.nodes:
@@ -78,6 +80,24 @@ def prepare(
                 except Exception as exc:  # history is an observer: it must never stop a run
                     log.warning("run history is unavailable for run %s: %s", run.id, exc)
     return run
+
+
+def _checked_against(bp: Blueprint, options: RunOptions) -> RunOptions:
+    """The options with what the blueprint adds (file roots from its folder, its ``env:``
+    names), after the checks that need both: literal paths inside the file roots, every
+    ``{{ env.NAME }}`` exposed. Problems raise before anything runs."""
+    import dataclasses
+
+    options = dataclasses.replace(
+        options,
+        settings=file_roots.run_settings(bp, options.settings),
+        env=environ.exposed(bp, options.env),
+    )
+    found = file_roots.path_problems(bp, options.settings)
+    found += environ.problems(bp, options.env)
+    if found:
+        raise BlueprintError(found, name=bp.id, source=bp.source)
+    return options
 
 
 def start(

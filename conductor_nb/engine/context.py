@@ -12,13 +12,12 @@ a picklable :class:`DetachedContext` with the same facts.
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from conductor_nb.engine import capture
+from conductor_nb.engine import capture, environ
 from conductor_nb.errors import ExecutorError
 from conductor_nb.model import templates
 from conductor_nb.model.types import NodeType
@@ -50,6 +49,8 @@ class NodeHost:
     """A record's state change, checked against the transition table."""
     template_context: Callable[[Mapping[str, Any]], dict[str, Any]]
     redact: Callable[[Any], Any]
+    holds_secret: Callable[[Any], bool]
+    """Whether a value holds a secret of the run (outputs that do are not cached)."""
     log: Callable[[str, str, str, str], None]
     """(node id, stream, text, level): a line for a node's record; callable from any thread."""
     outputs_of: Callable[[str], Mapping[str, Any]]
@@ -71,7 +72,7 @@ def build_host(driver: RunDriver) -> NodeHost:
         started = (  # a datetime, like `now`: {{ run.started_at.strftime('%Y-%m-%d') }}
             _dt.datetime.fromtimestamp(driver.started_at, _dt.UTC) if driver.started_at else None
         )
-        env = os.environ if driver.options.env else None
+        env = environ.variables(driver.options.env)
         context = templates.base_context(driver.params, driver.id, started, env=env)
         return {**context, "inputs": dict(inputs)}
 
@@ -87,6 +88,7 @@ def build_host(driver: RunDriver) -> NodeHost:
         move=driver.journal.move,
         template_context=template_context,
         redact=driver.journal.redact,
+        holds_secret=driver.journal.holds_secret,
         log=on_thread(threading.get_ident(), driver.journal.log, call_soon),
         outputs_of=lambda node_id: driver.node_runs[node_id].outputs or {},
         draw_fault=driver.fault_rng.random,

@@ -52,6 +52,7 @@ import uuid
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from conductor_nb._extras import require
 from conductor_nb.engine import capture
@@ -74,8 +75,25 @@ _LOCAL_CLUSTER_DEFAULTS: dict[str, Any] = {
     "threads_per_worker": 1,
     "processes": True,
     "host": "127.0.0.1",
-    "dashboard_address": ":0",
+    "dashboard_address": "127.0.0.1:0",  # ":0" would bind every interface
+    "worker_dashboard_address": "127.0.0.1:0",  # in-process workers serve one too
 }
+
+
+def _on_loopback(link: str) -> str:
+    parts = urlsplit(link)
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"127.0.0.1{port}"))
+
+
+def cluster_options(given: dict[str, Any]) -> dict[str, Any]:
+    """The LocalCluster options: ours, then the user's. Everything listens on 127.0.0.1
+    unless the user passes an address; with ``processes=False`` the workers talk in-process
+    (``inproc://``), which takes no host, so our host default is left out."""
+    options = {**_LOCAL_CLUSTER_DEFAULTS, **given}
+    if options.get("processes") is False and "host" not in given:
+        del options["host"]
+    return options
 
 
 class DaskExecutor(Executor):
@@ -112,7 +130,7 @@ class DaskExecutor(Executor):
             )
         self._target = client_or_address
         self._connect_timeout = connect_timeout  # seconds to reach a scheduler address
-        self._cluster_kwargs = {**_LOCAL_CLUSTER_DEFAULTS, **local_cluster_kwargs}
+        self._cluster_kwargs = cluster_options(local_cluster_kwargs)
         self._client: Client | None = client_or_address if _is_client(client_or_address) else None
         self._cluster: Any = None
         self._owns_client = False
@@ -141,9 +159,16 @@ class DaskExecutor(Executor):
         if self._client is None:
             return None
         try:
-            return str(self._client.dashboard_link)
+            link = str(self._client.dashboard_link)
         except Exception:  # no dashboard (bokeh missing, dashboard disabled)
             return None
+        return _on_loopback(link) if self._binds_loopback() else link
+
+    def _binds_loopback(self) -> bool:
+        """Our own cluster with its dashboard on 127.0.0.1 (distributed's link names the
+        machine's address when the workers are in-process, where nothing answers)."""
+        given = str(self._cluster_kwargs.get("dashboard_address", ""))
+        return self._cluster is not None and given.startswith("127.0.0.1:")
 
     def connect(self) -> None:
         """Connect now (or start the LocalCluster), blocking: a scheduler address that

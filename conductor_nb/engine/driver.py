@@ -90,7 +90,7 @@ class RunDriver:
             plan,
             root=parent.journal.root if parent else None,
             prefix=prefix,
-            secrets=env_secrets(plan) if options.env else [],
+            secrets=env_secrets(plan, options.env) if options.env else [],
         )
         self.node_runs = self.journal.node_runs
         self.stepper = Stepper(options.breakpoints, options.paused)

@@ -40,6 +40,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from conductor_nb import _children
 from conductor_nb.engine import capture
 from conductor_nb.engine.threads import ThreadLane
 from conductor_nb.errors import RunOptionError, UnknownNameError
@@ -183,6 +184,8 @@ class ProcessExecutor(Executor):
             self._pool = ProcessPoolExecutor(
                 self.max_workers or os.cpu_count() or 1,
                 mp_context=multiprocessing.get_context("spawn"),
+                initializer=_children.die_with_parent,  # workers die with the runner
+                initargs=(os.getpid(),),
             )
 
     async def submit(self, call: Call) -> Any:

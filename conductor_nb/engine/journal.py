@@ -5,22 +5,30 @@ the run's list and bus (observers subscribe there: history, views, progress).
 A nested run (a loop, parallel or group body) has a journal of its own for its
 records, but publishes into the root's stream with its node ids prefixed by path
 (``loop[2].fetch``), and the root keeps a mirrored record for each of them.
-Secrets read from the environment are masked in what is published.
+Secrets read from the environment are masked in what is published: the records
+keep the real values (downstream nodes read them), while observers (history,
+views, progress) get events whose outputs read ``***``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
 from typing import Any
 
-from conductor_nb.engine.events import Event, EventBus, NodeEvent, NodeLog
+from conductor_nb.engine import environ
+from conductor_nb.engine.events import (
+    Event,
+    EventBus,
+    NodeCached,
+    NodeEvent,
+    NodeLog,
+    NodeSucceeded,
+)
 from conductor_nb.engine.node_runner import NodeRun
 from conductor_nb.engine.plan import Plan
 from conductor_nb.engine.reducer import apply_event
 from conductor_nb.engine.states import NodeState, RunState, move_node
-from conductor_nb.model import templates
 
 
 class Journal:
@@ -52,6 +60,8 @@ class Journal:
             own = self.node_runs.get(event.node_id)
             if own is not None:  # every state change of a record goes through the reducer
                 apply_event(own, event)
+        if self._secrets and isinstance(event, NodeSucceeded | NodeCached):
+            event = dataclasses.replace(event, outputs=self.redact(event.outputs))
         if self._prefix and getattr(event, "node_id", None) is not None:
             event = _prefixed(event, self._prefix)
         root = self.root
@@ -74,6 +84,10 @@ class Journal:
     def move(self, node_run: NodeRun, state: NodeState) -> None:
         """A record's state change, checked against the transition table."""
         node_run.status = move_node(node_run.node_id, node_run.status, state)
+
+    def holds_secret(self, value: Any) -> bool:
+        """Whether ``value`` holds one of the run's secrets (then it is never cached)."""
+        return bool(self._secrets) and environ.holds(value, self._secrets)
 
     def redact(self, value: Any) -> Any:
         """``value`` with the secrets this run read from the environment masked as ``***``."""
@@ -116,16 +130,13 @@ class Journal:
         return out
 
 
-def env_secrets(plan: Plan) -> list[str]:
-    """Values of the environment variables the plan's templates read (``{{ env.NAME }}``):
-    they are masked in recorded inputs, logs and errors."""
+def env_secrets(plan: Plan, option: environ.EnvOption) -> list[str]:
+    """Values of the environment variables the run exposes (with ``env=True``: those its
+    templates read): they are masked in recorded inputs, outputs, logs and errors."""
     names: set[str] = set()
     for planned in plan.nodes.values():
-        for text in templates.strings_in(planned.node.params):
-            if "env" in text:
-                names |= templates.referenced_names(text, "env")
-    values = [os.environ[n] for n in sorted(names) if len(os.environ.get(n, "")) >= 4]
-    return sorted(values, key=len, reverse=True)
+        names |= environ.read_names(planned.node.params)
+    return environ.secret_values(option, names)
 
 
 def _prefixed(event: Event, prefix: str) -> Event:

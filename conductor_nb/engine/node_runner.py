@@ -268,7 +268,8 @@ async def execute(
             return True, _skipped_ports(node_run.outputs)
     if not await _attempts(host, planned, node_run, node_type, kwargs):
         return False, set()
-    if use_cache and node_run.cache_key and host.cache is not None:
+    secret = host.holds_secret(node_run.outputs)  # secrets never go to disk
+    if use_cache and node_run.cache_key and host.cache is not None and not secret:
         host.cache.put(node_run.cache_key, node_run.outputs or {})
     return True, _skipped_ports(node_run.outputs)
 

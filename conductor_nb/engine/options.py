@@ -87,8 +87,10 @@ class RunOptions:
     """None: the default run history; False: do not record; a RunHistory or a folder."""
     result_cache: ResultCache | None = None
     """Where cached results live; None: the history's cache when some node caches."""
-    env: bool = False
-    """Expose ``os.environ`` to templates as ``env`` (its values are masked in records)."""
+    env: bool | tuple[str, ...] = False
+    """Environment variables exposed to templates as ``env``: names (the blueprint's own
+    ``env:`` list is added), or True for all of ``os.environ``. Their values are masked
+    in records (see :mod:`conductor_nb.engine.environ`)."""
     capture: bool = True
     """Capture what nodes print and log into their records."""
     settings: Mapping[str, Any] = field(default_factory=_empty)
@@ -129,6 +131,8 @@ class RunOptions:
         given = {k: v for k, v in keywords.items() if k not in _DEBUG_NAMES}
         if "breakpoints" in given:
             given["breakpoints"] = tuple(given["breakpoints"])
+        if "env" in given and not isinstance(given["env"], bool):
+            given["env"] = tuple(given["env"])
         for name in ("type_limits", "settings"):
             if name in given:
                 given[name] = MappingProxyType(dict(given[name]))
@@ -150,7 +154,7 @@ class RunKeywords(TypedDict, total=False):
     type_limits: Mapping[str, int]
     history: Any
     result_cache: ResultCache | None
-    env: bool
+    env: bool | Sequence[str]
     capture: bool
     settings: Mapping[str, Any]
     slow_motion: float
@@ -184,6 +188,7 @@ def _check(keywords: Mapping[str, Any]) -> None:
         "fault_rate": _fraction,
         "type_limits": _limits,
         "breakpoints": _names,
+        "env": _env_names,
         "settings": lambda v: None if isinstance(v, Mapping) else "expected a mapping",
         "faults": lambda v: None if isinstance(v, Mapping) else "expected a mapping",
     }
@@ -219,6 +224,14 @@ def _limits(value: Any) -> str | None:
         return f"expected a mapping of node type -> limit, got {value!r}"
     bad = {k: v for k, v in value.items() if _whole(v, minimum=1)}
     return f"limits must be integers >= 1, got {bad!r}" if bad else None
+
+
+def _env_names(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) or not isinstance(value, Sequence | set | frozenset):
+        return f"expected True or a list of environment variable names, got {value!r}"
+    return None if all(isinstance(n, str) for n in value) else f"expected names, got {value!r}"
 
 
 def _names(value: Any) -> str | None:

@@ -15,12 +15,15 @@ import argparse
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from conductor_nb.engine.executors import executor_kinds
 from conductor_nb.errors import BlueprintError, ConductorError, MissingExtraError
 from conductor_nb.headless import atomiton_cmd, common, run_options
 from conductor_nb.headless.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+
+if TYPE_CHECKING:
+    from conductor_nb.model.blueprint import Blueprint
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -266,6 +269,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     g.add_argument("--fail-fast", action="store_true", help="stop everything at the first failure")
     common.add_file_roots(g)
     atomiton_cmd.add_flow_options(g)
+    common.add_env(g)
     g.add_argument(
         "--cache",
         action=argparse.BooleanOptionalAction,
@@ -300,6 +304,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         if args.file_roots:
             raise common.UsageError("--file-root applies to blueprints only (not notebooks)")
+        if args.env_names:
+            raise common.UsageError("--env applies to blueprints only (not notebooks)")
 
         return run_notebook_command(args)
     if args.grid or args.grid_file or args.cwd_per_run:
@@ -330,6 +336,8 @@ def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p = sub.add_parser("validate", help="check blueprints; list every problem with where it is")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--json", action="store_true", help="print a machine-readable result")
+    common.add_file_roots(p)
+    common.add_env(p)
     _add_imports(p)
     atomiton_cmd.add_flow_options(p)
     p.set_defaults(command=cmd_validate)
@@ -340,7 +348,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     or with ``--json`` one object: ``{"status", "exit_code", "files": [...], "hints"}``."""
     common.import_modules(args.imports)
     flow = atomiton_cmd.flow_options(args)
-    checked = [_validate_one(path, **flow) for path in args.files]
+    checked = [_validate_one(path, args, **flow) for path in args.files]
     code = EXIT_OK if all(exc is None for _, _, exc in checked) else EXIT_USAGE
     hints = sorted(
         {
@@ -362,13 +370,31 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return code
 
 
-def _validate_one(path: str, **flow: Any) -> tuple[dict[str, Any], str, ConductorError | None]:
+def _check_run(bp: Blueprint, args: argparse.Namespace) -> None:
+    """What a run with these options would refuse before starting: literal paths of file
+    nodes outside the file roots, ``{{ env.NAME }}`` not exposed."""
+    from conductor_nb.engine import environ
+    from conductor_nb.headless.run_cmd import file_roots
+    from conductor_nb.nodes.file_roots import path_problems, run_settings
+
+    roots = args.file_roots
+    settings = run_settings(bp, {"file_roots": file_roots(roots, bp)} if roots else {})
+    found = path_problems(bp, settings)
+    found += environ.problems(bp, environ.exposed(bp, args.env_names))
+    if found:
+        raise BlueprintError(found, name=bp.id, source=bp.source)
+
+
+def _validate_one(
+    path: str, args: argparse.Namespace, **flow: Any
+) -> tuple[dict[str, Any], str, ConductorError | None]:
     """The file's JSON entry, its line of text (after ``FILE: ``) and the error, if any."""
     from conductor_nb.headless.result import problem_result
 
     try:
         bp = common.load_blueprint(path, **flow)
         bp.validate()
+        _check_run(bp, args)
     except (BlueprintError, common.UsageError) as exc:
         found = blueprint_error(exc)
         text = _problems_text(found) if found else _without_location(str(exc), path)

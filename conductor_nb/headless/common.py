@@ -42,8 +42,21 @@ def add_file_roots(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None
         action="append",
         default=[],
         metavar="DIR",
-        help="let file-system nodes use DIR too (the run setting file_roots; the working "
-        "directory stays allowed and relative paths start there); repeatable",
+        help="let file nodes use DIR too (the run setting file_roots; the blueprint's "
+        "folder, where relative paths start, and the working directory stay allowed); "
+        "repeatable",
+    )
+
+
+def add_env(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    p.add_argument(
+        "--env",
+        dest="env_names",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="expose the environment variable NAME to templates as {{ env.NAME }} (its value "
+        "is masked as *** in history, logs, reports and --json); repeatable",
     )
 
 

@@ -175,7 +175,7 @@ def _header(run: Run) -> str:
     if run.params:
         rows.append(("Params", f"<pre>{escape(_preview(run.params))}</pre>"))
     if run.outputs:
-        rows.append(("Outputs", f"<pre>{escape(_preview(run.outputs))}</pre>"))
+        rows.append(("Outputs", f"<pre>{escape(_preview(run.redact(run.outputs)))}</pre>"))
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     desc = (
         f'<p class="desc">{escape(run.blueprint.description)}</p>'
@@ -298,7 +298,7 @@ def _node_panel(run: Run, node_id: str, record: NodeRun) -> str:
     if record.inputs:
         parts.append(f"<h4>Inputs</h4>{_values(record.inputs)}")
     if record.outputs:
-        parts.append(f"<h4>Outputs</h4>{_values(record.outputs)}")
+        parts.append(f"<h4>Outputs</h4>{_values(run.redact(record.outputs))}")
     if record.logs:
         text = "".join(line.text for line in record.logs)
         parts.append(f'<h4>Logs</h4><pre class="logs">{escape(_clip(text, LOG_CHARS))}</pre>')

@@ -120,7 +120,7 @@ def run_result(
     the one its status implies; ``internal`` also lists the engine's plumbing records."""
     outputs: dict[str, Any] = {}
     others: dict[str, str] = {}
-    for name, value in run.outputs.items():
+    for name, value in run.redact(run.outputs).items():  # secrets from --env read ***
         if is_jsonable(value):
             outputs[name] = value
         else:
@@ -263,7 +263,7 @@ def outputs_text(run: Run) -> str:
     declared = run.plan.outputs
     if not declared:
         return ""
-    values = run.outputs
+    values = run.redact(run.outputs)
     lines = ["outputs:"]
     for name, source in declared.items():
         if name in values:

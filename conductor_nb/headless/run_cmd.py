@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 from conductor_nb.headless import atomiton_cmd, common
 from conductor_nb.headless.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
 
+MAX_FILES_SHOWN = 10
+
 if TYPE_CHECKING:
     from conductor_nb.engine.run import Run
     from conductor_nb.model.blueprint import Blueprint
@@ -31,7 +33,7 @@ def run_blueprint(args: argparse.Namespace) -> int:
     common.import_modules(args.imports)
     bp = common.load_blueprint(args.file, **atomiton_cmd.flow_options(args))
     params = blueprint_params(bp, args.params, param_sources(args))
-    options = run_options(args)
+    options = run_options(args, bp)
     with common.route_node_output(echoed=args.progress != "none" and not args.quiet):
         run = bp.start(params, **options)
         code = wait_with_progress(run, args.progress, logs=not args.quiet, summary=not args.json)
@@ -62,7 +64,7 @@ def blueprint_params(bp: Blueprint, assignments: list[str], base: dict[str, Any]
     return typed_params(assignments, declared, base=base, owner=f"blueprint {bp.id!r}")
 
 
-def run_options(args: argparse.Namespace) -> dict[str, Any]:
+def run_options(args: argparse.Namespace, bp: Blueprint | None = None) -> dict[str, Any]:
     options: dict[str, Any] = {"fail_fast": args.fail_fast}
     if args.cache is not None:  # None: each node's own `cache` setting decides
         options["cache"] = args.cache
@@ -71,17 +73,24 @@ def run_options(args: argparse.Namespace) -> dict[str, Any]:
             raise UsageError(f"--concurrency must be at least 1, got {args.concurrency}")
         options["concurrency"] = args.concurrency
     if args.file_roots:
-        options["settings"] = {"file_roots": file_roots(args.file_roots)}
+        options["settings"] = {"file_roots": file_roots(args.file_roots, bp)}
+    if getattr(args, "env_names", None):
+        options["env"] = list(args.env_names)
     options["executor"] = make_executor(args.executor, args.scheduler, args.connect_timeout)
     if not common.history_available() or args.no_history:
         options["history"] = False
     return options
 
 
-def file_roots(folders: list[str]) -> list[str]:
-    """``--file-root DIR``...: the folders file-system nodes may touch. The working
-    directory stays the first root, so relative paths keep starting there."""
-    roots = [str(Path.cwd())]
+def file_roots(folders: list[str], bp: Blueprint | None = None) -> list[str]:
+    """``--file-root DIR``...: the folders file nodes may touch. The blueprint file's
+    folder stays the first root (relative paths start there), then the working directory."""
+    from conductor_nb.nodes.file_roots import blueprint_folder
+
+    first = blueprint_folder(bp) if bp is not None else None
+    roots = [str(first)] if first is not None else []
+    if str(Path.cwd().resolve()) not in roots:
+        roots.append(str(Path.cwd().resolve()))
     for folder in folders:
         path = str(Path(folder).expanduser().resolve())
         if path not in roots:
@@ -198,9 +207,11 @@ def finish(
         report_path = write_report(run, args.report)
     from conductor_nb.headless.result import outputs_text, run_result, run_summary
 
+    places = written(run)
     if args.json:
         result = run_result(run, code)
         result["report"] = report_path
+        result.update(places)
         result["hints"] = [*result["hints"], *(hints or [])]
         common.print_json(result)
     else:
@@ -214,4 +225,47 @@ def finish(
             print("interrupted: the run was cancelled")
         if report_path:
             print(f"report: {Path(report_path)}")
+        _print_places(places)
     sys.stdout.flush()
+
+
+def written(run: Run) -> dict[str, Any]:
+    """Where the run wrote: ``files`` its file nodes wrote (paths resolved against the
+    blueprint's folder) and ``history``, the folder of the run history (None: not kept)."""
+    from conductor_nb.nodes.file_roots import CONFINED_TYPES
+
+    started = (run.started_at or 0.0) - 1.0
+    files = []
+    for record in run.node_runs.values():
+        path = (record.outputs or {}).get("path") if record.type in CONFINED_TYPES else None
+        if isinstance(path, str) and _is_newer(Path(path), started) and path not in files:
+            files.append(path)
+    return {"files": files, "history": _history_home(run)}
+
+
+def _is_newer(path: Path, since: float) -> bool:
+    try:
+        return path.is_file() and path.stat().st_mtime >= since
+    except OSError:
+        return False
+
+
+def _history_home(run: Run) -> str | None:
+    if run.options.history is False or not common.history_available():
+        return None
+    from conductor_nb.storage import history_home
+
+    home = history_home(run)
+    return None if home is None else str(home)
+
+
+def _print_places(places: dict[str, Any]) -> None:
+    """On stderr, beside the progress: stdout keeps the summary and outputs only."""
+    shown = places["files"][:MAX_FILES_SHOWN]
+    more = len(places["files"]) - len(shown)
+    for path in shown:
+        print(f"wrote: {path}", file=sys.stderr)
+    if more > 0:
+        print(f"wrote: ... and {more} more files (--json lists them all)", file=sys.stderr)
+    if places["history"]:
+        print(f"history: {places['history']}", file=sys.stderr)

@@ -56,6 +56,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "nodes are reused only where they and everything upstream are unchanged",
     )
     common.add_file_roots(resume)
+    common.add_env(resume)
     resume.add_argument(
         "--import",
         dest="imports",
@@ -240,6 +241,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
         options["blueprint"] = common.load_blueprint(args.blueprint)
     if args.file_roots:
         options["settings"] = {"file_roots": file_roots(args.file_roots)}
+    if args.env_names:
+        options["env"] = list(args.env_names)
     with common.route_node_output(echoed=args.progress != "none" and not args.quiet):
         try:
             run = cnb.resume(before.id, home=args.home, wait=False, **options)

@@ -152,6 +152,7 @@ class Blueprint:
         self.edges: list[Edge] = []
         self._edge_set: set[Edge] = set()
         self.outputs: dict[str, str] = {}
+        self.env: list[str] = []  # environment variables templates may read as env.NAME
         self.registry: Registry = registry if registry is not None else default_registry
         self.source: str | None = None
         self.locations: dict[str, tuple[int, int]] = {}
@@ -390,6 +391,8 @@ class Blueprint:
         doc["edges"] = [str(e) for e in self.edges]
         if self.outputs:
             doc["outputs"] = dict(self.outputs)
+        if self.env:
+            doc["env"] = list(self.env)
         return doc
 
     @classmethod
@@ -468,6 +471,7 @@ class Blueprint:
         clone.nodes = {k: v.clone() for k, v in self.nodes.items()}
         clone.edges = list(self.edges)
         clone.outputs = dict(self.outputs)
+        clone.env = list(self.env)
         clone.source = self.source
         clone.locations = dict(self.locations)
         return clone

@@ -270,6 +270,7 @@ def build(
     if edge_problems:
         raise BlueprintError(locate(edge_problems.problems, locs), name=doc.id, source=source)
     bp.outputs = dict(doc.outputs or {})
+    bp.env = list(dict.fromkeys(doc.env or []))
     bp.source = source
     bp.locations = locs
     if validate:

@@ -121,6 +121,11 @@ class BlueprintDoc(_Strict):
         default_factory=list
     )
     outputs: dict[str, Endpoint] = Field(default_factory=dict)
+    env: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(
+        default_factory=list,
+        description="environment variables exposed to templates as {{ env.NAME }}; their "
+        "values are masked in history, logs and reports",
+    )
 
 
 def json_schema() -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -64,7 +65,44 @@ def environment() -> _Sandbox:
     env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
     env.intercepted_binops = frozenset({"*", "**"})
     env.globals = {"range": _safe_range, "dict": dict}  # no lipsum/cycler/joiner/namespace
+    env.filters["shquote"] = shquote
     return env
+
+
+def shquote(value: Any) -> str:
+    """``value`` as one shell word: ``{{ params.name | shquote }}`` inside an ``sh -c``
+    script can never run as code, whatever the param holds."""
+    return shlex.quote(value if isinstance(value, str) else str(value))
+
+
+def unfiltered_expressions(text: str, allowed: frozenset[str]) -> list[str]:
+    """The ``{{ expr }}`` of a template whose outermost filter is none of ``allowed``
+    (described by the names it reads, for messages). Only ``{{ }}`` splices text into
+    the script; ``{% if %}`` choosing between literal texts is safe."""
+    try:
+        tree = environment().parse(text)
+    except TemplateSyntaxError:
+        return []
+    found = []
+    for output in tree.find_all(nodes.Output):
+        for expr in output.nodes:
+            if isinstance(expr, nodes.TemplateData):
+                continue
+            if isinstance(expr, nodes.Filter) and expr.name in allowed:
+                continue
+            found.append(_source_of(expr))
+    return found
+
+
+def _source_of(expr: nodes.Node) -> str:
+    """A short description of an expression: its names, dotted (``params.name``)."""
+    if isinstance(expr, nodes.Getattr):
+        return f"{_source_of(expr.node)}.{expr.attr}"
+    if isinstance(expr, nodes.Name):
+        return expr.name
+    if isinstance(expr, nodes.Filter):
+        return f"{_source_of(expr.node) if expr.node else '...'} | {expr.name}"
+    return "{{ ... }}"
 
 
 def check_syntax(text: str) -> str | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from os import PathLike
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conductor_nb.storage.history import NodeRecord, RunHistory, RunRecord, default_history
@@ -83,7 +84,7 @@ def on_run_created(run: Run) -> None:
     """Record ``run`` in its history (``history=`` run option: a RunHistory or a folder;
     default: the default history). Never raises: a broken history must not stop a run."""
     try:
-        history = _history_for(run.options.history)
+        history = _history_for(run.options.history, run)
         if history is None:
             return
         from conductor_nb.storage.rebuild import _resumed_from
@@ -101,11 +102,11 @@ def on_run_created(run: Run) -> None:
         )
 
 
-def _history_for(option: Any) -> RunHistory | None:
+def _history_for(option: Any, run: Run | None = None) -> RunHistory | None:
     if option is False:
         return None
-    if option is None or option is True:
-        return default_history()
+    if option is None or option is True:  # the project's history, found from the blueprint
+        return default_history(start=_blueprint_folder(run))
     if isinstance(option, RunHistory):
         return option
     return default_history(option)
@@ -114,8 +115,20 @@ def _history_for(option: Any) -> RunHistory | None:
 def default_cache(run: Run | None = None) -> HistoryCache:
     """The result cache for ``run``: that of its ``history=`` option when it names a history
     or a folder, else of the default history (the engine calls this when caching)."""
-    history = _history_for(run.options.history) if run is not None else None
+    history = _history_for(run.options.history, run) if run is not None else None
     return (history or default_history()).cache()
+
+
+def history_home(run: Run) -> Path | None:
+    """The folder where ``run`` is recorded (None when it is not)."""
+    history = _history_for(run.options.history, run)
+    return None if history is None else history.home
+
+
+def _blueprint_folder(run: Run | None) -> Path | None:
+    from conductor_nb.nodes.file_roots import blueprint_folder
+
+    return blueprint_folder(run.blueprint) if run is not None else None
 
 
 def load_blueprint(name: str) -> Blueprint:
@@ -133,6 +146,7 @@ __all__ = [
     "default_cache",
     "default_history",
     "default_store",
+    "history_home",
     "load_blueprint",
     "load_run",
     "on_run_created",

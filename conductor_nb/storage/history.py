@@ -1,8 +1,9 @@
 """Run history: every run, its nodes, logs and values, in one SQLite file (WAL mode).
 
 Where: ``<home>/history.db`` with blobs in ``<home>/blobs``, where home is the
-``home`` argument, else ``$CONDUCTOR_HOME``, else ``.conductor/`` in the current
-directory.
+``home`` argument, else ``$CONDUCTOR_HOME``, else the project's ``.conductor/``
+(the project root found upward from the blueprint, like git's), else the user's
+data folder: see :mod:`conductor_nb.storage.home`.
 
 What is kept, per run: id, blueprint document and its hash, params, status,
 times, the first error, the owning process (pid, start marker, host) and the
@@ -42,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from conductor_nb.errors import StoreError
 from conductor_nb.storage import process
+from conductor_nb.storage.home import ENV_HOME, resolve_home
 from conductor_nb.storage.values import ValueCodec
 
 if TYPE_CHECKING:
@@ -49,8 +51,6 @@ if TYPE_CHECKING:
     from conductor_nb.engine.run import Run
     from conductor_nb.storage.cache import HistoryCache
 
-ENV_HOME = "CONDUCTOR_HOME"
-DEFAULT_DIR = ".conductor"
 DB_NAME = "history.db"
 SCHEMA_VERSION = 1
 UNFINISHED = ("created", "running", "paused")
@@ -80,16 +80,6 @@ CREATE INDEX IF NOT EXISTS blob_refs_by_digest ON blob_refs (digest);
 CREATE TABLE IF NOT EXISTS cache (
     key TEXT PRIMARY KEY, outputs TEXT, node_type TEXT, created_at REAL);
 """
-
-
-def resolve_home(home: str | PathLike[str] | None = None) -> Path:
-    """The history folder: ``home``, else $CONDUCTOR_HOME, else ./.conductor."""
-    if home is not None:
-        return Path(home)
-    env = os.environ.get(ENV_HOME)
-    if env:
-        return Path(env)
-    return Path.cwd() / DEFAULT_DIR
 
 
 @dataclass(frozen=True)
@@ -541,9 +531,12 @@ _histories: dict[Path, RunHistory] = {}
 _histories_lock = threading.Lock()
 
 
-def default_history(home: str | PathLike[str] | None = None) -> RunHistory:
-    """The process-wide history for ``home`` (default: $CONDUCTOR_HOME or ./.conductor)."""
-    path = resolve_home(home).absolute()
+def default_history(
+    home: str | PathLike[str] | None = None, start: str | PathLike[str] | None = None
+) -> RunHistory:
+    """The process-wide history for ``home`` (default: by the rule of
+    :mod:`conductor_nb.storage.home`, the project search starting at ``start``)."""
+    path = resolve_home(home, start).absolute()
     with _histories_lock:
         found = _histories.get(path)
         if found is None:

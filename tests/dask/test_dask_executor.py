@@ -133,7 +133,7 @@ def client() -> Iterator[Any]:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=":0",
+            dashboard_address="127.0.0.1:0",
         ) as cluster,
         distributed.Client(cluster) as dask_client,
     ):
@@ -449,7 +449,7 @@ def test_history_keeps_no_pickled_futures_and_resume_reruns_those_nodes(
 
 def test_reading_remote_outputs_after_the_client_closed_says_why() -> None:
     with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0"
     ) as cluster:
         client = distributed.Client(cluster)
         run = pipeline().run(executor=cnb.DaskExecutor(client))

@@ -479,8 +479,8 @@ def test_env_secrets_are_off_by_default_and_masked_when_on(registry, monkeypatch
     fn_node(registry, use)
     bp = make(registry)
     bp.add("use", id="u", token="{{ env.CNB_TEST_TOKEN }}")
-    run = bp.run(history=False)
-    assert "template error" in str(run["u"].error) and "'env' is undefined" in str(run["u"].error)
+    with pytest.raises(cnb.BlueprintError, match=r"reads env\.CNB_TEST_TOKEN, which this run"):
+        bp.run(history=False)  # not exposed: refused before anything runs
     run = bp.run(history=False, env=True)
     assert run["u"].inputs == {"token": "***"}
     assert run["u"].log_text == "using ***\n"

@@ -91,7 +91,7 @@ def cluster(work: Path) -> Iterator[str]:
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=":0",
+        dashboard_address="127.0.0.1:0",
     ) as local:
         yield str(local.scheduler_address)
 

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+import conductor_nb as cnb
 from conductor_nb.nodes.builtin.files import PathNotAllowed, atomic_write, confine
 
 
@@ -63,16 +64,25 @@ def test_bytes_round_trip(run_bp, tmp_path):
 
 @pytest.mark.parametrize("path", ["../outside.txt", "/etc/passwd", "sub/../../x"])
 def test_paths_cannot_escape_the_root(run_bp, path):
+    """A templated path is checked when it renders (a literal one at validation, below)."""
     run = run_bp(
         {
             "r": {
                 "type": "file-system",
-                "params": {"operation": "write", "path": path, "content": "x"},
+                "params": {"operation": "write", "path": "{{ params.p }}", "content": "x"},
             }
-        }
+        },
+        params={"p": {"default": path}},
     )
     assert run.status.value == "failed"
     assert "outside the allowed roots" in str(run["r"].error)
+
+
+@pytest.mark.parametrize("path", ["../outside.txt", "/etc/passwd", "sub/../../x"])
+def test_literal_paths_outside_the_root_fail_before_the_run(run_bp, path):
+    node = {"type": "file-system", "params": {"operation": "write", "path": path, "content": "x"}}
+    with pytest.raises(cnb.BlueprintError, match="outside the file roots"):
+        run_bp({"r": node})
 
 
 def test_symlinks_cannot_escape(tmp_path):

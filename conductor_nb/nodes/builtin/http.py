@@ -8,6 +8,11 @@ one line with a short preview of the body; the whole response is the
 exception's ``response`` (``run[node].error.original.response``) and its body
 is written to the node's logs.
 
+Bodies: ``json`` sends any value as JSON; ``body`` sends text or bytes as they
+are, and a mapping or list as JSON too (the common mistake of putting a dict
+in ``body`` just works); ``form`` sends a mapping as an HTML form
+(``application/x-www-form-urlencoded``). Give at most one of them.
+
 A request that gets no response (connection refused, DNS, timeout) fails with
 httpx's exception, its message extended with the method and URL. URLs in
 error messages are masked: the password of ``user:password@`` and query values
@@ -23,6 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from conductor_nb.model import templates
 from conductor_nb.model.types import Port
 from conductor_nb.nodes.builtin._define import define, is_given_empty, param
 
@@ -117,6 +123,27 @@ def _body(response: httpx.Response, mode: str) -> Any:
     return response.text
 
 
+BODY_PARAMS = ("json", "body", "form")
+
+
+def _payload(json: Any, body: Any, form: Any) -> dict[str, Any]:
+    """httpx's keyword for the request body: ``json=``, ``content=`` or ``data=``."""
+    given = [name for name, v in zip(BODY_PARAMS, (json, body, form), strict=True) if v is not None]
+    if len(given) > 1:
+        raise ValueError(f"give one of json, body and form, not {' and '.join(given)}")
+    if json is not None or isinstance(body, Mapping | list | tuple):
+        return {"json": json if json is not None else body}
+    if form is not None:
+        if not isinstance(form, Mapping):
+            raise TypeError(f"form must be a mapping of field names to values, got {form!r}")
+        return {"data": {str(k): v if isinstance(v, list) else str(v) for k, v in form.items()}}
+    if body is None:
+        return {}
+    if isinstance(body, bytes | bytearray | memoryview):
+        return {"content": bytes(body)}
+    return {"content": body.encode() if isinstance(body, str) else str(body).encode()}
+
+
 async def http_request(
     input: Any = None,
     *,
@@ -127,6 +154,7 @@ async def http_request(
     query: dict[str, Any] | None = None,
     json: Any = None,
     body: Any = None,
+    form: dict[str, Any] | None = None,
     auth: dict[str, Any] | None = None,
     timeout: float = 30.0,  # noqa: ASYNC109 (a node param, given to httpx)
     followRedirects: bool = True,
@@ -137,15 +165,14 @@ async def http_request(
     _check_url(url)
     auth_obj, auth_headers = _auth(auth)
     send_headers = {**auth_headers, **{str(k): str(v) for k, v in (headers or {}).items()}}
-    content = body.encode() if isinstance(body, str) else body
+    payload = _payload(json, body, form)
     async with httpx.AsyncClient(follow_redirects=followRedirects, timeout=timeout) as client:
         request = client.build_request(
             method.upper(),
             # httpx replaces a URL's own query with params=: merge them, the node's last
             httpx.URL(url).copy_merge_params(query) if query else url,
             headers=send_headers,
-            json=json,
-            content=content,
+            **payload,
         )
         try:
             reply = await client.send(request, auth=auth_obj)
@@ -183,8 +210,19 @@ def _check(values: Mapping[str, Any]) -> list[tuple[str, str]]:
             _check_url(url)
         except ValueError as exc:
             problems.append(("url", str(exc)))
-    if values.get("json") is not None and values.get("body") is not None:
-        problems.append(("body", "give either json or body, not both"))
+    given = [name for name in BODY_PARAMS if values.get(name) is not None]
+    if len(given) > 1:
+        problems.append(
+            (
+                given[-1],
+                f"give one of json, body and form, not {' and '.join(given)}: json sends a "
+                "value as JSON, body text or bytes (a mapping or list as JSON), form an "
+                "HTML form",
+            )
+        )
+    form = values.get("form")
+    if form is not None and not isinstance(form, Mapping) and not templates.has_template(form):
+        problems.append(("form", f"form must be a mapping of field names to values, got {form!r}"))
     return problems
 
 
@@ -205,7 +243,8 @@ HTTP_REQUEST = define(
         param("headers", "dict", {}, "request headers"),
         param("query", "dict", {}, "query string parameters"),
         param("json", "any", None, "a JSON body"),
-        param("body", "any", None, "a text or bytes body"),
+        param("body", "any", None, "a text or bytes body; a mapping or list is sent as JSON"),
+        param("form", "dict", None, "an HTML form body (application/x-www-form-urlencoded)"),
         param("auth", "dict", None, "{type: basic, username, password} or {type: bearer, token}"),
         param("timeout", "float", 30.0, "seconds", minimum=0),
         param("followRedirects", "bool", True, "follow 3xx redirects"),

@@ -2,8 +2,15 @@
 
 The program starts in its own process group (session), so on timeout or
 cancellation the whole tree it spawned is killed: SIGTERM to the group, then
-SIGKILL after a grace period. Output is ``{stdout, stderr, exit_code,
-duration}``; a non-zero exit fails the node unless ``allowFailure`` is set.
+SIGKILL after a grace period. On Linux it also dies with the runner, even when
+the runner is killed with SIGKILL (a parent-death signal, see ``_children``).
+Output is ``{stdout, stderr, exit_code, duration}``; a non-zero exit fails the
+node unless ``allowFailure`` is set.
+
+Arguments are a list, never a shell command line. A user who writes a shell
+script anyway (``program: sh, args: [-c, SCRIPT]``) must pass templates in it
+through ``shquote`` (``tojson`` for ``python -c``): validation refuses a bare
+``{{ params.x }}`` spliced into such a script, naming the node and the arg.
 """
 
 from __future__ import annotations
@@ -12,12 +19,15 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import sys
 import time
 from collections.abc import Mapping
 from typing import Any
 
+from conductor_nb import _children
+from conductor_nb.model import templates
 from conductor_nb.model.types import Port
 from conductor_nb.nodes.builtin._define import define, is_given_empty, param
 
@@ -119,6 +129,7 @@ async def shell_command(
         env=_environment(env, inheritEnv),
         cwd=cwd or None,
         start_new_session=True,  # its own process group: killable as a tree
+        preexec_fn=_children.preexec(),  # and killed with the runner, even on SIGKILL
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(data), timeout)
@@ -147,8 +158,57 @@ async def shell_command(
     return result
 
 
+SHELLS = re.compile(r"^(sh|bash|zsh|dash|ksh|ash)$")
+PYTHONS = re.compile(r"^python[\d.]*$")
+SHELL_SCRIPT_FLAG = re.compile(r"^-[a-zA-Z]*c[a-zA-Z]*$")  # -c, -ec, -xc ...
+
+
+def _script_index(program: str, args: list[Any]) -> int | None:
+    """Where the ``-c`` script is in ``args`` for a shell or Python program, or None."""
+    name = os.path.basename(program)
+    flag = SHELL_SCRIPT_FLAG if SHELLS.match(name) else None
+    if PYTHONS.match(name):
+        flag = re.compile(r"^-c$")
+    if flag is None:
+        return None
+    for i, arg in enumerate(args[:-1]):
+        if isinstance(arg, str) and arg.startswith("--"):
+            return None
+        if isinstance(arg, str) and flag.match(arg):
+            return i + 1
+    return None
+
+
+def _script_templates(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A template spliced into a ``sh -c`` (or ``python -c``) script unquoted would run a
+    param's text as code: it must go through ``shquote`` (``tojson`` for Python)."""
+    program, args = values.get("program"), values.get("args")
+    if not isinstance(program, str) or not isinstance(args, list):
+        return []
+    index = _script_index(program, args)
+    script = args[index] if index is not None else None
+    if not isinstance(script, str) or not templates.has_template(script):
+        return []
+    is_python = bool(PYTHONS.match(os.path.basename(program)))
+    safe = "tojson" if is_python else "shquote"
+    loose = templates.unfiltered_expressions(script, frozenset({safe}))
+    if not loose:
+        return []
+    name = os.path.basename(program)
+    example = loose[0] if loose[0] != "{{ ... }}" else "value"
+    return [
+        (
+            f"args[{index}]",
+            f"the {name} -c script splices {', '.join(loose)} into code without quoting: "
+            f"a value like 'x && rm -rf ~' would run as a command; write "
+            f"{{{{ {example} | {safe} }}}}, or pass the value as its own argument after "
+            "the script" + (" (read it as sys.argv[1])" if is_python else ' (read it as "$1")'),
+        )
+    ]
+
+
 def _check(values: Mapping[str, Any]) -> list[tuple[str, str]]:
-    problems = []
+    problems = _script_templates(values)
     if is_given_empty(values, "program"):
         problems.append(("program", "program is empty: shell-command needs a program to run"))
     program = values.get("program")
@@ -168,7 +228,9 @@ SHELL_COMMAND = define(
     shell_command,
     category="system",
     description="Run a program with a list of arguments (never through a shell); output "
-    "stdout, stderr, exit code and duration; timeouts and cancels kill the process tree.",
+    "stdout, stderr, exit code and duration; timeouts and cancels kill the process tree. "
+    "In an `sh -c` script, pass every template through `| shquote` (`| tojson` for "
+    "`python -c`): validation refuses a bare one.",
     outputs=[
         Port("stdout", type="str"),
         Port("stderr", type="str"),
@@ -176,7 +238,13 @@ SHELL_COMMAND = define(
     ],
     params=[
         param("program", "str", "", "the executable (a name on PATH or a path)", required=True),
-        param("args", "list", [], "its arguments, one list item each"),
+        param(
+            "args",
+            "list",
+            [],
+            "its arguments, one list item each; in a script (program: sh, args: [-c, "
+            "'echo {{ params.name | shquote }}']) every template goes through shquote",
+        ),
         param(
             "stdin",
             "any",

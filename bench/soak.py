@@ -1,0 +1,294 @@
+"""Fault soak: many CLI runs of a mixed blueprint, hit by failures, timeouts, cancels and
+SIGKILLs of the runner, each followed by ``conductor-nb runs resume`` until it succeeds.
+
+    python bench/soak.py                 # 200 runs (the default)
+    python bench/soak.py --runs 20       # a quicker pass
+    python bench/soak.py --seed 3        # another sequence of faults
+
+The blueprint mixes shell-command children (each side effect is one line appended
+by a child process, after a random sleep), a function node, a transform, a delay and
+a file write. Per run the soak picks one fault: none, a random node failure (the
+child exits 1 before its effect), a node timeout (the child sleeps past it), a cancel
+(SIGINT to the CLI) or a SIGKILL of the CLI process alone, at a random moment. The
+run is then resumed (without faults) until it succeeds.
+
+It prints what it did and what it found; every "found" count must be 0:
+orphans (children alive after their runner died), nodes not in exactly one terminal
+state (in any recorded run), side effects repeated (an effect of a node written more
+than once in one run and its resumes) and temp files left (``.*.tmp`` of atomic
+writes, in the project).
+
+Not a unit test, and it times nothing: the machine's load only changes how long it
+takes. The whole soak runs in a temporary folder with its own CONDUCTOR_HOME.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+import psutil
+
+CLI = [sys.executable, "-m", "conductor_nb.headless.cli"]
+MARK = "cnb-soak-child"  # in every child's command line, to find orphans
+TERMINAL = {"succeeded", "failed", "skipped", "cancelled", "cached"}
+FAULTS = ("none", "fail", "timeout", "cancel", "kill", "kill")
+
+CHILD = textwrap.dedent("""
+    import os, sys, time
+    from pathlib import Path
+
+    mark, node, chain, sleep, fault = sys.argv[1:6]
+    once = Path("faults") / (chain + "-" + node)  # a fault strikes once; resumes go through
+    if fault != "none" and not once.exists():
+        once.touch()
+        if fault == "fail":
+            sys.exit("soak: injected failure in " + node)
+        sleep = "30"  # past the node's timeout
+    time.sleep(float(sleep))
+    with open(Path("effects") / (chain + ".txt"), "a") as fh:
+        fh.write(node + "\\n")
+    print(node, "done")
+""")
+
+NODES = textwrap.dedent("""
+    import conductor_nb as cnb
+
+    @cnb.node(name="soak_sum")
+    def soak_sum(a: str, b: str) -> int:
+        return len(a) + len(b)
+""")
+
+
+def blueprint() -> str:
+    def child(node: str, upstream: str | None = None) -> str:
+        args = [
+            "child.py",
+            MARK,
+            node,
+            "{{ params.chain }}",
+            f"{{{{ params.sleep_{node} }}}}",
+            f"{{{{ params.fault_{node} }}}}",
+        ]
+        return (
+            f"  {node}:\n    type: shell-command\n"
+            f"    params: {{program: {json.dumps(sys.executable)}, args: {json.dumps(args)}}}\n"
+        )
+
+    params = ["  chain: {default: c0}"]
+    for node in ("a", "b", "c", "d"):
+        params += [f"  sleep_{node}: {{default: 0.0}}", f"  fault_{node}: {{default: none}}"]
+    return (
+        "conductor: 1\nid: soak\nparams:\n"
+        + "\n".join(params)
+        + "\nnodes:\n"
+        + child("a")
+        + child("b")
+        + child("c")
+        + "    timeout: 3\n"
+        + child("d")
+        + "  total: {type: soak_sum}\n"
+        + "  pause: {type: delay, params: {seconds: 0.05}}\n"
+        + "  shout:\n    type: transform\n"
+        + '    params: {operation: map, expression: "item | upper", input: [x, y]}\n'
+        + "  write:\n    type: file-system\n"
+        + "    params: {operation: write, path: 'out/{{ params.chain }}.txt',"
+        + " content: '{{ inputs.input }}'}\n"
+        + "edges:\n"
+        + "  - a.stdout -> b.input\n  - a.stdout -> c.input\n"
+        + "  - b.stdout -> total.a\n  - c.stdout -> total.b\n"
+        + "  - total.output -> pause.input\n  - pause.output -> d.input\n"
+        + "  - d.stdout -> write.input\n"
+    )
+
+
+class Soak:
+    def __init__(self, work: Path, seed: int) -> None:
+        self.work = work
+        self.rng = random.Random(seed)
+        self.env = dict(os.environ, CONDUCTOR_HOME=str(work / "home"), PYTHONPATH=str(work))
+        self.counts: Counter[str] = Counter()
+        self.found: Counter[str] = Counter()
+
+    def setup(self) -> None:
+        (self.work / "effects").mkdir()
+        (self.work / "faults").mkdir()
+        (self.work / "child.py").write_text(CHILD)
+        (self.work / "soak_nodes.py").write_text(NODES)
+        (self.work / "bp.yaml").write_text(blueprint())
+
+    def cli(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [*CLI, *args, "--import", "soak_nodes", "--progress", "none", "-q", "--json"],
+            cwd=self.work,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # a SIGKILL below reaches the runner alone
+        )
+
+    def one(self, index: int) -> None:
+        chain = f"c{index}"
+        fault = self.rng.choice(FAULTS)
+        self.counts["runs"] += 1
+        self.counts[f"fault: {fault}"] += 1
+        params = ["-p", f"chain={chain}"]
+        for node in "abcd":
+            params += ["-p", f"sleep_{node}={self.rng.uniform(0.0, 0.4):.2f}"]
+        if fault == "fail":
+            params += ["-p", f"fault_{self.rng.choice('abcd')}=fail"]
+        if fault == "timeout":
+            params += ["-p", "fault_c=hang"]  # node c has timeout: 3
+        proc = self.cli("run", "bp.yaml", *params)
+        if fault in ("cancel", "kill"):
+            self.wait_recorded(proc, chain)
+            time.sleep(self.rng.uniform(0.0, 1.2))  # somewhere in the run
+            if proc.poll() is None:
+                self.counts["kills" if fault == "kill" else "cancels"] += 1
+                proc.send_signal(signal.SIGKILL if fault == "kill" else signal.SIGINT)
+        out, err = proc.communicate(timeout=300)
+        self.check_orphans()
+        run_id = self.run_id(out) or self.latest(chain)
+        if run_id is None:  # hit while starting up, before the run was recorded: start again
+            self.counts["hit before the run was recorded"] += 1
+            out, err = self.cli("run", "bp.yaml", *params).communicate(timeout=300)
+            run_id = self.run_id(out) or self.latest(chain)
+        status = "never recorded"
+        for _ in range(5):
+            if run_id is None:
+                break
+            status = self.status(run_id)
+            if status == "succeeded":
+                break
+            self.counts["resumes"] += 1
+            resumed = self.cli("runs", "resume", run_id)
+            out, err = resumed.communicate(timeout=300)
+            self.check_orphans()
+            run_id = self.run_id(out) or self.latest(chain)
+        if status != "succeeded":
+            self.found["chains not finished after 5 resumes"] += 1
+            print(f"  {chain}: still {status}: {err.strip()[-300:]}", file=sys.stderr)
+        self.check_effects(chain)
+
+    def wait_recorded(self, proc: subprocess.Popen[str], chain: str) -> None:
+        """Until the run is in the history (or the CLI has ended): start-up is not the
+        interesting moment to strike (it is not skipped either: recording can be slow)."""
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                if self.latest(chain) is not None:
+                    return
+            except Exception:  # the history is being created by the CLI right now
+                pass
+            time.sleep(0.05)
+
+    def run_id(self, out: str) -> str | None:
+        try:
+            return str(json.loads(out)["run_id"])
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def latest(self, chain: str) -> str | None:
+        """The newest recorded run of ``chain``, if any."""
+        from conductor_nb.storage import RunHistory
+
+        for record in RunHistory(self.work / "home").runs(5):
+            if record.params.get("chain") == chain:
+                return record.id
+        return None
+
+    def status(self, run_id: str) -> str:
+        from conductor_nb.storage import RunHistory
+
+        history = RunHistory(self.work / "home")
+        history.mark_interrupted()
+        return history.get(run_id).status
+
+    def check_orphans(self) -> None:
+        """Called once the CLI has exited: any child still alive (after a moment to die)
+        outlived its runner."""
+        deadline = time.monotonic() + 5
+        while True:
+            alive = _children_marked()
+            if not alive or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        for proc in alive:
+            self.found["orphans"] += 1
+            proc.kill()
+
+    def check_effects(self, chain: str) -> None:
+        effects = self.work / "effects" / f"{chain}.txt"
+        lines = effects.read_text().split() if effects.exists() else []
+        self.found["side effects repeated"] += sum(n - 1 for n in Counter(lines).values() if n > 1)
+        self.found["side effects missing"] += len({"a", "b", "c", "d"} - set(lines))
+
+    def final_checks(self) -> None:
+        from conductor_nb.storage import RunHistory
+
+        history = RunHistory(self.work / "home")
+        history.mark_interrupted()
+        records = history.runs(None)
+        self.counts["recorded runs"] = len(records)
+        for record in records:
+            for node in history.nodes(record.id):
+                if node.status not in TERMINAL:
+                    self.found["nodes not in exactly one terminal state"] += 1
+        self.found["temp files left"] += len(list(self.work.rglob(".*.tmp")))
+
+
+def _children_marked() -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if MARK in (proc.info["cmdline"] or []):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=200, help="how many runs (default 200)")
+    parser.add_argument("--seed", type=int, default=1, help="the fault sequence")
+    args = parser.parse_args()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="cnb-soak-") as folder:
+        soak = Soak(Path(folder), args.seed)
+        soak.setup()
+        for index in range(args.runs):
+            soak.one(index)
+            if (index + 1) % 10 == 0:
+                print(f"  ... {index + 1}/{args.runs} runs", file=sys.stderr, flush=True)
+        soak.final_checks()
+    print(f"fault soak: {args.runs} runs, seed {args.seed}, {time.monotonic() - started:.0f}s")
+    for name in sorted(soak.counts):
+        print(f"  {name:<42} {soak.counts[name]}")
+    print("found (each must be 0):")
+    names = [
+        "orphans",
+        "nodes not in exactly one terminal state",
+        "side effects repeated",
+        "side effects missing",
+        "temp files left",
+        "chains not finished after 5 resumes",
+    ]
+    for name in names:
+        print(f"  {name:<42} {soak.found[name]}")
+    return 1 if any(soak.found[name] for name in names) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

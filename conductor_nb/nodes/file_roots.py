@@ -1,0 +1,83 @@
+"""The file roots of a run, and the check that literal paths lie inside them.
+
+File nodes (``file-system``, ``spreadsheet``, ``image``, ``notebook``) confine
+every path to the run's file roots (the run setting ``file_roots``). A run of
+a blueprint loaded from a file gets that file's folder as its first root, so
+relative paths follow the blueprint, not the working directory; the working
+directory stays allowed after it. A literal path outside the roots (``/etc/x``)
+is a problem found before anything runs, located at the node's param, with the
+way to allow another folder; templated paths are checked when they render.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from conductor_nb.errors import Problem, problem
+from conductor_nb.model import templates
+from conductor_nb.nodes.builtin.files import PathNotAllowed, allowed_roots, confine
+
+if TYPE_CHECKING:
+    from conductor_nb.model.blueprint import Blueprint
+
+CONFINED_TYPES = frozenset({"file-system", "spreadsheet", "image", "notebook"})
+"""Node types whose ``path``-typed params are confined to the file roots at run time."""
+
+ROOT_HINT = (
+    "fix: allow the folder with --file-root DIR on the command line, or the run option "
+    "settings={'file_roots': [...]} in Python"
+)
+
+
+def blueprint_folder(bp: Blueprint) -> Path | None:
+    """The folder of the local file ``bp`` was loaded from, or None."""
+    source = getattr(bp, "source", None)
+    if not source or "://" in str(source):
+        return None
+    path = Path(str(source)).expanduser()
+    return path.resolve().parent if path.suffix else None
+
+
+def run_settings(bp: Blueprint, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` with the default file roots filled in: the blueprint file's folder,
+    then the working directory. Roots the caller gave are kept as they are."""
+    given = dict(settings)
+    folder = blueprint_folder(bp)
+    if given.get("file_roots") or folder is None:
+        return given
+    cwd = Path(os.getcwd()).resolve()
+    given["file_roots"] = [str(folder)] + ([str(cwd)] if cwd != folder else [])
+    return given
+
+
+def path_problems(bp: Blueprint, settings: Mapping[str, Any]) -> list[Problem]:
+    """Literal paths of file nodes that resolve outside the run's file roots."""
+    roots = allowed_roots(settings)
+    found = []
+    for node_id, node in bp.nodes.items():
+        node_type = bp.registry.find(node.type, node.version)
+        if node_type is None or node_type.name not in CONFINED_TYPES:
+            continue
+        for spec in node_type.params:
+            value = node.params.get(spec.name)
+            if spec.type != "path" or not isinstance(value, str) or not value:
+                continue
+            if templates.has_template(value):
+                continue
+            try:
+                confine(value, roots)
+            except PathNotAllowed:
+                found.append(_outside(node_id, node_type.name, spec.name, value, roots))
+    return found
+
+
+def _outside(node_id: str, type_name: str, name: str, value: str, roots: list[Path]) -> Problem:
+    return problem(
+        f"nodes.{node_id}.params.{name}",
+        f"path {value!r} of {node_id!r} ({type_name}) is outside the file roots "
+        f"({', '.join(map(str, roots))})",
+        ROOT_HINT,
+    )

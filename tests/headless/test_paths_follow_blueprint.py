@@ -1,0 +1,71 @@
+"""``cd elsewhere && conductor-nb run /proj/flows/bp.yaml``: the blueprint's relative paths
+start at its folder, the history is the project's, and the CLI says where it wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tests.headless.conftest import run_cli
+
+BP = """\
+conductor: 1
+id: copy
+nodes:
+  read: {type: file-system, params: {operation: read, path: data/in.txt}}
+  write:
+    type: file-system
+    params: {operation: write, path: out/copy.txt, content: "{{ inputs.input.content }}"}
+edges: [read.output -> write.input]
+"""
+
+
+def _project(tmp_path: Path) -> Path:
+    flows = tmp_path / "proj" / "flows"
+    (flows / "data").mkdir(parents=True)
+    (flows / "data" / "in.txt").write_text("hello")
+    (flows / "bp.yaml").write_text(BP)
+    (tmp_path / "proj" / "pyproject.toml").write_text("[project]\nname = 'p'\n")
+    (tmp_path / "elsewhere").mkdir()
+    return tmp_path / "proj"
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "CONDUCTOR_HOME"}
+    env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
+    return env
+
+
+def test_a_run_from_elsewhere_follows_the_blueprint(tmp_path):
+    project = _project(tmp_path)
+    env = _env(tmp_path)
+    bp = str(project / "flows" / "bp.yaml")
+    done = run_cli(tmp_path / "elsewhere", "run", bp, "--progress", "plain", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    written = project / "flows" / "out" / "copy.txt"
+    assert written.read_text() == "hello"
+    assert not (tmp_path / "elsewhere" / "out").exists()
+    assert f"wrote: {written}" in done.stderr
+    assert f"history: {project / '.conductor'}" in done.stderr
+    assert not (tmp_path / "elsewhere" / ".conductor").exists()
+    as_json = run_cli(tmp_path / "elsewhere", "run", bp, "--json", env=env)
+    result = json.loads(as_json.stdout)
+    assert result["files"] == [str(written)]
+    assert result["history"] == str(project / ".conductor")
+    listed = run_cli(project / "flows", "runs", "list", "--json", env=env)
+    assert {r["id"] for r in json.loads(listed.stdout)} >= {result["run_id"]}
+
+
+def test_validate_from_elsewhere_checks_paths_against_the_blueprint_folder(tmp_path):
+    project = _project(tmp_path)
+    bp = project / "flows" / "bp.yaml"
+    assert run_cli(tmp_path / "elsewhere", "validate", str(bp), env=_env(tmp_path)).returncode == 0
+    bp.write_text(BP.replace("path: data/in.txt", "path: /etc/hostname"))
+    out = run_cli(tmp_path / "elsewhere", "validate", str(bp), env=_env(tmp_path))
+    assert out.returncode == 2
+    assert "nodes.read.params.path" in out.stdout and "--file-root" in out.stdout
+    ok = run_cli(
+        tmp_path / "elsewhere", "validate", str(bp), "--file-root", "/etc", env=_env(tmp_path)
+    )
+    assert ok.returncode == 0, ok.stdout
