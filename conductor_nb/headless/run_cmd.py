@@ -207,11 +207,10 @@ def finish(
         report_path = write_report(run, args.report)
     from conductor_nb.headless.result import outputs_text, run_result, run_summary
 
-    places = written(run)
+    _print_places(written(run))
     if args.json:
         result = run_result(run, code)
         result["report"] = report_path
-        result.update(places)
         result["hints"] = [*result["hints"], *(hints or [])]
         common.print_json(result)
     else:
@@ -225,7 +224,6 @@ def finish(
             print("interrupted: the run was cancelled")
         if report_path:
             print(f"report: {Path(report_path)}")
-        _print_places(places)
     sys.stdout.flush()
 
 
@@ -260,7 +258,7 @@ def _history_home(run: Run) -> str | None:
 
 
 def _print_places(places: dict[str, Any]) -> None:
-    """On stderr, beside the progress: stdout keeps the summary and outputs only."""
+    """On stderr, beside the progress: stdout keeps the summary and outputs (or the JSON)."""
     shown = places["files"][:MAX_FILES_SHOWN]
     more = len(places["files"]) - len(shown)
     for path in shown:

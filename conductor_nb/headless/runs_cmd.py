@@ -21,7 +21,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser("runs", help="the run history: list | show ID | resume ID | prune")
     actions = p.add_subparsers(title="actions", metavar="ACTION")
     p.add_argument(
-        "--home", metavar="DIR", help="history folder (default: $CONDUCTOR_HOME or ./.conductor)"
+        "--home",
+        metavar="DIR",
+        help="history folder (default: $CONDUCTOR_HOME, else the project's .conductor/, "
+        "else the user data folder)",
     )
     p.set_defaults(command=cmd_list, limit=20, json=False, status=None)
 
@@ -240,7 +243,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if args.blueprint:
         options["blueprint"] = common.load_blueprint(args.blueprint)
     if args.file_roots:
-        options["settings"] = {"file_roots": file_roots(args.file_roots)}
+        from conductor_nb.storage.history import default_history
+
+        roots = file_roots(args.file_roots, options.get("blueprint"))
+        folder = None if args.blueprint else default_history(args.home).blueprint_folder(before.id)
+        if folder is not None:  # relative paths still start at the blueprint's folder
+            roots = [folder, *(r for r in roots if r != folder)]
+        options["settings"] = {"file_roots": roots}
     if args.env_names:
         options["env"] = list(args.env_names)
     with common.route_node_output(echoed=args.progress != "none" and not args.quiet):

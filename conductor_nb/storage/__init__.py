@@ -46,7 +46,8 @@ def runs(
     """Recorded runs, newest first: records with ``.id``, ``.status``, ``.blueprint_id``,
     ``.started_at``, ``.finished_at``, ``.duration``, ``.error``, ``.counts``...
 
-    ``home`` picks the history folder (default: $CONDUCTOR_HOME or ./.conductor).
+    ``home`` picks the history folder (default: $CONDUCTOR_HOME, else the project's
+    ``.conductor/`` found upward from the working directory, else the user data folder).
     """
     history = default_history(home)
     history.mark_interrupted()  # another process may have died since we opened it

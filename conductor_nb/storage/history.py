@@ -222,8 +222,12 @@ class RunHistory:
         """Record a new run and its nodes (all pending), before it starts."""
         import hashlib
 
-        doc = json.dumps(run.blueprint.to_dict(), sort_keys=True, default=repr)
+        data = run.blueprint.to_dict()
+        doc = json.dumps(data, sort_keys=True, default=repr)
         digest = hashlib.sha256(doc.encode()).hexdigest()[:16]
+        folder = _blueprint_folder(run)
+        if folder is not None:  # where its relative paths start, for a resume from elsewhere
+            doc = json.dumps({**data, FOLDER_KEY: folder}, sort_keys=True, default=repr)
         row = (
             run.id,
             run.blueprint.id,
@@ -407,6 +411,16 @@ class RunHistory:
 
     def blueprint_doc(self, run_id: str) -> dict[str, Any]:
         """The blueprint document the run executed."""
+        doc = self._stored_doc(run_id)
+        doc.pop(FOLDER_KEY, None)
+        return doc
+
+    def blueprint_folder(self, run_id: str) -> str | None:
+        """The folder of the blueprint file the run was loaded from (None: not a file)."""
+        folder = self._stored_doc(run_id).get(FOLDER_KEY)
+        return str(folder) if folder else None
+
+    def _stored_doc(self, run_id: str) -> dict[str, Any]:
         full = self.resolve_id(run_id)
         rows = self._query("SELECT blueprint FROM runs WHERE id = ?", (full,))
         return dict(json.loads(rows[0][0]))
@@ -525,6 +539,17 @@ class RunHistory:
         from conductor_nb.storage.rebuild import resume
 
         return resume(run_id, history=self, **options)
+
+
+FOLDER_KEY = "x-folder"
+"""Beside the recorded document: the blueprint file's folder (not part of the format)."""
+
+
+def _blueprint_folder(run: Run) -> str | None:
+    from conductor_nb.nodes.file_roots import blueprint_folder
+
+    folder = blueprint_folder(run.blueprint)
+    return None if folder is None else str(folder)
 
 
 _histories: dict[Path, RunHistory] = {}

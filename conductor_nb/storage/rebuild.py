@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import graphlib
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conductor_nb.errors import BlueprintError, NodeExecutionError, StoreError
@@ -188,6 +189,8 @@ def resume(
             )
             continue
         completed[node.node_id] = node.outputs or {}
+    if blueprint is None:
+        _roots_from_the_recorded_folder(options, hist.blueprint_folder(record.id))
     run_options = RunOptions.from_keywords({"history": hist, **options})
     new_id = new_run_id()
     _resumed_from[new_id] = record.id
@@ -217,6 +220,17 @@ def _unchanged_nodes(recorded: Blueprint, edited: Blueprint) -> set[str]:
         ):
             same.add(node_id)
     return same
+
+
+def _roots_from_the_recorded_folder(options: dict[str, Any], folder: str | None) -> None:
+    """A resume runs the blueprint's relative paths from its file's folder, as the first
+    run did, wherever it is started from (unless the caller gives file roots)."""
+    settings = dict(options.get("settings") or {})
+    if folder is None or settings.get("file_roots"):
+        return
+    cwd = str(Path.cwd().resolve())
+    settings["file_roots"] = [folder] + ([cwd] if cwd != folder else [])
+    options["settings"] = settings
 
 
 _resumed_from: dict[str, str] = {}

@@ -50,9 +50,8 @@ def test_a_run_from_elsewhere_follows_the_blueprint(tmp_path):
     assert f"history: {project / '.conductor'}" in done.stderr
     assert not (tmp_path / "elsewhere" / ".conductor").exists()
     as_json = run_cli(tmp_path / "elsewhere", "run", bp, "--json", env=env)
-    result = json.loads(as_json.stdout)
-    assert result["files"] == [str(written)]
-    assert result["history"] == str(project / ".conductor")
+    result = json.loads(as_json.stdout)  # stdout stays the JSON; the places go to stderr
+    assert f"wrote: {written}" in as_json.stderr
     listed = run_cli(project / "flows", "runs", "list", "--json", env=env)
     assert {r["id"] for r in json.loads(listed.stdout)} >= {result["run_id"]}
 
@@ -69,3 +68,21 @@ def test_validate_from_elsewhere_checks_paths_against_the_blueprint_folder(tmp_p
         tmp_path / "elsewhere", "validate", str(bp), "--file-root", "/etc", env=_env(tmp_path)
     )
     assert ok.returncode == 0, ok.stdout
+
+
+def test_a_resume_from_elsewhere_still_starts_at_the_blueprint_folder(tmp_path):
+    project = _project(tmp_path)
+    env = _env(tmp_path)
+    flows = project / "flows"
+    (flows / "data" / "in.txt").unlink()  # the first run fails reading it
+    bp = str(flows / "bp.yaml")
+    failed = run_cli(tmp_path / "elsewhere", "run", bp, "--json", env=env)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    run_id = json.loads(failed.stdout)["run_id"]
+    (flows / "data" / "in.txt").write_text("later")
+    home = str(project / ".conductor")  # the project's history, named from outside it
+    resumed = run_cli(
+        tmp_path / "elsewhere", "runs", "--home", home, "resume", run_id, "--json", env=env
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert (flows / "out" / "copy.txt").read_text() == "later"

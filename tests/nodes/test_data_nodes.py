@@ -157,7 +157,8 @@ def test_per_record_env_values_stay_masked_in_what_the_run_records(run_bp, monke
     assert "values.auth for record 0" in str(failed["e"].error)
     assert "s3cret" not in str(failed["e"].error) + failed["e"].traceback
     assert "s3cret" not in repr(failed["e"].inputs)
-    assert run_bp(_edit(values, input=[{"a": 1}])).status.value == "failed"  # env is opt-in
+    with pytest.raises(cnb.BlueprintError, match="does not expose"):  # env is opt-in
+        run_bp(_edit(values, input=[{"a": 1}]))
 
 
 @pytest.mark.parametrize(
@@ -289,7 +290,9 @@ def test_sandbox_escape_corpus_fails_in_transform_expressions(text):
 def test_env_is_only_available_when_the_run_enables_it(run_bp, monkeypatch):
     monkeypatch.setenv("CNB_TEST_SECRET", "s3cret")
     nodes = {"e": {"type": "edit-fields", "params": {"values": {"v": "{{ env.CNB_TEST_SECRET }}"}}}}
-    assert run_bp(nodes).status.value == "failed"
+    with pytest.raises(cnb.BlueprintError, match=r"reads env\.CNB_TEST_SECRET"):
+        run_bp(nodes)  # refused before the run, with the fix
+    assert run_bp(nodes, env=["CNB_TEST_SECRET"])["e"].outputs["output"] == {"v": "s3cret"}
     run = run_bp(nodes, env=True)
     assert run["e"].outputs["output"] == {"v": "s3cret"}
 

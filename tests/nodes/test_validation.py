@@ -60,4 +60,4 @@ def test_http_request_reports_every_problem():
     )
     assert len(problems) == 2, problems
     assert "only http" in problems[0]
-    assert "either json or body" in problems[1]
+    assert "one of json, body and form, not json and body" in problems[1]
