@@ -135,3 +135,38 @@ def test_a_process_pool_worker_dies_with_its_sigkilled_runner(tmp_path):
     run_id = _kill_runner_and_check_child(tmp_path, "--import", "o_nodes", "--executor", "process")
     assert not (tmp_path / "effects.txt").exists()
     _resume_once(tmp_path, run_id, "--import", "o_nodes")
+
+
+KERNEL_CELL = """
+import os, time
+from pathlib import Path
+
+work = Path(work)
+(work / "child.pid").write_text(str(os.getpid()))
+while not (work / "gate").exists():
+    time.sleep(0.02)
+with open(work / "effects.txt", "a") as fh:
+    fh.write("effect\\n")
+"""
+
+NOTEBOOK_BP = """\
+conductor: 1
+id: orphan-kernel
+params:
+  work: {default: "."}
+nodes:
+  side:
+    type: notebook
+    params: {path: side.ipynb, parameters: {work: "{{ params.work }}"}}
+"""
+
+
+def test_a_notebook_kernel_dies_with_its_sigkilled_runner(tmp_path):
+    pytest.importorskip("papermill")
+    from tests.nodes.conftest import write_notebook
+
+    write_notebook(tmp_path / "side.ipynb", "work = '.'", KERNEL_CELL)
+    (tmp_path / "bp.yaml").write_text(NOTEBOOK_BP)
+    run_id = _kill_runner_and_check_child(tmp_path)
+    assert not (tmp_path / "effects.txt").exists()
+    _resume_once(tmp_path, run_id)
