@@ -48,6 +48,17 @@ def test_a_combined_flag_like_ec_is_a_script_too():
     assert [p.path for p in problems] == ["nodes.s.params.args[1]"]
 
 
+def test_long_options_before_c_are_skipped():
+    nodes = {
+        "s": {
+            "type": "shell-command",
+            "params": {"program": "bash", "args": ["--norc", "-c", "ls {{ params.name }}"]},
+        }
+    }
+    problems = make(nodes, params={"name": {"default": "x"}}).problems()
+    assert [p.path for p in problems] == ["nodes.s.params.args[2]"]
+
+
 def test_python_c_wants_tojson_or_an_argument():
     problems = _script_bp("print('{{ params.name }}')", "python3").problems()
     assert len(problems) == 1

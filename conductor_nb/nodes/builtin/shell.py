@@ -172,7 +172,7 @@ def _script_index(program: str, args: list[Any]) -> int | None:
     if flag is None:
         return None
     for i, arg in enumerate(args[:-1]):
-        if isinstance(arg, str) and arg.startswith("--"):
+        if arg == "--":  # the end of the options: no -c script follows
             return None
         if isinstance(arg, str) and flag.match(arg):
             return i + 1
