@@ -4,7 +4,9 @@
 2. Else the project's ``.conductor/`` folder. The project root is found like git
    finds its repository: from the blueprint file's folder (or, with no blueprint
    file, the working directory) upward, the first folder that holds a
-   ``.conductor/`` folder, a ``pyproject.toml`` or a ``.git``.
+   ``.conductor/`` folder, a ``pyproject.toml`` or a ``.git`` (the filesystem root and
+   the system's temporary folder itself are never a project: a stray ``/tmp/.conductor``
+   must not gather every run under ``/tmp``).
 3. Else (no project around) the user's data folder: ``$XDG_DATA_HOME/conductor-nb``
    or ``~/.local/share/conductor-nb`` (``~/Library/Application Support/conductor-nb``
    on macOS, ``%LOCALAPPDATA%\\conductor-nb`` on Windows).
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from os import PathLike
 from pathlib import Path
 
@@ -40,7 +43,10 @@ def resolve_home(
 def project_root(start: Path) -> Path | None:
     """The first folder from ``start`` upward that holds a project marker, or None."""
     here = start.resolve()
+    ceilings = {Path(here.anchor), Path(tempfile.gettempdir()).resolve()}
     for folder in (here, *here.parents):
+        if folder in ceilings:
+            continue
         if (folder / DEFAULT_DIR).is_dir():
             return folder
         if any((folder / marker).exists() for marker in MARKERS[1:]):

@@ -60,6 +60,7 @@ class Recorder:
             nid: (p.type.name, 1 + max(0, p.node.retries)) for nid, p in run.plan.nodes.items()
         }
         self.records = run.node_runs  # the run's records, kept by the one reducer
+        self.redact = run.redact  # outputs hold real values; what is written masks secrets
         self.errors: dict[str, tuple[str, str]] = {}  # node -> (message, type) of its failure
         self.dirty: dict[str, None] = {}  # nodes whose row changed since the last write
         self.statements: list[Statement] = []  # run rows, new nested nodes, log lines
@@ -179,6 +180,7 @@ class Recorder:
             if record is None or record.status.is_finished:
                 self.encoded.pop((node_id, "inputs"), None)
                 self.encoded.pop((node_id, "outputs"), None)
+                self.encoded.pop((node_id, "source"), None)
 
     def _node_rows(self, node_ids: list[str]) -> tuple[list[Statement], list[Statement]]:
         rows: list[Statement] = []
@@ -188,7 +190,7 @@ class Recorder:
             if r is None:
                 continue
             inputs = self._encode(node_id, "inputs", r.inputs, digests)
-            outputs = self._encode(node_id, "outputs", r.outputs, digests)
+            outputs = self._encode(node_id, "outputs", self._masked(node_id, r.outputs), digests)
             error, error_type = (
                 self.errors.get(node_id, (None, None)) if r.status == "failed" else (None, None)
             )
@@ -215,6 +217,16 @@ class Recorder:
             )
         refs: list[Statement] = [(_BLOB_REF, (self.run_id, d)) for d in sorted(digests)]
         return rows, refs
+
+    def _masked(self, node_id: str, outputs: Any) -> Any:
+        """``outputs`` with the run's secrets masked; the same object while it is unchanged
+        (so it is encoded once)."""
+        cached = self.encoded.get((node_id, "source"))
+        if cached is not None and cached[0] is outputs:
+            return cached[1]
+        masked = self.redact(outputs)
+        self.encoded[(node_id, "source")] = (outputs, masked, [])
+        return masked
 
     def _encode(self, node_id: str, field: str, value: Any, digests: set[str]) -> str | None:
         """The stored text of a value, encoded once while it stays the same object."""

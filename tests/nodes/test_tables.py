@@ -119,12 +119,15 @@ def test_ragged_rows_are_padded_as_before(run_bp, tmp_path):
 def test_a_file_outside_the_roots_is_refused_before_reading(run_bp, tmp_path):
     outside = tmp_path.parent / "outside-15.csv"
     outside.write_text("a\n1\n")
-    nodes = {
-        "r": {"type": "spreadsheet", "params": {"path": str(outside)}},
-        "q": {"type": "sql", "params": {"query": f"SELECT * FROM read_csv('{outside}')"}},
-    }
-    run = run_bp(nodes, settings={"file_roots": [str(tmp_path)]})
+    roots = {"file_roots": [str(tmp_path)]}
+    literal = {"r": {"type": "spreadsheet", "params": {"path": str(outside)}}}
+    with pytest.raises(cnb.BlueprintError, match="outside the file roots"):
+        run_bp(literal, settings=roots)  # a literal path: refused before the run
+    templated = {"r": {"type": "spreadsheet", "params": {"path": "{{ params.p }}"}}}
+    run = run_bp(templated, settings=roots, params={"p": {"default": str(outside)}})
     assert "outside the allowed roots" in str(run["r"].error)
+    query = {"q": {"type": "sql", "params": {"query": f"SELECT * FROM read_csv('{outside}')"}}}
+    run = run_bp(query, settings=roots)
     assert "Permission Error" in str(run["q"].error) and "file roots" in str(run["q"].error)
 
 
