@@ -36,6 +36,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "06-custom-nodes": {"scale": 3},
     "07-scaling-out": {"items": 6, "workers": 1},
     "08-data-at-real-size": {"rows": 3000},
+    "09-atomiton-flows": {"rows": 6},
 }
 """Small parameters per notebook (names must exist in the notebook's parameters cell)."""
 
@@ -50,6 +51,7 @@ EXPECTED_TEXT: dict[str, list[str]] = {
         "scaling-out OK" if importlib.util.find_spec("distributed") else "scaling-out skipped"
     ],
     "08-data-at-real-size": ["data-at-real-size OK", "<Table "],
+    "09-atomiton-flows": ["atomiton-flows OK", "is an Atomiton flow (current shape)"],
 }
 """Text that must appear in the executed notebook's outputs."""
 
