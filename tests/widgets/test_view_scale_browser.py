@@ -104,7 +104,7 @@ def page(lab: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Itera
     with sync_api.sync_playwright() as pw:
         ctx = launch_chromium(pw, tmp_path_factory.mktemp("chrome-profile"))
         pg = ctx.pages[0] if ctx.pages else ctx.new_page()
-        pg.set_default_timeout(120_000)
+        pg.set_default_timeout(300_000)  # a 1,000-node view on a loaded 2-core machine
         frames: list[int] = []
         pg.on("pageerror", lambda exc: print(f"page error: {exc}"))
         pg.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(_size(f))))
