@@ -284,7 +284,7 @@ class RunHistory:
             statements += [
                 (
                     "UPDATE nodes SET status='cancelled', reason=? WHERE run_id=? AND "
-                    "status IN ('running','queued')",
+                    "status IN ('running','queued','pending')",  # each node ends terminal
                     (reason, run_id),
                 ),
                 (

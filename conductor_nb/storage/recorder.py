@@ -80,7 +80,7 @@ class Recorder:
             self._node_event(event)
         else:
             self.statements += self._run_rows(event)
-        if kind is ev.RunFinished or kind is ev.RunPaused:
+        if kind is ev.RunFinished or kind is ev.RunPaused or _is_slow_success(event):
             self.flush()
         elif not self.scheduled:
             self._schedule()
@@ -240,3 +240,11 @@ class Recorder:
         self.encoded[(node_id, field)] = (value, text, list(found))
         digests.update(found)
         return text
+
+
+def _is_slow_success(event: ev.Event) -> bool:
+    """A node that ran longer than the batching window has just succeeded: write it now.
+    Such a node often has effects outside (a command, a request); if the runner is then
+    killed, a resume must know it succeeded rather than run it again. At most one extra
+    write per FLUSH_INTERVAL of node time: batching still holds for quick nodes."""
+    return isinstance(event, ev.NodeSucceeded) and event.duration >= FLUSH_INTERVAL

@@ -97,3 +97,24 @@ def test_run_settings_keep_given_roots_and_put_the_folder_first(tmp_path, monkey
     assert run_settings(bp, {})["file_roots"] == [str(tmp_path / "p"), str(Path.cwd())]
     assert run_settings(bp, {"file_roots": ["/x"]})["file_roots"] == ["/x"]
     assert "file_roots" not in run_settings(make({}), {})
+
+
+def test_a_write_removes_the_temp_file_a_killed_writer_left(tmp_path):
+    import subprocess
+    import sys
+
+    from conductor_nb.nodes.builtin.files import atomic_write
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    stale = tmp_path / f".out.txt.{dead.stdout.strip()}.abc123.tmp"
+    stale.write_bytes(b"half")
+    mine = tmp_path / f".out.txt.{__import__('os').getpid()}.zzz.tmp"  # a live writer's
+    mine.write_bytes(b"busy")
+    atomic_write(tmp_path / "out.txt", b"whole")
+    assert (tmp_path / "out.txt").read_bytes() == b"whole"
+    assert not stale.exists() and mine.exists()

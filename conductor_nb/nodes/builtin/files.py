@@ -10,6 +10,7 @@ directory, flushed, then renamed over the target.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -64,8 +65,12 @@ def _umask() -> int:
 
 
 def atomic_write(target: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``target``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    """Write ``data`` to a temporary file beside ``target``, then rename it into place.
+    The temporary name carries this process's id, so the next write to ``target`` removes
+    what a killed writer left behind (a process that no longer exists)."""
+    _remove_orphaned_temps(target)
+    prefix = f".{target.name}.{os.getpid()}."
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=".tmp")
     done = False
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -81,6 +86,23 @@ def atomic_write(target: Path, data: bytes) -> None:
     finally:
         if not done:  # a failed write leaves the old file as it was, and no temporary behind
             Path(tmp).unlink(missing_ok=True)
+
+
+def _remove_orphaned_temps(target: Path) -> None:
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        pid = stale.name[len(target.name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and not _is_alive(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
 
 
 def _as_bytes(content: Any, binary: bool, encoding: str) -> bytes:
