@@ -162,8 +162,11 @@ def test_python_sweep_table_and_report_with_a_chart(tmp_path: Path, monkeypatch)
         "import conductor_nb as cnb\ncnb.record('loss', round(1 / lr, 3))\ncnb.record('tag', name)"
     )
     _notebook(tmp_path / "fit.ipynb", "lr = 1.0\nname = 'x'", code)
+    # a notebook run in this thread first, as in a cell: the sweep's notebooks, running at
+    # the same time, must not share the event loop that run left behind
+    cnb.run_notebook("fit.ipynb", "first.ipynb", parameters={"lr": 4.0})
     sweep = cnb.sweep("fit.ipynb", {"lr": [0.5, 1.0, 2.0]}, parameters={"name": "demo"})
-    assert sweep.status.value == "succeeded"
+    assert sweep.status.value == "succeeded", [r["error"] for r in sweep.rows()]
     rows = sweep.rows()
     assert [(r["lr"], r["name"], r["loss"], r["tag"]) for r in rows] == [
         (0.5, "demo", 2.0, "demo"),

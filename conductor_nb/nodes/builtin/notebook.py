@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+import contextvars
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from conductor_nb._extras import require
 from conductor_nb.model.types import Port
@@ -36,6 +37,8 @@ from conductor_nb.nodes.record import read_records
 class NotebookFailed(RuntimeError):
     """A cell of the notebook raised."""
 
+
+T = TypeVar("T")
 
 NO_INPUT = (
     "the notebook declares no `input` parameter (in its parameters cell); the node's input "
@@ -83,6 +86,31 @@ def _kill(km: Any) -> None:
     if process is not None and process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             process.kill()
+
+
+def _isolated(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in an empty contextvars context, on an event loop of its own that is
+    closed afterwards.
+
+    nbclient runs its coroutines through jupyter_core, which keeps "the" event loop in a
+    context variable. ``asyncio.to_thread`` copies the caller's context into the worker
+    thread, so after any notebook ran in the caller's thread (``cnb.run_notebook`` in a
+    cell) every notebook node would share that one loop: the second one running at the
+    same time failed with "This event loop is already running".
+    """
+
+    def call() -> T:
+        try:
+            return fn(*args)
+        finally:
+            policy = asyncio.get_event_loop_policy()
+            with contextlib.suppress(RuntimeError):  # no loop was made in this thread
+                loop = policy.get_event_loop()
+                policy.set_event_loop(None)
+                if not loop.is_running():
+                    loop.close()
+
+    return contextvars.Context().run(call)
 
 
 def _execute(
@@ -144,7 +172,7 @@ async def notebook(
     km = _kernel_manager(options)
     try:
         executed = await asyncio.to_thread(
-            _execute, source, target, values, options, workdir, cell_timeout, km
+            _isolated, _execute, source, target, values, options, workdir, cell_timeout, km
         )
     finally:  # cancelled (Ctrl-C, fail-fast, a timeout): the kernel stops with the node
         _kill(km)
