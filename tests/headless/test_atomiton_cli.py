@@ -23,7 +23,10 @@ def flow_files(work: Path) -> Path:
 
 
 def test_import_writes_the_blueprint_and_says_what_it_did(cli, flow_files: Path) -> None:
-    done = cli("import", "totals.flow.yaml", "-o", "totals.yaml", "--path-map", "/data=./data")
+    done = cli(
+        "import", "totals.flow.yaml", "-o", "totals.yaml",
+        "--path-map", "/data=./data", "--path-map", "/output=./output",
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "is an Atomiton flow (current shape)" in done.stderr
     doc = yaml.safe_load((flow_files / "totals.yaml").read_text())
@@ -62,7 +65,8 @@ def test_run_a_flow_with_path_maps(cli, flow_files: Path) -> None:
 
 def test_run_without_a_path_map_fails_with_the_hint(cli, flow_files: Path) -> None:
     done = cli("run", "totals.flow.yaml", "--no-history")
-    assert done.returncode == 1
+    assert done.returncode == 2  # refused before anything runs: the paths are outside the roots
+    assert "outside the file roots" in done.stderr + done.stdout
     assert "--path-map /data=./data" in done.stderr + done.stdout
 
 
