@@ -333,8 +333,17 @@ class _Dumper(yaml.SafeDumper):
     pass
 
 
+_OTHER_BREAKS = ("\r", "\x85", "\u2028", "\u2029")
+r"""Characters YAML reads as line breaks besides ``\n``: with ``allow_unicode`` PyYAML writes
+them as they are in plain, quoted and block scalars, and reading folds them into a space
+or a newline. Only a double-quoted scalar escapes them (``\N``, ``\L``, ``\P``)."""
+
+
 def _str_presenter(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value and len(value) > 40 else None
+    if any(c in value for c in _OTHER_BREAKS):
+        style: str | None = '"'
+    else:
+        style = "|" if "\n" in value and len(value) > 40 else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
