@@ -9,6 +9,7 @@ import warnings
 import pytest
 
 import conductor_nb as cnb
+from conductor_nb.errors import BlueprintError
 from conductor_nb.model.atomiton import ConvertedFlowWarning, FlowConversionError
 from tests.model import atomiton_flows as flows
 
@@ -73,9 +74,10 @@ def test_absolute_paths_say_how_to_allow_or_remap_them(folder):
     bp, said = _load(path)
     assert "nodes[0].parameters.filePath" in said
     assert "--path-map /data=./data" in said and "--file-root" in said
-    run = bp.run(history=False)
-    assert run.status.value == "failed"
-    assert "outside the allowed roots" in str(run["rows"].error)
+    with pytest.raises(BlueprintError) as refused:  # before anything runs (the path check)
+        bp.run(history=False)
+    assert "nodes.rows.params.path: path '/data/sales.csv'" in str(refused.value)
+    assert "outside the file roots" in str(refused.value)
 
 
 @pytest.mark.parametrize("endpoint", ["string", "object", "node-port"])
