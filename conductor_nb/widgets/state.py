@@ -24,7 +24,7 @@ import base64
 import io
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from conductor_nb.model.types import MISSING, NodeType
@@ -226,8 +226,8 @@ def inspector_payload(bp: Blueprint, node_id: str | None, run: Run | None) -> di
         "run": None,
     }
     record = run.node_runs.get(node_id) if run is not None else None
-    if record is not None:
-        out["run"] = run_record(record)
+    if record is not None and run is not None:
+        out["run"] = run_record(record, run.redact)
     return out
 
 
@@ -339,8 +339,11 @@ def coerce_value(type_name: str, text: Any) -> Any:
         return text
 
 
-def run_record(record: NodeRun) -> dict[str, Any]:
-    return {
+def run_record(record: NodeRun, redact: Callable[[Any], Any] | None = None) -> dict[str, Any]:
+    """The inspector's "Last run" of one node. ``redact`` (the run's ``redact``) masks the
+    run's secrets (``--env``/``env:`` values) in everything that goes to the browser: the
+    record keeps real values for downstream nodes, so outputs and errors are masked here."""
+    out = {
         "state": record.status.value,
         "attempts": record.attempts,
         "duration": None if record.duration is None else round(record.duration, 3),
@@ -351,6 +354,35 @@ def run_record(record: NodeRun) -> dict[str, Any]:
         "traceback": record.traceback or "",
         "logs": _tail(record.log_text, LOG_CHARS),
     }
+    return out if redact is None else masked_payload(out, redact)
+
+
+def masked_payload(value: Any, redact: Callable[[Any], Any]) -> Any:
+    """``value`` (the inspector's JSON) with every text masked by ``redact``."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {k: _masked_entry(k, v, redact) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked_payload(v, redact) for v in value]
+    return value
+
+
+def _masked_entry(key: str, value: Any, redact: Callable[[Any], Any]) -> Any:
+    if key == "image":  # a data URL: no text a secret hides in, and masking would break it
+        return value
+    if key == "tree":
+        return _masked_tree(value, redact)
+    return masked_payload(value, redact)
+
+
+def _masked_tree(value: Any, redact: Callable[[Any], Any]) -> Any:
+    """A JSON tree's keys are the user's data too: masked like its leaves."""
+    if isinstance(value, Mapping):
+        return {redact(str(k)): _masked_tree(v, redact) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked_tree(v, redact) for v in value]
+    return redact(value) if isinstance(value, str) else value
 
 
 def previews(values: Mapping[str, Any] | None) -> list[dict[str, Any]]:

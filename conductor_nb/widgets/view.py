@@ -194,7 +194,8 @@ class BlueprintView(anywidget.AnyWidget):
         else:
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=6))
             text = f"{where}{type(exc).__name__}: {exc}\n{tb}"
-        self.error = text
+        run = self.run
+        self.error = run.redact(text) if run is not None else text  # the run's secrets masked
 
     def _guarded(self, action: str, fn: Callable[[], Any]) -> Any:
         try:
