@@ -14,9 +14,21 @@ run is then resumed (without faults) until it succeeds.
 
 It prints what it did and what it found; every "found" count must be 0:
 orphans (children alive after their runner died), nodes not in exactly one terminal
-state (in any recorded run), side effects repeated (an effect of a node written more
-than once in one run and its resumes) and temp files left (``.*.tmp`` of atomic
-writes, in the project).
+state (in any recorded run), side effects repeated beyond the at-least-once window,
+side effects missing and temp files left (``.*.tmp`` of atomic writes, in the project).
+
+Side effects. The guarantee is at least once: ``shell-command`` declares side
+effects, so its success is committed before the run goes on; a kill (or cancel)
+that lands between a child's effect and that commit makes the resume run the node
+again. Each child's effect is its last act (it prints its output first, then appends
+its effect line with the time, then exits at once), so that window is the runner's
+part alone. The soak classifies every repeated effect: *within the window* when the
+run that should have recorded it was killed or cancelled after the effect but before
+the node's success was committed (its history row does not say succeeded), with the
+gap from effect to kill; *beyond the window* otherwise (a success that was committed
+and still ran again, or a repeat without a kill): that one must be 0. It also prints
+the measured window, from each effect to its node's recorded finish (the commit
+follows that in the same call), over all successful nodes.
 
 Not a unit test, and it times nothing: the machine's load only changes how long it
 takes. The whole soak runs in a temporary folder with its own CONDUCTOR_HOME.
@@ -56,9 +68,10 @@ CHILD = textwrap.dedent("""
             sys.exit("soak: injected failure in " + node)
         sleep = "30"  # past the node's timeout
     time.sleep(float(sleep))
+    print(node, "done", flush=True)  # the output first: the effect is the child's last act
     with open(Path("effects") / (chain + ".txt"), "a") as fh:
-        fh.write(node + "\\n")
-    print(node, "done")
+        fh.write(node + " " + repr(time.time()) + "\\n")
+    os._exit(0)
 """)
 
 NODES = textwrap.dedent("""
@@ -119,6 +132,8 @@ class Soak:
         self.env = dict(os.environ, CONDUCTOR_HOME=str(work / "home"), PYTHONPATH=str(work))
         self.counts: Counter[str] = Counter()
         self.found: Counter[str] = Counter()
+        self.gaps: list[float] = []  # effect -> kill, for effects repeated within the window
+        self.lags: list[float] = []  # effect -> recorded finish, for nodes that succeeded
 
     def setup(self) -> None:
         (self.work / "effects").mkdir()
@@ -151,15 +166,19 @@ class Soak:
         if fault == "timeout":
             params += ["-p", "fault_c=hang"]  # node c has timeout: 3
         proc = self.cli("run", "bp.yaml", *params)
+        hit_at = None
         if fault in ("cancel", "kill"):
             self.wait_recorded(proc, chain)
             time.sleep(self.rng.uniform(0.0, 1.2))  # somewhere in the run
             if proc.poll() is None:
                 self.counts["kills" if fault == "kill" else "cancels"] += 1
+                hit_at = time.time()
                 proc.send_signal(signal.SIGKILL if fault == "kill" else signal.SIGINT)
         out, err = proc.communicate(timeout=300)
         self.check_orphans()
         run_id = self.run_id(out) or self.latest(chain)
+        ended_at = time.time()  # the hit runner is gone by now (a cancel takes a moment)
+        hit = (run_id, hit_at, ended_at) if hit_at is not None and run_id is not None else None
         if run_id is None:  # hit while starting up, before the run was recorded: start again
             self.counts["hit before the run was recorded"] += 1
             out, err = self.cli("run", "bp.yaml", *params).communicate(timeout=300)
@@ -179,7 +198,7 @@ class Soak:
         if status != "succeeded":
             self.found["chains not finished after 5 resumes"] += 1
             print(f"  {chain}: still {status}: {err.strip()[-300:]}", file=sys.stderr)
-        self.check_effects(chain)
+        self.check_effects(chain, hit)
 
     def wait_recorded(self, proc: subprocess.Popen[str], chain: str) -> None:
         """Until the run is in the history (or the CLI has ended): start-up is not the
@@ -228,11 +247,60 @@ class Soak:
             self.found["orphans"] += 1
             proc.kill()
 
-    def check_effects(self, chain: str) -> None:
+    def check_effects(self, chain: str, hit: tuple[str, float, float] | None) -> None:
+        """Count repeated and missing effects of ``chain``; ``hit``: the run that was killed
+        or cancelled, when the signal was sent and when its runner had ended."""
         effects = self.work / "effects" / f"{chain}.txt"
-        lines = effects.read_text().split() if effects.exists() else []
-        self.found["side effects repeated"] += sum(n - 1 for n in Counter(lines).values() if n > 1)
-        self.found["side effects missing"] += len({"a", "b", "c", "d"} - set(lines))
+        text = effects.read_text() if effects.exists() else ""
+        lines = [line.split() for line in text.splitlines()]
+        first: dict[str, float] = {}
+        every: dict[str, list[float]] = {}
+        repeated: Counter[str] = Counter()
+        for node, stamp in lines:
+            every.setdefault(node, []).append(float(stamp))
+            if node in first:
+                repeated[node] += 1
+            else:
+                first[node] = float(stamp)
+        self.found["side effects missing"] += len({"a", "b", "c", "d"} - set(first))
+        self.measure_lags(chain, every)
+        if not repeated:
+            return
+        hit_states = self.node_states(hit[0]) if hit is not None else {}
+        for node, times in repeated.items():
+            within = (
+                hit is not None
+                and first[node] <= hit[2]  # the effect came before the runner had ended
+                and hit_states.get(node) != "succeeded"  # and its success was not recorded
+            )
+            if hit is not None and within:
+                self.counts["side effects repeated within the window"] += times
+                self.gaps.append(hit[1] - first[node])
+            else:
+                self.found["side effects repeated beyond the window"] += times
+                print(f"  {chain}: {node} repeated {times}x; hit: {hit}", file=sys.stderr)
+
+    def node_states(self, run_id: str) -> dict[str, str]:
+        from conductor_nb.storage import RunHistory
+
+        return {n.node_id: n.status for n in RunHistory(self.work / "home").nodes(run_id)}
+
+    def measure_lags(self, chain: str, every: dict[str, list[float]]) -> None:
+        """Effect -> recorded finish of each child node that succeeded in a run of ``chain``
+        (its effect: the last one before that finish)."""
+        from conductor_nb.storage import RunHistory
+
+        history = RunHistory(self.work / "home")
+        for record in history.runs(12):
+            if record.params.get("chain") != chain:
+                continue
+            for node in history.nodes(record.id):
+                done = node.finished_at
+                if node.status != "succeeded" or done is None:
+                    continue
+                before = [t for t in every.get(node.node_id, []) if t <= done]
+                if before:
+                    self.lags.append(done - max(before))
 
     def final_checks(self) -> None:
         from conductor_nb.storage import RunHistory
@@ -259,6 +327,17 @@ def _children_marked() -> list[psutil.Process]:
     return found
 
 
+def _spread(values: list[float]) -> str:
+    if not values:
+        return "-"
+    ordered = sorted(values)
+    median = ordered[len(ordered) // 2]
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return (
+        f"median {median * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, max {ordered[-1] * 1000:.1f} ms"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200, help="how many runs (default 200)")
@@ -276,11 +355,18 @@ def main() -> int:
     print(f"fault soak: {args.runs} runs, seed {args.seed}, {time.monotonic() - started:.0f}s")
     for name in sorted(soak.counts):
         print(f"  {name:<42} {soak.counts[name]}")
+    print("at-least-once window (shell-command children; effect -> success recorded):")
+    print(f"  measured over {len(soak.lags)} successful nodes: {_spread(soak.lags)}")
+    print(
+        f"  effects repeated because a kill or cancel hit inside it: "
+        f"{soak.counts['side effects repeated within the window']}"
+        + (f" (effect -> signal: {_spread(soak.gaps)})" if soak.gaps else "")
+    )
     print("found (each must be 0):")
     names = [
         "orphans",
         "nodes not in exactly one terminal state",
-        "side effects repeated",
+        "side effects repeated beyond the window",
         "side effects missing",
         "temp files left",
         "chains not finished after 5 resumes",

@@ -259,6 +259,11 @@ class NodeType:
     """The node steers the run (``if`` hands SKIP to the engine; ``loop``, ``parallel`` and
     ``group`` run sub-blueprints): it runs on the engine's loop whatever the executor, with
     the live NodeContext (``ctx.run``, ``ctx.run_blueprint``)."""
+    side_effects: bool = False
+    """Running the node changes the world outside the run (a command, a request, a file
+    written): the history commits its success before the run goes on, so a resume after a
+    kill does not run it again (see :mod:`conductor_nb.storage.recorder`). Other nodes'
+    rows are written in batches."""
     input_forms: Mapping[str, str] = field(default_factory=dict)
     """Inputs whose type hint asks for a table in one form (``records``, ``arrow``, ``pandas``,
     ``polars``): a :class:`~conductor_nb.model.table.Table` arriving there is converted first."""
@@ -384,8 +389,12 @@ class NodeType:
         description: str | None = None,
         category: str = "function",
         concurrency: int | None = None,
+        side_effects: bool = False,
     ) -> NodeType:
-        """Build a node type from a typed function: arguments are inputs, the result the outputs."""
+        """Build a node type from a typed function: arguments are inputs, the result the outputs.
+
+        ``side_effects=True``: the function changes the world outside the run (writes a file,
+        calls an API); its success is then committed to history before the run goes on."""
         if not callable(fn):
             raise NodeTypeError(f"@node needs a function, got {fn!r}")
         type_name = name or getattr(fn, "__name__", None)
@@ -447,6 +456,7 @@ class NodeType:
             context_arg=context_arg,
             output_mode=mode,
             input_forms=forms,
+            side_effects=side_effects,
         )
 
 

@@ -24,6 +24,7 @@ def node(
     description: str | None = None,
     category: str = "function",
     concurrency: int | None = None,
+    side_effects: bool = False,
     registry: Registry | None = None,
 ) -> Callable[[F], F]: ...
 
@@ -38,6 +39,7 @@ def node(
     description: str | None = None,
     category: str = "function",
     concurrency: int | None = None,
+    side_effects: bool = False,
     registry: Registry | None = None,
 ) -> Any:
     """Register a function as a node type; the function stays callable as before.
@@ -45,6 +47,9 @@ def node(
     Arguments become input ports (required unless defaulted); the return value is
     the ``output`` port, or, with ``outputs=[...]``, a dict or tuple of named outputs.
     Re-running a cell that redefines the function replaces the registered type.
+    ``side_effects=True`` declares that the function changes the world outside the run
+    (writes a file, calls an API): its success is committed to the run history before the
+    run goes on, so a resume after a kill does not call it again.
     """
     target = registry if registry is not None else default_registry
 
@@ -57,6 +62,7 @@ def node(
             description=description,
             category=category,
             concurrency=concurrency,
+            side_effects=side_effects,
         )
         target.register(node_type)
         try:

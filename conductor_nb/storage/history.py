@@ -198,21 +198,34 @@ class RunHistory:
         self.close()
 
     # ----------------------------------------------------------------- writing
-    def write(self, statements: Iterable[Statement]) -> None:
-        """Execute statements in one transaction (consecutive same-SQL ones batched)."""
+    def write(self, statements: Iterable[Statement], *, durable: bool = False) -> None:
+        """Execute statements in one transaction (consecutive same-SQL ones batched).
+
+        Every commit survives the process being killed (WAL, ``synchronous=NORMAL``);
+        ``durable`` also syncs this one to disk before returning (it survives a power cut).
+        """
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            if durable:
+                self._db.execute("PRAGMA synchronous=FULL")
             try:
-                for sql, group in groupby(statements, key=lambda s: s[0]):
-                    rows = [params for _, params in group]
-                    if len(rows) == 1:
-                        self._db.execute(sql, rows[0])
-                    else:
-                        self._db.executemany(sql, rows)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._transaction(statements)
+            finally:
+                if durable:
+                    self._db.execute("PRAGMA synchronous=NORMAL")
+
+    def _transaction(self, statements: Iterable[Statement]) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, group in groupby(statements, key=lambda s: s[0]):
+                rows = [params for _, params in group]
+                if len(rows) == 1:
+                    self._db.execute(sql, rows[0])
+                else:
+                    self._db.executemany(sql, rows)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:

@@ -13,6 +13,24 @@ finished or paused run is on disk before ``run.wait()`` returns; a process
 killed mid-run loses at most the last interval of progress, and its run is
 found as interrupted (and resumable) when the history is next opened.
 
+Write-through for side effects. A node whose type declares ``side_effects``
+(shell-command, http-request, notebook, file-system, sql, image, spreadsheet, code,
+the containers loop/parallel/group, and functions declared with
+``@cnb.node(side_effects=True)``) has its success committed, with everything
+pending, before ``NodeSucceeded`` returns to the engine, that is before the run
+goes on; that commit is synced to disk (``synchronous=FULL`` for it: WAL fsync), so it
+also survives a power cut. Other nodes stay batched (a 10,000-node run of quick pure
+functions writes a few dozen transactions), except that a node that ran longer than
+the batching window is written at once too. The guarantee after a kill is
+*at least once*: a node whose effect happened but whose success was not yet
+committed runs again on resume. For a declared node that window is the time from its
+effect to the commit: the end of the child process (or the function), the engine
+noticing it, and one SQLite commit, milliseconds; for an undeclared quick node it is
+up to :data:`FLUSH_INTERVAL` more.
+
+Outputs of the nodes a resumed run reuses are written when the run is created, so a
+resumed run killed at once still hands them on to the next resume.
+
 The recorder never breaks a run: every failure is logged; after a few failures
 in a row it stops recording that run.
 """
@@ -25,6 +43,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from conductor_nb.engine import events as ev
+from conductor_nb.engine.states import NodeState
 from conductor_nb.storage.values import RecordBudget
 
 if TYPE_CHECKING:
@@ -59,6 +78,7 @@ class Recorder:
         self.labels = {
             nid: (p.type.name, 1 + max(0, p.node.retries)) for nid, p in run.plan.nodes.items()
         }
+        self.write_through = {nid for nid, p in run.plan.nodes.items() if p.type.side_effects}
         self.records = run.node_runs  # the run's records, kept by the one reducer
         self.redact = run.redact  # outputs hold real values; what is written masks secrets
         self.errors: dict[str, tuple[str, str]] = {}  # node -> (message, type) of its failure
@@ -69,6 +89,10 @@ class Recorder:
         self.scheduled = False
         self.failures = 0
         self.stopped = False
+        reused = [nid for nid, r in self.records.items() if r.status is NodeState.CACHED]
+        if reused:  # a resume: the outputs it reuses are on disk before anything runs
+            self.dirty.update(dict.fromkeys(reused))
+            self.flush()
 
     def __call__(self, event: ev.Event) -> None:
         if self.stopped:
@@ -80,7 +104,9 @@ class Recorder:
             self._node_event(event)
         else:
             self.statements += self._run_rows(event)
-        if kind is ev.RunFinished or kind is ev.RunPaused or _is_slow_success(event):
+        if kind is ev.NodeSucceeded and event.node_id in self.write_through:  # type: ignore[attr-defined]
+            self.flush(durable=True)
+        elif kind is ev.RunFinished or kind is ev.RunPaused or _is_slow_success(event):
             self.flush()
         elif not self.scheduled:
             self._schedule()
@@ -152,8 +178,9 @@ class Recorder:
         return []
 
     # ----------------------------------------------------------------- writing
-    def flush(self) -> None:
-        """Write the dirty nodes' rows and the queued statements in one transaction."""
+    def flush(self, durable: bool = False) -> None:
+        """Write the dirty nodes' rows and the queued statements in one transaction
+        (``durable``: synced to disk before it returns)."""
         self.scheduled = False
         if self.stopped or not (self.dirty or self.statements):
             return
@@ -161,7 +188,11 @@ class Recorder:
         statements, self.statements = self.statements, []
         try:
             rows, refs = self._node_rows(dirty)
-            self.history.write([*statements, *refs, *rows])
+            batch = [*statements, *refs, *rows]
+            if durable:
+                self.history.write(batch, durable=True)
+            else:
+                self.history.write(batch)
             self.failures = 0
         except Exception as exc:
             self.failures += 1
@@ -244,7 +275,7 @@ class Recorder:
 
 def _is_slow_success(event: ev.Event) -> bool:
     """A node that ran longer than the batching window has just succeeded: write it now.
-    Such a node often has effects outside (a command, a request); if the runner is then
-    killed, a resume must know it succeeded rather than run it again. At most one extra
-    write per FLUSH_INTERVAL of node time: batching still holds for quick nodes."""
+    A node type that does not declare side effects may still have some (an undeclared
+    function); this bounds what a kill can repeat. At most one extra write per
+    FLUSH_INTERVAL of node time: batching still holds for quick nodes."""
     return isinstance(event, ev.NodeSucceeded) and event.duration >= FLUSH_INTERVAL

@@ -67,11 +67,13 @@ def define(
     output_type: str = "any",
     output_mode: OutputMode = "single",
     beside_engine: bool = False,
+    side_effects: bool = False,
 ) -> BuiltinNodeType:
     """A built-in node type with the shared ``input``/``output`` ports.
 
     ``beside_engine``: the type steers the run and runs on the engine's loop whatever the
     executor; so do types with raw or self-rendered params (they read the live node).
+    ``side_effects``: the type changes the world outside the run (see NodeType.side_effects).
     """
     unknown = set(self_rendered) - {p.name for p in params}
     if unknown:
@@ -94,6 +96,7 @@ def define(
         check_nested=_bodies.nested_check(tuple(p.name for p in raw)) if raw else None,
         output_mode=output_mode,
         runs_beside_engine=beside_engine or bool(raw) or bool(self_rendered),
+        side_effects=side_effects,
     )
 
 

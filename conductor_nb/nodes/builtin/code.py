@@ -89,6 +89,7 @@ CODE = define(
     },
     validate=_check,
     takes_context=True,
+    side_effects=True,
 )
 
 NODE_TYPES = [CODE]

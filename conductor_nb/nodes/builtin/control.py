@@ -290,6 +290,7 @@ LOOP = define(
     validate=_check_loop,
     takes_context=True,
     beside_engine=True,
+    side_effects=True,
 )
 
 # ---------------------------------------------------------------------- parallel
@@ -432,6 +433,7 @@ PARALLEL = define(
     validate=_check_parallel,
     takes_context=True,
     beside_engine=True,
+    side_effects=True,
 )
 
 # ------------------------------------------------------------------------- group
@@ -511,6 +513,7 @@ GROUP = define(
     validate=_check_group,
     takes_context=True,
     beside_engine=True,
+    side_effects=True,
 )
 
 NODE_TYPES = [IF, DELAY, PASS, LOOP, PARALLEL, GROUP]

@@ -287,6 +287,7 @@ FILE_SYSTEM = define(
     },
     validate=_check,
     takes_context=True,
+    side_effects=True,
 )
 
 NODE_TYPES = [FILE_SYSTEM]

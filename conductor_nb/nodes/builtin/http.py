@@ -263,6 +263,7 @@ HTTP_REQUEST = define(
     },
     validate=_check,
     takes_context=True,
+    side_effects=True,
 )
 
 NODE_TYPES = [HTTP_REQUEST]

@@ -247,6 +247,7 @@ IMAGE = define(
     },
     validate=_check,
     takes_context=True,
+    side_effects=True,
 )
 
 NODE_TYPES = [IMAGE]

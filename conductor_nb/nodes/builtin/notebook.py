@@ -226,6 +226,7 @@ NOTEBOOK = define(
     },
     validate=_check,
     takes_context=True,
+    side_effects=True,
 )
 
 NODE_TYPES = [NOTEBOOK]

@@ -261,6 +261,7 @@ SHELL_COMMAND = define(
     ],
     example={"type": "shell-command", "params": {"program": "echo", "args": ["hello", "world"]}},
     validate=_check,
+    side_effects=True,
 )
 
 NODE_TYPES = [SHELL_COMMAND]

@@ -379,6 +379,7 @@ SPREADSHEET = define(
     example={"type": "spreadsheet", "params": {"path": "people.csv"}},
     validate=_check,
     takes_context=True,
+    side_effects=True,
 )
 
 NODE_TYPES = [SPREADSHEET]

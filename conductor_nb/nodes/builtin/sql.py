@@ -122,6 +122,7 @@ SQL = define(
     },
     validate=_check,
     takes_context=True,
+    side_effects=True,
 )
 
 NODE_TYPES = [SQL]
