@@ -24,7 +24,15 @@ The model, step by step:
   ``loop.call_soon_threadsafe``: no thread blocks per node, and the engine's
   loop stays free. A task that failed re-raises the original exception (type,
   message and the worker's traceback), so retries and error messages work.
-- Cancellation (``run.cancel()``, a timeout) cancels the Dask future.
+- Before the first node of a run (:meth:`prepare`), the cluster is checked and the
+  user's code shipped (:mod:`~conductor_nb.engine.dask_remote`): versions must match,
+  the modules defining the node functions travel by value, and each distinct function
+  must load on the scheduler and every worker. Any problem fails the run once.
+- Cancellation (``run.cancel()``, a timeout) releases the Dask futures at once, in one
+  batch per loop turn. Tasks already running on a worker cannot be interrupted by Dask:
+  the executor asks the scheduler which ones are, says so (the node's log and a
+  ``conductor_nb.dask`` warning), and sets the cancel event of those whose function takes
+  a ``NodeContext``, so a function that checks ``ctx.cancelled`` stops.
 - ``split_outputs`` maps a remote result onto ports without fetching it: one
   port keeps the future itself; more ports each get a tiny selector task.
 - Nodes that steer the run (``Call.local``: ``if`` returns ``SKIP`` to the
@@ -47,6 +55,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
+import logging
 import threading
 import uuid
 import weakref
@@ -55,7 +64,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from conductor_nb._extras import require
-from conductor_nb.engine import capture
+from conductor_nb.engine import capture, dask_remote
 from conductor_nb.engine.executors import (
     Call,
     Executor,
@@ -68,7 +77,10 @@ from conductor_nb.errors import ConductorError, ExecutorError
 if TYPE_CHECKING:
     from distributed import Client, Future
 
+    from conductor_nb.engine.plan import Plan
     from conductor_nb.model.types import NodeType
+
+log = logging.getLogger("conductor_nb.dask")
 
 _LOCAL_CLUSTER_DEFAULTS: dict[str, Any] = {
     "n_workers": 2,
@@ -140,6 +152,10 @@ class DaskExecutor(Executor):
         self._connect_lock = threading.Lock()
         self._local = LocalExecutor()
         self._canceller: concurrent.futures.ThreadPoolExecutor | None = None
+        self._cancelling: list[_Cancelled] = []  # cancelled this loop turn, sent together
+        self._events_set: set[str] = set()  # cancel events this executor set on the cluster
+        self._checked_fns: dict[int, Any] = {}  # id -> a node function the workers loaded
+        self._shipped: dict[int, tuple[Any, dask_remote.ShippedFunction]] = {}  # this run's
         self._finalizer: weakref.finalize[Any, DaskExecutor] | None = None
 
     # ---------------------------------------------------------------- lifecycle
@@ -225,6 +241,7 @@ class DaskExecutor(Executor):
         if self._client is not None and self._subscribed:
             with contextlib.suppress(Exception):
                 self._client.unsubscribe_topic(self._topic)
+            self._clear_events()
         self._subscribed = False
         if self._finalizer is not None:
             self._finalizer()  # closes the owned client and cluster, once
@@ -245,22 +262,86 @@ class DaskExecutor(Executor):
         return f"<DaskExecutor {where}>"
 
     # --------------------------------------------------------------- running
+    async def prepare(self, plan: Plan) -> None:
+        """Before a run's first node: versions match, user code is shipped, and every node
+        function loads on the cluster; otherwise the run fails once, saying what to fix."""
+        functions = {
+            f"node type {planned.type.name!r} ({_where(planned.type.fn)})": planned.type.fn
+            for planned in plan.nodes.values()
+            if not planned.type.runs_beside_engine and planned.type.fn is not None
+        }
+        self._shipped.clear()  # pickled again for each run: they capture module globals
+        await asyncio.to_thread(self._check_cluster, functions)
+
+    def _check_cluster(self, functions: dict[str, Any]) -> None:
+        client = self.client
+        versions: Any = client.get_versions(packages=["conductor_nb"])
+        problems = dask_remote.version_problems(versions)
+        if problems:
+            raise ExecutorError(
+                f"the Dask cluster at {self._address()} does not match this client "
+                f"({len(problems)} package{'s' if len(problems) > 1 else ''} differ); no node "
+                "was dispatched\n  " + "\n  ".join(problems),
+                hints=[dask_remote.version_fix(versions, problems)],
+            )
+        dask_remote.ship_modules({getattr(fn, "__module__", "") for fn in functions.values()})
+        new = {
+            label: fn for label, fn in functions.items() if self._checked_fns.get(id(fn)) is not fn
+        }
+        if not new:
+            return
+        blobs = [(label, self._ship(fn).blob) for label, fn in new.items()]
+        failures = {
+            f"worker {address}": failed
+            for address, failed in client.run(dask_remote.on_cluster_load, blobs).items()
+        }
+        lines, fixes = dask_remote.load_problems(failures)
+        if lines:
+            raise ExecutorError(
+                f"the Dask cluster at {self._address()} cannot load {len(lines)} node "
+                "function(s); no node was dispatched\n  " + "\n  ".join(lines),
+                hints=fixes or ["install what they import on the scheduler and every worker"],
+            )
+        self._checked_fns.update({id(fn): fn for fn in new.values()})
+
+    def _ship(self, fn: Any) -> dask_remote.ShippedFunction:
+        """``fn`` as it travels to the workers (pickled once per run)."""
+        held = self._shipped.get(id(fn))
+        if held is not None and held[0] is fn:
+            return held[1]
+        dask_remote.ship_modules([getattr(fn, "__module__", "")])
+        shipped = dask_remote.ShippedFunction.of(fn)
+        self._shipped[id(fn)] = (fn, shipped)  # the function is held: its id stays its own
+        return shipped
+
+    def _address(self) -> str:
+        scheduler = getattr(self._client, "scheduler", None)
+        return str(getattr(scheduler, "address", None) or "(not connected)")
+
     async def submit(self, call: Call) -> Any:
         """Run one node: on the cluster (returns its Future), or locally (returns the value)."""
         await self.start()
         if call.local:
             kwargs = await self.materialize(call.kwargs)
             return await self._local.submit(dataclasses.replace(call, kwargs=kwargs))
+        shipped = self._ship(call.fn)
         call = detach(call)
         client = self.client
         key = f"{call.type_name}-{uuid.uuid4().hex}"
+        cooperative = call.context_arg is not None and call.context_arg in call.kwargs
+        if cooperative:
+            assert call.context_arg is not None
+            context = dask_remote.ClusterContext.around(
+                call.kwargs[call.context_arg], dask_remote.cancel_event_name(key)
+            )
+            call = dataclasses.replace(call, kwargs={**call.kwargs, call.context_arg: context})
         sink = capture.current_sink.get()
         if sink is not None:
             self._sinks[key] = sink
         try:
             future = client.submit(
                 run_node,
-                call.fn,
+                shipped,
                 key,
                 self._topic if sink is not None else None,
                 call.kwargs,  # positional: a node's inputs may be named like submit's options
@@ -271,7 +352,7 @@ class DaskExecutor(Executor):
             try:
                 await self._settled(future)
             except asyncio.CancelledError:
-                self._cancel_soon([future])
+                self._cancel_soon(_Cancelled(future, call.node_id, sink, cooperative))
                 raise
         finally:
             self._sinks.pop(key, None)
@@ -298,18 +379,80 @@ class DaskExecutor(Executor):
         if status == "finished":
             return
         if error is not None:
+            if type(error).__name__ == "KilledWorker":
+                raise _worker_died(error) from error
             raise error.with_traceback(tb)
         raise RuntimeError(f"the Dask task {future.key!r} was {status} on the cluster")
 
-    def _cancel_soon(self, futures: list[Future]) -> None:
-        """Cancel on the cluster without blocking the loop (a round trip to the scheduler)."""
+    def _cancel_soon(self, cancelled: _Cancelled) -> None:
+        """Release a cancelled node's future; the nodes cancelled in one loop turn (a run's
+        cancel) go to the cluster together, off the loop (they are round trips)."""
         if self._client is None:
+            return
+        if not self._cancelling:
+            asyncio.get_running_loop().call_soon(self._send_cancels)
+        self._cancelling.append(cancelled)
+
+    def _send_cancels(self) -> None:
+        batch, self._cancelling = self._cancelling, []
+        if not batch:
             return
         if self._canceller is None:
             self._canceller = concurrent.futures.ThreadPoolExecutor(
                 1, thread_name_prefix="conductor-dask-cancel"
             )
-        self._canceller.submit(self._client.cancel, futures)
+        self._canceller.submit(self._cancel_on_cluster, batch)
+
+    def _cancel_on_cluster(self, batch: list[_Cancelled]) -> None:
+        """Which cancelled tasks were running, their cancel events, then the release."""
+        from distributed import Event
+
+        client = self._client
+        if client is None:
+            return
+        keys = [str(item.future.key) for item in batch]
+        try:
+            running = client.run_on_scheduler(dask_remote.on_scheduler_running, keys=keys)
+        except Exception:  # the scheduler is gone: nothing runs there any more
+            running = {}
+        stopped, left = [], []
+        for item in batch:
+            worker = running.get(str(item.future.key))
+            if worker is None:
+                continue
+            if item.cooperative:
+                name = dask_remote.cancel_event_name(str(item.future.key))
+                with contextlib.suppress(Exception):
+                    Event(name, client=client).set()
+                    self._events_set.add(name)
+                stopped.append(item.node_id)
+                text = (
+                    f"cancelled while running on Dask worker {worker}: asked it to stop "
+                    "(ctx.cancelled is True there now)"
+                )
+            else:
+                left.append(item.node_id)
+                text = (
+                    f"cancelled while running on Dask worker {worker}, which cannot interrupt "
+                    "it: it runs to its end there and its result is dropped (a function that "
+                    "takes a NodeContext can stop early by checking ctx.cancelled)"
+                )
+            if item.sink is not None:
+                with contextlib.suppress(Exception):
+                    item.sink("log", text + "\n", "WARNING")
+        with contextlib.suppress(Exception):
+            client.cancel([item.future for item in batch])
+        if left or stopped:
+            log.warning(_cancel_summary(len(batch), left, stopped))
+
+    def _clear_events(self) -> None:
+        """Drop the cancel events this executor set (a cleared event is deleted)."""
+        from distributed import Event
+
+        for name in self._events_set:
+            with contextlib.suppress(Exception):
+                Event(name, client=self._client).clear()
+        self._events_set.clear()
 
     def _on_log_event(self, event: tuple[float, Any]) -> None:
         """Lines a node printed or logged on a worker, routed to its run's log sink."""
@@ -364,6 +507,53 @@ class DaskExecutor(Executor):
 
 
 # ------------------------------------------------------------------ helpers
+@dataclasses.dataclass(frozen=True)
+class _Cancelled:
+    future: Any
+    node_id: str
+    sink: capture.Sink | None
+    cooperative: bool  # its function takes a NodeContext: it can see ctx.cancelled
+
+
+def _cancel_summary(total: int, left: list[str], stopped: list[str]) -> str:
+    def names(ids: list[str]) -> str:
+        shown = ", ".join(map(repr, ids[:8]))
+        return shown + (f" and {len(ids) - 8} more" if len(ids) > 8 else "")
+
+    parts = [f"cancelled {total} node(s) on the Dask cluster"]
+    if left:
+        parts.append(
+            f"{len(left)} running could not be interrupted (they finish on their workers and "
+            f"their results are dropped): {names(left)}"
+        )
+    if stopped:
+        parts.append(
+            f"{len(stopped)} running were asked to stop via ctx.cancelled: {names(stopped)}"
+        )
+    return "; ".join(parts)
+
+
+def _where(fn: Any) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def _worker_died(error: BaseException) -> ExecutorError:
+    """Dask's KilledWorker, said for a node: the worker process died running it."""
+    last = getattr(error, "last_worker", None)
+    address = getattr(last, "address", None) or "unknown"
+    tries = getattr(error, "allowed_failures", None)
+    count = f"{tries + 1} times" if isinstance(tries, int) else "repeatedly"
+    return ExecutorError(
+        f"the Dask worker running this node died {count} (the last: {address}), so Dask "
+        "gave up on it: the function crashed its process (os._exit, a segfault) or it ran "
+        "out of memory",
+        hints=(
+            "see that worker's log; a worker that dies for an unrelated reason is retried by "
+            "Dask up to distributed.scheduler.allowed-failures times",
+        ),
+    )
+
+
 def _is_client(obj: Any) -> bool:
     if obj is None:
         return False
@@ -417,18 +607,27 @@ def _shutdown_owned(client: Any, cluster: Any) -> None:
 
 
 # --------------------------------------------------------------- worker side
-def run_node(fn: Callable[..., Any], key: str, topic: str | None, kwargs: Mapping[str, Any]) -> Any:
+def run_node(
+    fn: Callable[..., Any] | dask_remote.ShippedFunction,
+    key: str,
+    topic: str | None,
+    kwargs: Mapping[str, Any],
+) -> Any:
     """On a worker: call a node function, capturing its output lines for ``topic``."""
+    function = fn.load() if isinstance(fn, dask_remote.ShippedFunction) else fn
     with capture.collecting(topic is not None) as lines:
         try:
-            result = call_to_completion(fn, dict(kwargs))
-            node_type = getattr(fn, "__conductor_node__", None)
+            result = call_to_completion(function, dict(kwargs))
+            node_type = getattr(function, "__conductor_node__", None)
             if node_type is not None and node_type.output_mode == "mapping":
                 node_type.split_outputs(result)  # a wrong shape fails this node, not a consumer
             return result
         finally:
             if lines and topic is not None:
                 _send_lines(topic, key, lines)
+            for value in kwargs.values():
+                if isinstance(value, dask_remote.ClusterContext):
+                    value.release()
 
 
 def _send_lines(topic: str, key: str, lines: list[tuple[str, str, str]]) -> None:

@@ -266,6 +266,7 @@ class RunDriver:
             self._open_cache()
             return
         await self.executor.start()
+        await self.executor.prepare(self.plan)
         self._open_cache()
         self.journal.publish(
             RunStarted(

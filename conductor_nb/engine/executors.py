@@ -85,6 +85,12 @@ class Executor:
     async def start(self) -> None:
         """Get ready for a run (called at its start, on the run's loop)."""
 
+    async def prepare(self, plan: Any) -> None:
+        """Check, once per run and before any node is dispatched, that ``plan``'s nodes can
+        run here (the Dask executor ships user code and compares versions with the
+        cluster). Raise a :class:`~conductor_nb.errors.ConductorError` to fail the run once,
+        instead of every node with the same error."""
+
     async def submit(self, call: Call) -> Any:
         """Run one call and return its result (or raise its exception)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement submit()")

@@ -145,6 +145,8 @@ def run_result(
         "hints": run_hints(run, error_types),
         "report": None,
     }
+    if run.error is not None:  # the run itself failed (an executor that cannot run it)
+        result["error"] = str(run.error)
     return result
 
 
@@ -190,6 +192,8 @@ def run_summary(run: Run, error_types: ErrorTypes | None = None) -> str:
     counts = ", ".join(f"{n} {state}" for state, n in sorted(plan_counts(run).items()))
     took = f" in {run.duration:.2f}s" if run.duration is not None else ""
     lines = [f"run {run.id} of {run.blueprint.id!r}: {run.status.value}{took} ({counts})"]
+    if run.error is not None:  # the run itself failed (an executor that cannot run it)
+        lines.extend(f"  {line}" for line in str(run.error).splitlines())
     for record in _failed(run):
         lines.append(f"  {record.error}")
         lines.extend(f"    hint: {hint}" for hint in _node_hints(record, error_types))
