@@ -15,7 +15,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from conductor_nb.engine import environ, hooks
+from conductor_nb.engine import environ, heap, hooks
 from conductor_nb.engine.options import RunOptions, RunSetup, resolve_params
 from conductor_nb.engine.plan import compile_plan, gc_paused
 from conductor_nb.engine.run import Run
@@ -79,6 +79,7 @@ def prepare(
                     hook(run)
                 except Exception as exc:  # history is an observer: it must never stop a run
                     log.warning("run history is unavailable for run %s: %s", run.id, exc)
+        heap.promote()  # what was prepared lives as long as the run: no young pass over it
     return run
 
 

@@ -12,14 +12,36 @@ and a cancelled body cancels the container.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
+from conductor_nb.engine.driver import RunDriver
 from conductor_nb.engine.limits import current_permit
+from conductor_nb.engine.options import resolve_params
+from conductor_nb.engine.plan import compile_plan
 from conductor_nb.engine.states import NodeState
 from conductor_nb.errors import NodeExecutionError
 
-if TYPE_CHECKING:
-    from conductor_nb.engine.driver import RunDriver
+
+async def run_body(
+    parent: RunDriver, blueprint: Any, params: Mapping[str, Any], prefix: str
+) -> dict[str, Any]:
+    """Run a sub-blueprint as part of the current node of ``parent``, in its task, with
+    that run's options, limits, cache, executor and event stream: its outputs, or its
+    failure."""
+    child = RunDriver(
+        blueprint,
+        compile_plan(blueprint),
+        resolve_params(blueprint, params),
+        parent.options.for_body(parent.executor, parent.cache),
+        parent=parent,
+        prefix=f"{parent.prefix}.{prefix}" if parent.prefix else prefix,  # the path from the root
+    )
+    parent.children.append(child)
+    try:
+        return await drive_body(child, prefix)
+    finally:
+        parent.children.remove(child)
 
 
 async def drive_body(child: RunDriver, prefix: str) -> dict[str, Any]:

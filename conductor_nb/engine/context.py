@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from conductor_nb.engine.node_runner import NodeRun
     from conductor_nb.engine.options import ResultCache, RunOptions
     from conductor_nb.engine.plan import Plan, PlannedNode
-    from conductor_nb.engine.states import NodeState
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,8 +44,6 @@ class NodeHost:
     handle: Any
     """The Run users hold (``ctx.run``)."""
     publish: Callable[[Event], None]
-    move: Callable[[NodeRun, NodeState], None]
-    """A record's state change, checked against the transition table."""
     template_context: Callable[[Mapping[str, Any]], dict[str, Any]]
     redact: Callable[[Any], Any]
     holds_secret: Callable[[Any], bool]
@@ -85,7 +82,6 @@ def build_host(driver: RunDriver) -> NodeHost:
         cache=driver.cache,
         handle=driver.handle,
         publish=driver.journal.publish,
-        move=driver.journal.move,
         template_context=template_context,
         redact=driver.journal.redact,
         holds_secret=driver.journal.holds_secret,
@@ -93,8 +89,14 @@ def build_host(driver: RunDriver) -> NodeHost:
         outputs_of=lambda node_id: driver.node_runs[node_id].outputs or {},
         draw_fault=driver.fault_rng.random,
         is_cancelling=lambda: driver.is_cancelling,
-        run_body=driver.run_body,
+        run_body=lambda bp, params, prefix: _bodies().run_body(driver, bp, params, prefix),
     )
+
+
+def _bodies() -> Any:
+    from conductor_nb.engine import bodies  # it builds drivers, which build hosts
+
+    return bodies
 
 
 class NodeContextImpl:
@@ -215,6 +217,8 @@ class DetachedContext:
 class LineSink:
     """A node's log sink: whole lines become NodeLog events (``print("a", 1)`` is one)."""
 
+    __slots__ = ("log", "node_id", "partial", "redact")
+
     def __init__(self, host: NodeHost, node_id: str) -> None:
         self.log = host.log
         self.redact = host.redact  # the capture tee masks what reaches the terminal too
@@ -233,6 +237,8 @@ class LineSink:
         self.log(self.node_id, stream, text, level)
 
     def flush(self) -> None:
+        if not self.partial:
+            return
         for stream, text in list(self.partial.items()):
             if text:
                 self.log(self.node_id, stream, text, "")

@@ -4,12 +4,16 @@ The driver takes ready nodes from the :class:`Scheduler` in stable order and
 dispatches them as tasks it owns, at most ``concurrency`` at a time, until
 nothing is ready or running. Before each dispatch it asks the :class:`Stepper`
 (pause, step budget, breakpoints, run_to, forced reruns) whether the node may
-go. The driver sleeps on an ``asyncio.Event`` that every state change sets; it
-never polls. Every state change is published as an event.
+go. A node's task is a *lane*: when its node ends and the next ready node may go,
+it runs that one too, so nodes that finish without waiting (most of a graph of
+small steps) cost no task and no trip through the event loop each; a lane hands
+back to the loop every :data:`LANE_SLICE` seconds. The driver sleeps on an
+``asyncio.Event`` that every state change sets; it never polls. Every state change
+is published as an event (the journal moves the record through the reducer).
 
 The same loop (:meth:`RunDriver.drive`) serves a top-level run, a retry or rerun
 that brings a finished run back to life, and nested runs: the bodies of
-``group``, ``loop`` and ``parallel`` (:meth:`RunDriver.run_body`) are child
+``group``, ``loop`` and ``parallel`` (:func:`~conductor_nb.engine.bodies.run_body`) are child
 drivers driven inside the container node's task, sharing the root's limits,
 cache, executor and event stream (their node ids prefixed by path).
 
@@ -28,28 +32,19 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from conductor_nb.engine import capture, node_runner
+from conductor_nb.engine import capture, heap, node_runner
 from conductor_nb.engine.context import NodeHost, build_host
 from conductor_nb.engine.events import (
-    NodeCached,
     NodeCancelled,
     NodeQueued,
     NodeSkipped,
-    RunFinished,
     RunPaused,
     RunProgress,
-    RunStarted,
 )
 from conductor_nb.engine.executors import Executor, make_executor
 from conductor_nb.engine.journal import Journal, env_secrets
 from conductor_nb.engine.limits import Limits, current_permit
-from conductor_nb.engine.options import (
-    ResultCache,
-    RunOptions,
-    RunSetup,
-    new_run_id,
-    resolve_params,
-)
+from conductor_nb.engine.options import ResultCache, RunOptions, RunSetup, new_run_id
 from conductor_nb.engine.plan import Plan
 from conductor_nb.engine.scheduler import Scheduler
 from conductor_nb.engine.states import NodeState, RunState, move_run
@@ -60,6 +55,9 @@ if TYPE_CHECKING:
     from conductor_nb.model.blueprint import Blueprint
 
 log = logging.getLogger("conductor_nb.engine")
+
+LANE_SLICE = 0.002
+"""Seconds a node's task may go on running the next ready nodes before it hands back."""
 
 
 class RunDriver:
@@ -101,7 +99,7 @@ class RunDriver:
         self.executor: Executor = parent.executor if parent else make_executor(options.executor)
         self.completed = setup.completed
         self._parent = parent
-        self._prefix = prefix
+        self.prefix = prefix  # a body's path from the root run ("loop[2]")
         self.scheduler = Scheduler(plan, succeeded=[n for n in setup.completed if n in plan.nodes])
         for node_id, outputs in setup.completed.items():
             if node_id in self.node_runs:
@@ -119,10 +117,11 @@ class RunDriver:
         self._cache: ResultCache | None = options.result_cache
         self.fault_rng = random.Random(options.debug.fault_seed)
         self._last_progress = 0.0
-        self._children: list[RunDriver] = []
+        self.children: list[RunDriver] = []  # body runs going on (see bodies.run_body)
         self.current_types: dict[str, Any] = {}
         """node -> its type's definition when it was retried (the function fixed in a cell)"""
         self._host: NodeHost | None = None
+        self._holds_heap = False  # the collector leaves the run's objects alone (heap.hold)
 
     # ----------------------------------------------------------- reading
     @property
@@ -237,19 +236,16 @@ class RunDriver:
                 self._wake.clear()
         except asyncio.CancelledError:
             await self._cancel_tasks("the run was cancelled")
-            self._cancelling = True
             if nested:
                 raise  # the container node is cancelled with its body
         except ConductorError as exc:  # e.g. the executor cannot start: the run fails with it
             self.error = exc
             await self._cancel_tasks("the run could not go on")
-            self._cancelling = True
         except Exception as exc:  # an engine bug: the run fails, it never looks like success
             self.error = ConductorError(f"run {self.id} stopped on an internal error: {exc!r}")
             self.error.__cause__ = exc
             log.error("run %s: the driver failed", self.id, exc_info=True)
             await self._cancel_tasks("the run driver failed")
-            self._cancelling = True
         finally:
             await self._finish()
 
@@ -265,23 +261,12 @@ class RunDriver:
         if self._parent is not None:  # a body: the root has started everything
             self._open_cache()
             return
+        heap.hold()
+        self._holds_heap = True
         await self.executor.start()
         await self.executor.prepare(self.plan)
         self._open_cache()
-        self.journal.publish(
-            RunStarted(
-                self.id,
-                blueprint_id=self.blueprint.id,
-                params=dict(self.params),
-                node_ids=tuple(self.plan.order),
-            )
-        )
-        for node_id in self.completed:
-            if node_id in self.node_runs:
-                outputs = self.node_runs[node_id].outputs
-                self.journal.publish(
-                    NodeCached(self.id, node_id=node_id, key="resume", outputs=outputs)
-                )
+        self.journal.started(self.blueprint.id, self.params, self.completed)
 
     def _open_cache(self) -> None:
         """The result cache, when some node of this plan caches: the option's, else the
@@ -304,39 +289,73 @@ class RunDriver:
             del self.stepper.forced[forced]
             self._start_node(forced, pinned)
         while len(self._tasks) < max(1, self.options.concurrency):
-            node_id = self.scheduler.peek()
+            node_id = self._take_next()
             if node_id is None:
                 return
-            verdict = self.stepper.verdict(node_id)
-            if verdict is Verdict.HOLD:
-                return
-            if verdict is not Verdict.GO:
-                self.pause(reason=verdict.value, node_id=node_id)
-                return
-            stepping = self.stepper.is_stepping
-            self.scheduler.take(node_id)
-            self.stepper.took(node_id, stepping)
             self._start_node(node_id)
 
-    def _start_node(self, node_id: str, pinned: Mapping[str, Any] | None = None) -> None:
-        planned = self.plan.nodes[node_id]
-        record = self.node_runs[node_id]
-        if not planned.node.enabled:
+    def _take_next(self) -> str | None:
+        """Take the next ready node (stable order) if the stepper lets it go now; a
+        breakpoint or ``run_to`` pauses the run instead."""
+        node_id = self.scheduler.peek()
+        if node_id is None:
+            return None
+        verdict = self.stepper.verdict(node_id)
+        if verdict is Verdict.HOLD:
+            return None
+        if verdict is not Verdict.GO:
+            self.pause(reason=verdict.value, node_id=node_id)
+            return None
+        stepping = self.stepper.is_stepping
+        self.scheduler.take(node_id)
+        self.stepper.took(node_id, stepping)
+        return node_id
+
+    def _queue(self, node_id: str) -> bool:
+        """The node is queued; False when it is disabled (then it is skipped at once)."""
+        if not self.plan.nodes[node_id].node.enabled:
             self._skip([node_id], "the node is disabled", schedule=True)
+            return False
+        self.journal.publish(NodeQueued(self.id, node_id=node_id))  # the reducer moves it
+        return True
+
+    def _start_node(self, node_id: str, pinned: Mapping[str, Any] | None = None) -> None:
+        if not self._queue(node_id):
             return
-        record.queued_at = time.time()
-        self.journal.move(record, NodeState.QUEUED)
-        self.journal.publish(NodeQueued(self.id, node_id=node_id))
         assert self._loop is not None
-        task = self._loop.create_task(
-            self._node_task(node_id, pinned), name=f"conductor-node-{node_id}"
-        )
+        task = self._loop.create_task(self._lane(node_id, pinned), name=f"conductor-node-{node_id}")
         self._tasks[node_id] = task
 
-    async def _node_task(self, node_id: str, pinned: Mapping[str, Any] | None = None) -> None:
+    async def _lane(self, node_id: str, pinned: Mapping[str, Any] | None) -> None:
+        """A node's task. When its node ends and the next ready node may go at once, the
+        same task runs that one too, for up to :data:`LANE_SLICE` seconds; then it ends and
+        the dispatch loop goes on (other tasks, control calls and I/O get their turn).
+        A lane saves a task and a trip through the event loop per node."""
+        task = asyncio.current_task()
+        assert task is not None
+        until = time.monotonic() + LANE_SLICE
+        next_id: str | None = node_id
+        while next_id is not None:
+            if not await self._node_task(next_id, pinned):
+                return
+            pinned, next_id = None, None
+            while (
+                not self._cancelling
+                and not self.stepper.paused
+                and not self.stepper.forced
+                and time.monotonic() < until
+                and (next_id := self._take_next()) is not None
+            ):
+                if self._queue(next_id):
+                    self._tasks[next_id] = task
+                    break
+                next_id = None
+
+    async def _node_task(self, node_id: str, pinned: Mapping[str, Any] | None = None) -> bool:
+        """Run one node to its end; False when it was cancelled (its lane ends too)."""
         planned = self.plan.nodes[node_id]
         record = self.node_runs[node_id]
-        ok, skipped_ports = False, set[str]()
+        ok, skipped_ports, going_on = False, set[str](), True
         permit = self._limits.permit(planned.type.name, planned.type.concurrency)
         try:
             if self.options.debug.slow_motion:
@@ -349,12 +368,14 @@ class RunDriver:
             )
         except asyncio.CancelledError:
             self._mark_cancelled(node_id, "cancelled while running")
+            going_on = False
         except Exception as exc:  # an engine bug must not hang the run
             node_runner._fail(self.host(), planned, record, exc, f"internal error: {exc!r}")
         finally:
             permit.release()
             self._tasks.pop(node_id, None)
             self._node_done(node_id, ok, skipped_ports)
+        return going_on
 
     def _node_done(self, node_id: str, ok: bool, skipped_ports: set[str]) -> None:
         record = self.node_runs[node_id]
@@ -363,15 +384,15 @@ class RunDriver:
             if self.scheduler.is_finished(node_id)
             else self.scheduler.done(node_id, ok, skipped_ports)
         )
-        reason = (
-            f"upstream node {node_id!r} {record.status.value}"
-            if not ok
-            else f"branch not taken by {node_id!r}"
-        )
-        if self._cancelling:
+        if skipped and self._cancelling:
             for skipped_id in skipped:
                 self._mark_cancelled(skipped_id, "the run was cancelled")
-        else:
+        elif skipped:
+            reason = (
+                f"upstream node {node_id!r} {record.status.value}"
+                if not ok
+                else f"branch not taken by {node_id!r}"
+            )
             self._skip(skipped, reason)
         self.stepper.finished(node_id, record)
         if not ok and self.options.fail_fast and record.status is NodeState.FAILED:
@@ -385,7 +406,6 @@ class RunDriver:
             record = self.node_runs[node_id]
             if record.status.is_finished and not schedule:
                 continue
-            self.journal.move(record, NodeState.SKIPPED)
             self.journal.publish(NodeSkipped(self.id, node_id=node_id, reason=reason))
             if schedule:  # disabled: finish it in the scheduler, skipping its downstream
                 self._node_done(node_id, False, set())
@@ -394,8 +414,6 @@ class RunDriver:
         record = self.node_runs[node_id]
         if record.status.is_finished:
             return
-        record.finished_at = time.time() if record.started_at else None
-        self.journal.move(record, NodeState.CANCELLED)
         self.journal.publish(NodeCancelled(self.id, node_id=node_id, reason=reason))
 
     def _maybe_progress(self, force: bool = False) -> None:
@@ -430,17 +448,12 @@ class RunDriver:
         if self._parent is not None:
             return
         self._maybe_progress(force=True)
-        first_error = self.error or next(
-            (r.error for r in self.node_runs.values() if r.error), None
+        self.journal.finished(
+            state, self.finished_at - (self.started_at or self.finished_at), self.error
         )
-        self.journal.publish(
-            RunFinished(
-                self.id,
-                status=state.value,
-                duration=(self.finished_at or time.time()) - (self.started_at or time.time()),
-                error=str(first_error) if first_error else None,
-            )
-        )
+        if self._holds_heap:
+            self._holds_heap = False
+            heap.release()
         await self.executor.close()
         self.stepper.release_waiters()
 
@@ -471,16 +484,18 @@ class RunDriver:
         self._cancelling = True
         for task in list(self._tasks.values()):
             task.cancel(reason)
-        for child in self._children:
+        for child in self.children:
             child.begin_cancel(reason)
         self.kick()
 
     async def _cancel_tasks(self, reason: str) -> None:
+        """The run stops here: cancel its running nodes and wait for them to end."""
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel(reason)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        self._cancelling = True
 
     def settle_future(self) -> concurrent.futures.Future[None]:
         """A future done when the run is finished, or paused with nothing running
@@ -490,26 +505,3 @@ class RunDriver:
             active and self.stepper.is_settled(len(self._tasks))
         )
         return self.stepper.settle_waiter(settled)
-
-    # ------------------------------------------------------- nested runs
-    async def run_body(
-        self, blueprint: Any, params: Mapping[str, Any], prefix: str
-    ) -> dict[str, Any]:
-        """Run a sub-blueprint as part of the current node, in its task, with this run's
-        options, limits, cache, executor and event stream: its outputs, or its failure."""
-        from conductor_nb.engine import bodies
-        from conductor_nb.engine.plan import compile_plan
-
-        child = RunDriver(
-            blueprint,
-            compile_plan(blueprint),
-            resolve_params(blueprint, params),
-            self.options.for_body(self.executor, self._cache),
-            parent=self,
-            prefix=f"{self._prefix}.{prefix}" if self._prefix else prefix,  # the path from the root
-        )
-        self._children.append(child)
-        try:
-            return await bodies.drive_body(child, prefix)
-        finally:
-            self._children.remove(child)

@@ -24,6 +24,8 @@ from conductor_nb.engine.events import (
     NodeEvent,
     NodeLog,
     NodeSucceeded,
+    RunFinished,
+    RunStarted,
 )
 from conductor_nb.engine.node_runner import NodeRun
 from conductor_nb.engine.plan import Plan
@@ -60,15 +62,48 @@ class Journal:
             own = self.node_runs.get(event.node_id)
             if own is not None:  # every state change of a record goes through the reducer
                 apply_event(own, event)
-        if self._secrets and isinstance(event, NodeSucceeded | NodeCached):
-            event = dataclasses.replace(event, outputs=self.redact(event.outputs))
-        if self._prefix and getattr(event, "node_id", None) is not None:
+            if self._secrets and isinstance(event, NodeSucceeded | NodeCached):
+                event = dataclasses.replace(event, outputs=self.redact(event.outputs))
+            if self._prefix:
+                event = _prefixed(event, self._prefix)
+        elif self._prefix and getattr(event, "node_id", None) is not None:  # RunPaused
             event = _prefixed(event, self._prefix)
         root = self.root
         root.events.append(event)
         root.bus.publish(event)
         if root is not self:
             root._mirror(event)
+
+    def started(
+        self, blueprint_id: str, params: Mapping[str, Any], completed: Mapping[str, Any]
+    ) -> None:
+        """RunStarted, then NodeCached for each node a resumed run reuses."""
+        self.publish(
+            RunStarted(
+                self.run_id,
+                blueprint_id=blueprint_id,
+                params=dict(params),
+                node_ids=tuple(self.plan.order),
+            )
+        )
+        for node_id in completed:
+            record = self.node_runs.get(node_id)
+            if record is not None:
+                self.publish(
+                    NodeCached(self.run_id, node_id=node_id, key="resume", outputs=record.outputs)
+                )
+
+    def finished(self, state: RunState, duration: float, error: BaseException | None) -> None:
+        """RunFinished, with the run's own error or else the first node error."""
+        first = error or next((r.error for r in self.node_runs.values() if r.error), None)
+        self.publish(
+            RunFinished(
+                self.run_id,
+                status=state.value,
+                duration=duration,
+                error=str(first) if first else None,
+            )
+        )
 
     def _mirror(self, event: Event) -> None:
         """Nested (group/loop) node events also live as NodeRuns of the root, by path."""

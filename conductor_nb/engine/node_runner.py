@@ -107,13 +107,14 @@ class InjectedFault(RuntimeError):
 def resolve_inputs(host: NodeHost, planned: PlannedNode) -> dict[str, Any]:
     """Values arriving on edges, per input port (``many`` ports get a list)."""
     values: dict[str, Any] = {}
+    outputs_of = host.outputs_of
     for port_name, sources in planned.sources.items():
-        items = []
-        for src in sources:
-            outputs = host.outputs_of(src.node)
-            items.append(outputs.get(src.port))
         port = planned.type.input(port_name)
-        values[port_name] = items if (port is not None and port.many) else items[0]
+        if port is not None and port.many:
+            values[port_name] = [outputs_of(src.node).get(src.port) for src in sources]
+        else:
+            src = sources[0]
+            values[port_name] = outputs_of(src.node).get(src.port)
     return values
 
 
@@ -307,7 +308,6 @@ def _served_from_cache(host: NodeHost, planned: PlannedNode, node_run: NodeRun) 
         return False
     node_run.started_at = node_run.finished_at = time.time()
     node_run.outputs = dict(hit)
-    host.move(node_run, NodeState.CACHED)
     host.publish(
         NodeCached(host.run_id, node_id=planned.id, key=key or "", outputs=node_run.outputs)
     )
@@ -328,7 +328,6 @@ async def _attempts(
         node_run.attempts += 1
         attempt = node_run.attempts
         node_run.started_at = time.time()
-        host.move(node_run, NodeState.RUNNING)
         host.publish(
             NodeStarted(host.run_id, node_id=planned.id, attempt=attempt, inputs=node_run.inputs)
         )
@@ -356,7 +355,6 @@ async def _attempts(
             return False
         node_run.finished_at = time.time()
         node_run.outputs = outputs
-        host.move(node_run, NodeState.SUCCEEDED)
         host.publish(
             NodeSucceeded(
                 host.run_id,
@@ -370,7 +368,12 @@ async def _attempts(
 
 
 def _skipped_ports(outputs: Mapping[str, Any] | None) -> set[str]:
-    return {port for port, value in (outputs or {}).items() if value is SKIP}
+    if not outputs or not any(value is SKIP for value in outputs.values()):
+        return _NO_PORTS
+    return {port for port, value in outputs.items() if value is SKIP}
+
+
+_NO_PORTS: set[str] = set()  # shared and never changed: most nodes skip no port
 
 
 def _fail_before_call(
@@ -400,7 +403,8 @@ async def _attempt(
             coro = node_type.fn(**call_kwargs)  # fast path: no executor hop for local async
         else:
             coro = host.executor.submit(_call(planned, node_type, call_kwargs))
-        if host.options.debug.injects_faults:
+        debug = host.options.debug
+        if debug.faults or debug.fault_rate:
             coro = _with_faults(host, planned.id, coro)
         if node.timeout:
             try:
@@ -478,7 +482,6 @@ def _fail(
     )
     error.__cause__ = exc
     node_run.error = error
-    host.move(node_run, NodeState.FAILED)
     host.publish(
         NodeFailed(
             host.run_id,

@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from conductor_nb.engine import control
+from conductor_nb.engine import control, crossing
 from conductor_nb.engine.driver import RunDriver
 from conductor_nb.engine.events import Event, EventBus, RunResumed
 from conductor_nb.engine.executors import Executor
@@ -31,8 +31,7 @@ from conductor_nb.errors import RunCancelled, RunStateError, RunTimeout, Unknown
 if TYPE_CHECKING:
     from conductor_nb.model.blueprint import Blueprint
 
-WAKE_SLICE = 0.1
-"""Blocking waits wake this often so interrupts are seen promptly."""
+WAKE_SLICE = crossing.WAKE_SLICE
 
 
 class Run:
@@ -239,29 +238,7 @@ class Run:
 
     def _on_loop(self, fn: Callable[[], Any]) -> None:
         """Run ``fn`` on this run's loop (now, if we are on it)."""
-        loop = self.loop
-        if loop is None:
-            fn()
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop or loop.is_closed():
-            fn()
-            return
-        done: concurrent.futures.Future[None] = concurrent.futures.Future()
-
-        def call() -> None:
-            try:
-                fn()
-                done.set_result(None)
-            except BaseException as exc:  # handed back to the calling thread
-                done.set_exception(exc)
-
-        loop.call_soon_threadsafe(call)
-        if running is None:  # a plain thread may wait; another loop must not block
-            done.result(timeout=10)
+        crossing.call_on(self.loop, fn)
 
     def pause(self) -> Run:
         """Dispatch nothing new; running nodes finish."""
@@ -381,23 +358,7 @@ class Run:
 
         The check runs on the run's loop, after any control call queued before it.
         """
-        loop = self.loop
-        if loop is None or loop.is_closed():
-            return self._driver.settle_future()
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            return self._driver.settle_future()
-        fut: concurrent.futures.Future[None] = concurrent.futures.Future()
-
-        def register() -> None:
-            inner = self._driver.settle_future()
-            inner.add_done_callback(lambda _: None if fut.done() else fut.set_result(None))
-
-        loop.call_soon_threadsafe(register)
-        return fut
+        return crossing.future_on(self.loop, self._driver.settle_future)
 
     async def _stop(self, grace: float) -> None:
         """Cancel and give the run ``grace`` seconds to end cleanly (on its own loop)."""
@@ -420,30 +381,20 @@ class Run:
         """Run a coroutine on this run's loop from another thread and wait for its result."""
         if self.loop is None:
             raise RunStateError("this run has not started")
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self.loop:
+        if crossing.running_loop() is self.loop:
             coro.close()
             raise RunStateError(
                 "this run lives on the current event loop: use the async form "
                 "(await run.astep(), await run, await run.aretry(...))"
             )
-        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        return self._block_future(fut, None)
+        return self._block_future(crossing.submit_to(self.loop, coro), None)
 
     def _block_future(self, fut: concurrent.futures.Future[Any], timeout: float | None) -> Any:
-        deadline = None if timeout is None else time.monotonic() + timeout
+        def too_long() -> RunTimeout:
+            return RunTimeout(f"run {self.id} still {self.status.value} after {timeout}s")
+
         try:
-            while True:
-                try:
-                    return fut.result(timeout=WAKE_SLICE)
-                except concurrent.futures.TimeoutError:
-                    if deadline is not None and time.monotonic() > deadline:
-                        raise RunTimeout(
-                            f"run {self.id} still {self.status.value} after {timeout}s"
-                        ) from None
+            return crossing.wait_in_slices(fut, timeout, too_long)
         except KeyboardInterrupt:
             self._cancel_after_interrupt()
             raise
@@ -458,14 +409,7 @@ class Run:
         """Await ``make()`` on this run's loop, from whatever loop we are on."""
         if self.loop is None:
             raise RunStateError("this run has not started")
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self.loop:
-            return await make()
-        fut = asyncio.run_coroutine_threadsafe(make(), self.loop)
-        return await asyncio.wrap_future(fut)
+        return await crossing.await_on(self.loop, make)
 
     # --------------------------------------------------- views & reports
     def view(self, **options: Any) -> Any:
