@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from conductor_nb.engine.plan import PlannedNode
 
 
-@dataclass
+@dataclass(slots=True)
 class LogLine:
     time: float
     stream: str
@@ -46,7 +46,7 @@ class LogLine:
     level: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeRun:
     """One node's record in a run."""
 

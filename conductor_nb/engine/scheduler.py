@@ -23,12 +23,19 @@ class Scheduler:
         self._heap: list[tuple[int, str]] = []
         self._ready: set[str] = set()
         self._running: set[str] = set()
-        self._outcome: dict[str, bool] = {}  # finished nodes: True = succeeded
-        for node_id in succeeded:
-            self._outcome[node_id] = True
+        self._outcome: dict[str, bool] = dict.fromkeys(succeeded, True)  # True = succeeded
+        nodes = plan.nodes
         for node_id in plan.order:
-            if node_id not in self._outcome:
+            if node_id in self._outcome:
+                continue
+            upstream = nodes[node_id].upstream
+            if self._outcome:
                 self._reset_one(node_id)
+            elif upstream:
+                self._remaining[node_id] = len(upstream)
+            else:
+                self._remaining[node_id] = 0
+                self._push(node_id)
 
     # ---------------------------------------------------------------- queries
     def ready(self) -> list[str]:
