@@ -135,7 +135,7 @@ class LocalExecutor(Executor):
 
     async def start(self) -> None:
         if self._pool is None:
-            workers = self.max_workers or min(32, (os.cpu_count() or 1) + 4)
+            workers = self.max_workers or 32  # started only while all are busy
             self._pool = ThreadLane(workers, name="conductor-node")
 
     async def submit(self, call: Call) -> Any:

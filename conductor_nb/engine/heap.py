@@ -6,8 +6,10 @@ full passes walk every object in the process: at 10,000 nodes two of them took a
 fifth of a run of trivial nodes, to find nothing, since all of it is alive. So a
 top-level run moves everything alive when it starts out of the collector's sight
 (:func:`gc.freeze`) and gives it back when it ends (when no other run is going on);
-what the run creates meanwhile is collected as usual. Garbage that existed before
-the run and became collectable during it waits until the end of the run.
+what the run creates meanwhile is collected as usual. Only cycles are concerned
+(reference counting frees everything else at once): a cycle that existed before the
+run and became garbage during it waits until the end of the run (or of the last run
+going on, a paused one included).
 
 Preparing a run (validate, compile, records) allocates a few objects per node with
 the collector paused and frees none: :func:`promote` hands them to the oldest

@@ -4,8 +4,11 @@
 its self-pipe and a callback each). A :class:`ThreadLane` keeps a fixed set of
 worker threads reading one queue; a worker that finishes a call appends the
 outcome to its loop's list and wakes the loop only when no wake-up is pending,
-so calls that finish together are delivered by one callback. Calls keep their
-``contextvars`` context (logs and the node context follow into the thread).
+so calls that finish together are delivered by one callback. A worker starts only
+when every running worker is busy: quick calls are served by one or two threads
+(less contention for the interpreter lock), blocking ones get up to ``workers``.
+Calls keep their ``contextvars`` context (logs and the node context follow into
+the thread).
 A call cannot be stopped once running: cancelling its future only drops the
 result, as with ``run_in_executor``.
 """
@@ -40,6 +43,8 @@ class ThreadLane:
         self._lock = threading.Lock()
         self._done: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
         self._closed = False
+        self._idle = 0  # workers waiting for a call
+        self._waiting = 0  # calls queued and not yet taken
 
     def call(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
@@ -47,8 +52,9 @@ class ThreadLane:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the thread lane is shut down")
-            if len(self._threads) < self.workers:
-                self._spawn()
+            self._waiting += 1
+            if self._waiting > self._idle and len(self._threads) < self.workers:
+                self._spawn()  # every worker is busy: one more (quick calls need few)
         self._queue.put((loop, future, contextvars.copy_context(), fn, kwargs))
         return future
 
@@ -69,7 +75,12 @@ class ThreadLane:
 
     def _work(self) -> None:
         while True:
+            with self._lock:
+                self._idle += 1
             item = self._queue.get()
+            with self._lock:
+                self._idle -= 1
+                self._waiting -= item is not None
             if item is None:
                 return
             loop, future, ctx, fn, kwargs = item

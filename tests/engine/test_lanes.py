@@ -96,3 +96,24 @@ def test_a_run_gives_the_collector_its_objects_back_when_it_ends(registry) -> No
     frozen.append(run["probe"].output)
     assert frozen[0] > 0
     assert heap._runs == 0 and gc.get_freeze_count() == 0
+
+
+def test_blocking_sync_nodes_run_as_many_at_once_as_the_concurrency(registry) -> None:
+    """Worker threads start while all are busy, up to what the run lets run at once: eight
+    blocking sync nodes meet at a barrier of eight (with fewer threads it would break)."""
+    import threading
+
+    barrier = threading.Barrier(8, timeout=30)
+    threads: set[str] = set()
+
+    def meet(i: int = 0) -> int:
+        threads.add(threading.current_thread().name)
+        return barrier.wait()
+
+    registry.register(cnb.NodeType.from_function(meet))
+    bp = cnb.Blueprint("meet", registry=registry)
+    for i in range(16):
+        bp.add("meet", id=f"m{i}", i=i)
+    run = bp.run(concurrency=8, history=False)
+    assert run.status is cnb.RunState.SUCCEEDED, run.summary()
+    assert len(threads) >= 8
