@@ -5,7 +5,8 @@ The blueprint is not converted: a short *report notebook* loads the file itself
 (so relative paths and the history location follow the file, as in a direct run)
 and runs it in the kernel. Its cells: an introduction; the ``parameters`` cell
 (the blueprint's params and defaults, where papermill injects the ``-p`` values);
-the run, shown once as its static picture (SVG, final node states); a section
+the run, shown once as its static picture (SVG, final node states), with what the
+nodes print kept out of it (:func:`node_output_in_sections`); a section
 per node (status, inputs, outputs as tables or values, logs, error and
 traceback), rendered by :func:`show_node`; the result (:func:`show_result`),
 which also carries the run's ``--json`` result for the command line; and a last
@@ -19,12 +20,13 @@ that does not validate is refused the same way (exit 2).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import keyword
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,10 +69,15 @@ def report_notebook(
     run_lines = ["import conductor_nb as cnb"]
     run_lines += [f"import {module}  # registers node types" for module in imports]
     run_lines += [
-        "from conductor_nb.headless.blueprint_notebook import show_node, show_result",
+        "from conductor_nb.headless.blueprint_notebook import (",
+        "    node_output_in_sections,",
+        "    show_node,",
+        "    show_result,",
+        ")",
         "",
         f"bp = cnb.Blueprint.load({str(path)!r}{_keywords(load_options)})",
-        f"run = bp.run(params={params}{', ' + run_options if run_options else ''})",
+        "with node_output_in_sections():  # each node's prints: in its section below, in order",
+        f"    run = bp.run(params={params}{', ' + run_options if run_options else ''})",
     ]
     if report:
         run_lines.append(f"run.report({report!r})")
@@ -164,6 +171,18 @@ def _code(text: str, tags: Sequence[str] = ()) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ shown in the kernel
+
+
+@contextlib.contextmanager
+def node_output_in_sections() -> Iterator[None]:
+    """While the run runs in the kernel, what nodes print is kept out of the run cell: the
+    engine still records it in each node's logs, which the node's section shows whole and
+    in order. Printed into the run cell, the lines of nodes running at the same time came
+    out interleaved, even within a line. Output that is not a node's passes through."""
+    from conductor_nb.headless.common import route_node_output
+
+    with route_node_output(echoed=True):  # echoed: shown elsewhere (the sections)
+        yield
 
 
 def show_node(run: Run, node_id: str) -> None:

@@ -191,11 +191,53 @@ def _bad_command_line(exc: CommandLineError, argv: Sequence[str]) -> int:
     return EXIT_USAGE
 
 
+class _Version(argparse.Action):
+    """``--version``, papermill's way: ``VERSION from WHERE (PYTHON)``; ``run --version``
+    adds the papermill and nbclient it runs notebooks with."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("help", argparse.SUPPRESS)
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        sys.stdout.write(version_text(with_papermill=parser.prog.endswith(" run")) + "\n")
+        parser.exit()
+
+
+def version_text(*, with_papermill: bool = False) -> str:
+    import platform
+    from importlib import metadata
+    from pathlib import Path
+
+    import conductor_nb
+
+    where = Path(conductor_nb.__file__).parent
+    text = f"conductor-nb {conductor_nb.__version__} from {where} ({platform.python_version()})"
+    if not with_papermill:
+        return text
+    found = []
+    for name in ("papermill", "nbclient"):
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} not installed")
+    return f"{text}; notebooks run with {', '.join(found)}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = _Parser(
         prog="conductor-nb",
         description="Run, validate and export conductor_nb blueprints and notebooks.",
         epilog="exit codes: 0 ok, 1 a node or cell failed, 2 invalid input, 130 interrupted",
+    )
+    parser.add_argument(
+        "--version", action=_Version, help="print the version (and Python's) and exit"
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_run(sub)
@@ -233,7 +275,9 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "138 the notebook's kernel died (as papermill)",
     )
     p.add_argument(
-        "file", help="a blueprint (.yaml, .yml, .json) or a notebook (.ipynb; - reads stdin)"
+        "file",
+        nargs="?",
+        help="a blueprint (.yaml, .yml, .json) or a notebook (.ipynb; - or a pipe: stdin)",
     )
     p.add_argument(
         "output_path",
@@ -243,6 +287,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     run_options.add_parameters(p)
     _add_imports(p)
+    p.add_argument("--version", action=_Version, help="print the versions (papermill's too)")
     g = p.add_argument_group("blueprints")
     g.add_argument("--concurrency", type=int, metavar="N", help="nodes running at once")
     kinds = executor_kinds()
@@ -295,7 +340,8 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.file.lower().endswith(".ipynb") or args.file == "-":
+    run_options.follow_pipes(args, stdin_piped=run_options.stdin_is_pipe())
+    if args.file.lower().endswith(".ipynb") or args.file == run_options.STDIO:
         from conductor_nb.headless.notebook_cmd import run_notebook_command
         from conductor_nb.headless.sweep_cmd import is_sweep_command, run_sweep_command
 

@@ -6,10 +6,12 @@ Every papermill option has its papermill name and meaning (``-p NAME VALUE`` or
 ``--stderr-file``, ``--start-timeout``, ``--execution-timeout``,
 ``--inject-paths``, ``--engine``, ``--help-notebook``...), the output notebook is
 the positional OUTPUT or ``-o``, and ``-`` reads the notebook from stdin or
-writes it to stdout. As with papermill, an undeclared parameter, a notebook
-without a ``parameters`` cell and a value whose type differs from the declared
-default are injected anyway; each gets one ``warning:`` line (``--strict`` makes
-them errors, exit 2, before a kernel starts). papermill's own log goes to stderr
+writes it to stdout; as with papermill, a pipe is enough (no FILE with a notebook
+piped in; no OUTPUT with stdout a pipe or a file; see
+:func:`~conductor_nb.headless.run_options.follow_pipes`). As with papermill, an
+undeclared parameter, a notebook without a ``parameters`` cell and a value whose type
+differs from the declared default are injected anyway; each gets one ``warning:`` line
+(``--strict`` makes them errors, exit 2, before a kernel starts). papermill's own log goes to stderr
 once, never twice. The result: one line (a failed cell is named by its place in
 the source notebook, its first line, the line that raised and the exception), or
 with ``--json`` one object with the full traceback. Exit codes: 0, 1 (a cell
@@ -43,11 +45,11 @@ from conductor_nb.headless.papermill import (
     NotebookResult,
     execute,
 )
+from conductor_nb.headless.run_options import STDIO, default_output, stdout_is_piped
 from conductor_nb.nodes.notebooks import KernelChoiceError, kernel_options, notebook_metadata
 
 EXIT_DEAD_KERNEL = 138
 """papermill's exit code when the kernel died."""
-STDIO = "-"
 
 
 class DeclaredParameters(NamedTuple):
@@ -258,9 +260,7 @@ def _output_name(args: argparse.Namespace) -> str:
     given = args.output or args.output_path
     if given:
         return str(given)
-    if args.file == STDIO:
-        return STDIO
-    return str(Path(args.file).with_suffix(".out.ipynb"))
+    return default_output(args, stdout_piped=stdout_is_piped())
 
 
 def notebook_settings(
@@ -269,6 +269,8 @@ def notebook_settings(
     """papermill's knobs from the command line; the files are closed with ``stack``."""
     if to_stdout and args.json:
         raise UsageError("--json and an output notebook on stdout (-o -) cannot share stdout")
+    if args.cwd and not Path(args.cwd).is_dir():
+        raise UsageError(f"--cwd {args.cwd}: no such folder")
     progress = args.progress_bar
     if progress is None:
         progress = args.progress in ("rich", "plain") or (

@@ -33,6 +33,7 @@ from conductor_nb.errors import ConductorError
 from conductor_nb.nodes.notebooks import (
     cell_position,
     failing_line,
+    kernel_cwd,
     kernel_options,
     plain_traceback,
 )
@@ -191,13 +192,13 @@ def execute(
         choice["language"] = settings.language
     target.parent.mkdir(parents=True, exist_ok=True)
     params = dict(parameters or {})
+    where = kernel_cwd(settings.cwd)  # papermill's cwd= would chdir this whole process
     started = time.monotonic()
     try:
         pm.execute_notebook(
             str(source),
             str(target),
             parameters=params,
-            cwd=str(settings.cwd) if settings.cwd else None,
             execution_timeout=settings.timeout,
             progress_bar=settings.progress,
             report_mode=settings.report_mode,
@@ -209,6 +210,7 @@ def execute(
             engine_name=settings.engine,
             request_save_on_cell_execute=settings.request_save_on_cell_execute,
             autosave_cell_every=settings.autosave_cell_every,
+            **where,
             **choice,
         )
     except Exception as exc:

@@ -207,7 +207,9 @@ def finish(
         report_path = write_report(run, args.report)
     from conductor_nb.headless.result import outputs_text, run_result, run_summary
 
-    _print_places(written(run))
+    places = written(run)
+    _print_places(places)
+    _print_resume(run, places["history"])
     if args.json:
         result = run_result(run, code)
         result["report"] = report_path
@@ -225,6 +227,18 @@ def finish(
         if report_path:
             print(f"report: {Path(report_path)}")
     sys.stdout.flush()
+
+
+def _print_resume(run: Run, history: str | None) -> None:
+    """After a run that did not succeed, the command that resumes it, with ``--home`` when
+    its history is not the one found from here (a run of a blueprint in another project)."""
+    if history is None or run.status.value not in ("failed", "cancelled"):
+        return
+    from conductor_nb.storage.home import resolve_home
+
+    here = resolve_home().absolute()
+    home = "" if Path(history).absolute() == here else f" --home {history}"
+    print(f"resume: conductor-nb runs resume {run.id}{home}", file=sys.stderr)
 
 
 def written(run: Run) -> dict[str, Any]:

@@ -2,15 +2,23 @@
 
 Parameters in papermill's order of precedence (``-b``, ``-f``, ``-y``, ``-p``, ``-r``;
 later wins), the notebook options (which also apply to a blueprint run into an output
-notebook), and :func:`papermill_pairs`, which lets ``-p`` take papermill's two arguments.
+notebook), :func:`papermill_pairs`, which lets ``-p`` take papermill's two arguments, and
+:func:`follow_pipes`, papermill's rule for reading stdin and writing stdout without ``-``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import stat
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+STDIO = "-"
+BLUEPRINT_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def add_parameters(p: argparse.ArgumentParser) -> None:
@@ -224,3 +232,61 @@ def papermill_pairs(argv: Sequence[str]) -> list[str]:
 
 
 _NUMBER = re.compile(r"-\.?\d[\d.e+-]*|-inf|-nan", re.IGNORECASE)
+
+
+def stdin_is_pipe() -> bool:
+    """papermill's test for a notebook piped in: stdin is a FIFO (``cat nb | ...``), not a
+    terminal, a file redirect or /dev/null."""
+    try:
+        return stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode)
+    except (AttributeError, OSError, ValueError):  # no stdin at all
+        return False
+
+
+def stdout_is_piped() -> bool:
+    """papermill's test for writing the notebook to stdout: stdout is not a terminal."""
+    try:
+        return not sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return True
+
+
+def follow_pipes(args: argparse.Namespace, *, stdin_piped: bool) -> None:
+    """papermill's rule for a notebook on stdin without ``-``: no FILE reads the notebook
+    from stdin (``cat nb.ipynb | conductor-nb run -p n 3``), and one path that does not
+    exist yet is the output (``cat nb.ipynb | conductor-nb run out.ipynb``).
+
+    Better than papermill: one path that *exists* stays the input, even when stdin is a
+    pipe. papermill would read stdin instead and overwrite that notebook, and it waits
+    forever when stdin is a pipe nobody writes to (the stdin of a Jupyter kernel, of a
+    ``while read`` loop, of many CI runners)."""
+    from conductor_nb.headless.common import UsageError
+
+    if args.file is None:
+        if not stdin_piped:
+            raise UsageError(
+                "run needs a FILE: a blueprint, a notebook, or - (or a notebook piped in)",
+                hints=["conductor-nb run NOTEBOOK.ipynb [OUTPUT.ipynb] [-p NAME VALUE ...]"],
+            )
+        args.file = STDIO
+        return
+    named = args.file
+    if (
+        stdin_piped
+        and named != STDIO
+        and args.output is None
+        and args.output_path is None
+        and Path(named).suffix.lower() not in BLUEPRINT_SUFFIXES
+        and not Path(named).exists()
+    ):
+        args.file, args.output_path = STDIO, named
+
+
+def default_output(args: argparse.Namespace, *, stdout_piped: bool) -> str:
+    """The output notebook when none is given: stdout when stdout is a pipe or a file, as
+    papermill (``conductor-nb run nb.ipynb | jq .metadata``, ``... > out.ipynb``), unless
+    ``--json`` holds stdout; else ``NAME.out.ipynb`` beside the notebook (papermill stops
+    with "Missing argument 'OUTPUT_PATH'" on a terminal)."""
+    if args.file == STDIO or (stdout_piped and not args.json):
+        return STDIO
+    return str(Path(args.file).with_suffix(".out.ipynb"))

@@ -27,11 +27,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "else the user data folder)",
     )
     p.set_defaults(command=cmd_list, limit=20, json=False, status=None)
+    home_after: dict[str, Any] = {
+        "metavar": "DIR",
+        "default": argparse.SUPPRESS,
+        "help": "same as runs --home",
+    }
 
     ls = actions.add_parser("list", help="recent runs, newest first")
     ls.add_argument("-n", "--limit", type=int, default=20, help="how many (default 20)")
     ls.add_argument("--status", help="only runs with this status")
     ls.add_argument("--json", action="store_true")
+    ls.add_argument("--home", **home_after)  # also after the action
     ls.set_defaults(command=cmd_list)
 
     show = actions.add_parser("show", help="one run: nodes, errors, outputs")
@@ -43,6 +49,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="also list the engine's internal records (a loop's `each[0]._input`)",
     )
     show.add_argument("--report", metavar="FILE.html", help="also write its HTML report")
+    show.add_argument("--home", **home_after)  # also after the action
     show.set_defaults(command=cmd_show)
 
     resume = actions.add_parser(
@@ -72,6 +79,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     resume.add_argument("--report", metavar="FILE.html")
     resume.add_argument("--progress", choices=("auto", "rich", "plain", "none"), default="auto")
     resume.add_argument("-q", "--quiet", action="store_true")
+    resume.add_argument("--home", **home_after)  # also after the action
     resume.set_defaults(command=cmd_resume)
 
     prune = actions.add_parser("prune", help="delete old runs from the history")
@@ -84,6 +92,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="AGE",
         help="delete runs older than AGE: 30m, 12h, 7d, 2w (same as --days)",
     )
+    prune.add_argument("--home", **home_after)  # also after the action
     prune.set_defaults(command=cmd_prune)
 
 
@@ -176,6 +185,50 @@ def _disk_line(home: str | None) -> str:
     return f"history: {human_size(disk_usage(folder))} on disk in {folder}"
 
 
+def find_home(run_id: str, home: str | None, blueprint: str | None = None) -> str | None:
+    """The history folder that holds ``run_id``, looked for by the history rule
+    (:mod:`conductor_nb.storage.home`) from where the run's project can be told: ``--home``
+    or ``$CONDUCTOR_HOME`` if given (only there); else the project of ``--blueprint FILE``
+    (the file's folder upward), the project of the working directory, and the user data
+    folder, in that order. A run id found in none of them is a usage error naming every
+    folder looked in and how to point at the right one."""
+    import os
+    from pathlib import Path
+
+    from conductor_nb.storage.history import DB_NAME, default_history
+    from conductor_nb.storage.home import ENV_HOME, resolve_home, user_data_dir
+
+    if home is not None or os.environ.get(ENV_HOME) or run_id == "latest":
+        return home
+    starts = [Path(blueprint).resolve().parent] if blueprint else []
+    looked: list[Path] = []
+    for folder in [*(resolve_home(None, s) for s in starts), resolve_home(), user_data_dir()]:
+        folder = folder.absolute()
+        if folder in looked:
+            continue
+        looked.append(folder)
+        if not (folder / DB_NAME).is_file():
+            continue
+        try:
+            default_history(folder).resolve_id(run_id)
+        except StoreError as exc:
+            if "ambiguous" in str(exc):  # a prefix of several runs here: say so
+                raise UsageError(str(exc)) from None
+            continue  # not in this history
+        return str(folder)
+    raise UsageError(
+        f"run {run_id!r} is in none of the run histories looked in: "
+        + ", ".join(str(f) for f in looked),
+        hints=[
+            "the history is the project's .conductor/ folder, found upward from the "
+            "blueprint file (or the working directory) like git finds its repository",
+            "run from inside the run's project, or name its history with --home "
+            "PROJECT/.conductor (conductor-nb runs --home DIR resume ID), or give the "
+            "blueprint with --blueprint FILE",
+        ],
+    )
+
+
 def _load(run_id: str, home: str | None) -> Any:
     cnb = _storage()
     try:
@@ -187,6 +240,7 @@ def _load(run_id: str, home: str | None) -> Any:
 def cmd_show(args: argparse.Namespace) -> int:
     from conductor_nb.headless.result import outputs_text, run_result, run_summary
 
+    args.home = find_home(args.run_id, args.home)
     run = _load(args.run_id, args.home)
     error_types = _error_types(run.id, args.home)
     report_path = None
@@ -238,6 +292,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     common.import_modules(args.imports)
     cnb = _storage()
+    args.home = find_home(args.run_id, args.home, args.blueprint)
     before = _load(args.run_id, args.home)
     options: dict[str, Any] = {}
     if args.blueprint:

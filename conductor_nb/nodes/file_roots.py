@@ -5,14 +5,15 @@ every path to the run's file roots (the run setting ``file_roots``). A run of
 a blueprint loaded from a file gets that file's folder as its first root, so
 relative paths follow the blueprint, not the working directory; the working
 directory stays allowed after it. A literal path outside the roots (``/etc/x``)
-is a problem found before anything runs, located at the node's param, with the
-way to allow another folder; templated paths are checked when they render.
+is a problem found before anything runs, located at the node's param (inside the body
+of a ``loop``, ``parallel`` or ``group`` too), with the way to allow another folder;
+templated paths are checked when they render.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,29 +55,72 @@ def run_settings(bp: Blueprint, settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def path_problems(bp: Blueprint, settings: Mapping[str, Any]) -> list[Problem]:
-    """Literal paths of file nodes that resolve outside the run's file roots."""
+    """Literal paths of file nodes that resolve outside the run's file roots, at the top
+    level and inside the bodies of ``loop``, ``parallel`` and ``group`` nodes (a body's
+    node runs with the same roots), located as validation locates them:
+    ``nodes.each.params.body.nodes.write.params.path``."""
     roots = allowed_roots(settings)
+    nodes = ((node_id, node.type, node.version, node.params) for node_id, node in bp.nodes.items())
+    return _problems_in(nodes, "", bp.registry, roots)
+
+
+def _problems_in(
+    nodes: Iterable[tuple[str, str, int | None, Mapping[str, Any]]],
+    prefix: str,
+    registry: Any,
+    roots: list[Path],
+) -> list[Problem]:
     found = []
-    for node_id, node in bp.nodes.items():
-        node_type = bp.registry.find(node.type, node.version)
-        if node_type is None or node_type.name not in CONFINED_TYPES:
-            continue
-        for spec in node_type.params:
-            value = node.params.get(spec.name)
-            if spec.type != "path" or not isinstance(value, str) or not value:
-                continue
-            if templates.has_template(value):
-                continue
-            try:
-                confine(value, roots)
-            except PathNotAllowed:
-                found.append(_outside(node_id, node_type.name, spec.name, value, roots))
+    for node_id, type_name, version, params in nodes:
+        node_type = registry.find(type_name, version)
+        if node_type is None:
+            continue  # validation names an unknown type
+        where = f"{prefix}nodes.{node_id}.params"
+        if node_type.name in CONFINED_TYPES:
+            found += _outside_paths(node_type, params, where, node_id, roots)
+        for name in node_type.raw_params:
+            inner = _body_nodes(params.get(name))
+            if inner is not None:
+                found += _problems_in(inner, f"{where}.{name}.", registry, roots)
     return found
 
 
-def _outside(node_id: str, type_name: str, name: str, value: str, roots: list[Path]) -> Problem:
+def _outside_paths(
+    node_type: Any, params: Mapping[str, Any], where: str, node_id: str, roots: list[Path]
+) -> list[Problem]:
+    found = []
+    for spec in node_type.params:
+        value = params.get(spec.name)
+        if spec.type != "path" or not isinstance(value, str) or not value:
+            continue
+        if templates.has_template(value):
+            continue  # checked when it renders
+        try:
+            confine(value, roots)
+        except PathNotAllowed:
+            found.append(_outside(where, node_id, node_type.name, spec.name, value, roots))
+    return found
+
+
+def _body_nodes(body: Any) -> list[tuple[str, str, int | None, Mapping[str, Any]]] | None:
+    """The nodes of a body param's value (a blueprint document or a Blueprint), or None."""
+    nodes = getattr(body, "nodes", None)
+    if nodes is not None and not isinstance(body, Mapping):  # a Blueprint
+        return [(i, n.type, n.version, n.params) for i, n in nodes.items()]
+    if not isinstance(body, Mapping) or not isinstance(body.get("nodes"), Mapping):
+        return None  # not a body document: validation says so
+    return [
+        (str(i), str(n.get("type", "")), n.get("version"), n.get("params") or {})
+        for i, n in body["nodes"].items()
+        if isinstance(n, Mapping) and isinstance(n.get("params") or {}, Mapping)
+    ]
+
+
+def _outside(
+    where: str, node_id: str, type_name: str, name: str, value: str, roots: list[Path]
+) -> Problem:
     return problem(
-        f"nodes.{node_id}.params.{name}",
+        f"{where}.{name}",
         f"path {value!r} of {node_id!r} ({type_name}) is outside the file roots "
         f"({', '.join(map(str, roots))})",
         ROOT_HINT,

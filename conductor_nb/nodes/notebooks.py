@@ -11,6 +11,9 @@ Shared by the ``notebook`` node and the headless ``conductor-nb run x.ipynb``:
   taken as Python when its name says so; otherwise the message asks for a kernelspec.
 - :func:`declared_parameters`: the names the ``parameters`` cell declares, so a
   caller passes only what the notebook reads (papermill warns about the rest).
+- :func:`kernel_cwd`: papermill's keywords that start the kernel in a folder without
+  moving this process there (papermill's own ``cwd=`` chdirs the whole process while
+  the notebook runs: other threads' relative paths and other notebooks move with it).
 - :func:`failed_cell`: "cell 2 of analyse.ipynb (In [3] of the output notebook ...,
   after the injected parameters)" for papermill's error, whose ``exec_count`` and
   ``cell_index`` count the injected-parameters cell.
@@ -113,6 +116,20 @@ def kernel_options(
             )
         language = "python"
     return {"kernel_name": name, "language": language, **quiet_kernel(source, name)}
+
+
+def kernel_cwd(cwd: str | Path | None) -> dict[str, Any]:
+    """Keywords for ``papermill.execute_notebook`` that start the kernel in ``cwd`` (relative
+    to the current directory) while this process stays where it is: nbclient takes the
+    kernel's working directory from ``resources``. Nothing for ``None`` (the kernel starts
+    in the current directory). A folder that does not exist is refused here, in words,
+    where a kernel would fail to start with a launcher error."""
+    if cwd is None or str(cwd) == "":
+        return {}
+    folder = Path(cwd).resolve()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"working directory {str(cwd)!r}: no such folder ({folder})")
+    return {"resources": {"metadata": {"path": str(folder)}}}
 
 
 def declared_parameters(path: str | Path, options: Mapping[str, Any]) -> set[str] | None:

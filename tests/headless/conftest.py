@@ -200,8 +200,11 @@ def start_cli(
     folder: Path, *args: str, env: Mapping[str, str] | None = None, **popen: Any
 ) -> subprocess.Popen[str]:
     """``conductor-nb ARGS`` started in ``folder`` with ``cli_env(folder)`` (unless ``env``
-    is given); stdout and stderr are text pipes unless ``popen`` says otherwise."""
+    is given); stdout and stderr are text pipes and stdin is /dev/null unless ``popen``
+    says otherwise (a pipe inherited as stdin would be a notebook piped in, as papermill
+    reads it)."""
     options: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    options["stdin"] = subprocess.DEVNULL
     options["text"] = True
     options.update(popen)
     return subprocess.Popen(

@@ -110,3 +110,40 @@ def test_run_notebook_on_a_blueprint(work: Path, monkeypatch: pytest.MonkeyPatch
         timeout=240,
     )
     assert failed.stdout.strip() == f"NotebookError {RUN_FAILED} fail.ipynb failed", failed.stderr
+
+
+TALKERS = """
+import time
+import conductor_nb as cnb
+
+
+@cnb.node
+def talk(n: int = 0) -> int:
+    for i in range(3):
+        print(f"node {n} line {i}", flush=True)
+        time.sleep(0.03)
+    return n
+"""
+
+
+def test_what_nodes_print_comes_out_in_their_sections_in_order(cli, work: Path) -> None:
+    """Eight nodes printing at once (concurrency 4): the run cell shows only the run's
+    picture, and each node's section has exactly its own lines, in order. Printed into the
+    run cell they came out interleaved, even within a line."""
+    (work / "talkers.py").write_text(TALKERS)
+    nodes = "".join(f"  t{n}: {{type: talk, params: {{n: {n}}}}}\n" for n in range(8))
+    (work / "talk.yaml").write_text(f"conductor: 1\nid: talk\nnodes:\n{nodes}")
+    done = cli(
+        "run", "talk.yaml", "-o", "talk.ipynb", "--import", "talkers", "--concurrency", "4",
+        timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    nb = nbformat.read(str(work / "talk.ipynb"), as_version=4)
+    run_cell = next(c for c in nb.cells if "bp.run(" in c.source)
+    assert [o.output_type for o in run_cell.outputs] == ["execute_result"]  # the picture only
+    for n in range(8):
+        section = next(
+            o for c in nb.cells if f"show_node(run, 't{n}')" in c.source for o in c.outputs
+        )
+        logs = section.data["text/plain"].split("logs:\n", 1)[1]
+        assert logs == "\n".join(f"node {n} line {i}" for i in range(3))

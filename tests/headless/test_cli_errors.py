@@ -72,7 +72,7 @@ def test_run_json_prints_an_error_object_for_an_invalid_blueprint(cli, work: Pat
         (["run", "nothere.yaml", "--json"], "nothere.yaml: no such file"),
         (["run", "ok.yaml", "--import", "hl_nodes", "-p", "nn=3", "--json"], "no param 'nn'"),
         (["run", "ok.yaml", "--import", "no_such_module_xyz", "--json"], "cannot import"),
-        (["run", "--json"], "required: file"),  # argparse's own complaint
+        (["run", "--json"], "run needs a FILE"),  # none, and no notebook piped in
         (["run", "ok.yaml", "--executor", "nope", "--json"], "invalid choice"),
         (["runs", "show", "no-such-run", "--json"], "no run 'no-such-run'"),
         (["nodes", "totl", "--import", "hl_nodes", "--json"], "did you mean 'total'"),

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import platform
 import re
 import subprocess
 import sys
@@ -77,10 +79,19 @@ def run_both(
 ) -> Pair:
     """``papermill NOTEBOOK PM_OUT *pm_args`` and ``conductor-nb run NOTEBOOK CNB_OUT
     *cnb_args`` (the same arguments unless ``cnb_args`` is given)."""
+    cnb = [notebook, cnb_out, *(pm_args if cnb_args is None else cnb_args)]
+    return run_argv(folder, [notebook, pm_out, *pm_args], cnb, stdin=stdin)
+
+
+def run_argv(
+    folder: Path, pm_argv: Sequence[str], cnb_argv: Sequence[str], *, stdin: str | None = None
+) -> Pair:
+    """``papermill *pm_argv`` and ``conductor-nb run *cnb_argv``, stdout and stderr pipes;
+    ``stdin`` is written to a stdin pipe (else stdin is /dev/null, not a pipe)."""
     env = cli_env(folder)
     commands = [
-        [sys.executable, "-m", "papermill", notebook, pm_out, *pm_args],
-        [*CLI, "run", notebook, cnb_out, *(pm_args if cnb_args is None else cnb_args)],
+        [sys.executable, "-m", "papermill", *pm_argv],
+        [*CLI, "run", *cnb_argv],
     ]
     procs = [
         subprocess.Popen(
@@ -311,3 +322,88 @@ def test_unreadable_parameter_line_is_warned_once(folder: Path) -> None:
     same_notebook(pair)
     assert pair.pm.stderr.count("Unable to parse line 2") == 1
     assert pair.cnb.stderr.count("Unable to parse line 2") == 1, pair.cnb.stderr
+
+
+def test_pipes_without_dash(folder: Path) -> None:
+    """papermill's rule: a notebook piped in needs no FILE, one path that does not exist
+    is then the output, and with stdout a pipe the output notebook goes there."""
+    source = write_notebook(folder / "pipe.ipynb", "print('hi', a)")
+    text = source.read_text()
+    piped = run_argv(folder, ["-p", "a", "3"], ["-p", "a", "3"], stdin=text)
+    assert piped.pm.returncode == piped.cnb.returncode == 0, piped.cnb.stderr
+    pm_nb, cnb_nb = (nbformat.reads(p.stdout, as_version=4) for p in (piped.pm, piped.cnb))
+    assert essence(cnb_nb) == essence(pm_nb)
+    assert "hi 3" in stdout_of(cnb_nb)
+    assert cnb_nb.metadata.papermill.input_path == "-"
+
+    args = ["-p", "a", "4"]
+    into = run_argv(folder, ["pm-in.ipynb", *args], ["cnb-in.ipynb", *args], stdin=text)
+    assert into.pm.returncode == into.cnb.returncode == 0, into.cnb.stderr
+    assert into.pm.stdout == "" and "output: cnb-in.ipynb" in into.cnb.stdout
+    assert "hi 4" in stdout_of(same_notebook(into, "pm-in.ipynb", "cnb-in.ipynb"))
+
+    out = run_argv(folder, ["pipe.ipynb", "-p", "a", "5"], ["pipe.ipynb", "-p", "a", "5"])
+    assert out.pm.returncode == out.cnb.returncode == 0, out.cnb.stderr
+    pm_nb, cnb_nb = (nbformat.reads(p.stdout, as_version=4) for p in (out.pm, out.cnb))
+    assert essence(cnb_nb) == essence(pm_nb)
+    assert "hi 5" in stdout_of(cnb_nb)
+    assert cnb_nb.metadata.papermill.output_path == "-"
+    assert "succeeded" in out.cnb.stderr  # the result line leaves stdout to the notebook
+    assert not (folder / "pipe.out.ipynb").exists()
+    as_json = cnb_run(folder, "pipe.ipynb", "--json")  # --json holds stdout: NAME.out.ipynb
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["output"] == "pipe.out.ipynb"
+    assert "hi 1" in stdout_of(nbformat.read(str(folder / "pipe.out.ipynb"), as_version=4))
+
+
+def test_an_existing_notebook_stays_the_input_when_stdin_is_an_idle_pipe(folder: Path) -> None:
+    """Better than papermill, documented: stdin a pipe nobody writes to (a Jupyter
+    kernel's, a CI runner's) and one existing notebook: that notebook runs. papermill reads
+    stdin instead and waits forever (then overwrites the notebook)."""
+    source = write_notebook(folder / "idle.ipynb", "print('ran', a)")
+    before = source.read_text()
+    read_end, write_end = os.pipe()
+    try:
+        with subprocess.Popen(
+            [*CLI, "run", "idle.ipynb", "-p", "a", "6"],
+            cwd=folder,
+            env=cli_env(folder),
+            stdin=read_end,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as proc:
+            out, err = proc.communicate(timeout=180)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert proc.returncode == 0, err
+    assert "ran 6" in stdout_of(nbformat.reads(out, as_version=4))
+    assert source.read_text() == before
+
+
+def test_no_notebook_at_all_is_a_usage_error(folder: Path) -> None:
+    done = subprocess.run(
+        [*CLI, "run", "-p", "a", "1"],
+        cwd=folder,
+        env=cli_env(folder),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "run needs a FILE" in done.stderr
+
+
+def test_version(folder: Path) -> None:
+    pm = subprocess.run(
+        [sys.executable, "-m", "papermill", "--version"], capture_output=True, text=True
+    )
+    top = cnb_run(folder, "--version")  # `conductor-nb run --version`
+    plain = subprocess.run([*CLI, "--version"], capture_output=True, text=True, timeout=60)
+    assert pm.returncode == top.returncode == plain.returncode == 0
+    python = platform.python_version()
+    assert re.fullmatch(rf"conductor-nb \S+ from \S+ \({python}\)\n", plain.stdout)
+    assert top.stdout.startswith(plain.stdout.strip())
+    assert f"papermill {pm.stdout.split()[0]}" in top.stdout

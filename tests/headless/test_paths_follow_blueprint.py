@@ -86,3 +86,37 @@ def test_a_resume_from_elsewhere_still_starts_at_the_blueprint_folder(tmp_path):
     )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert (flows / "out" / "copy.txt").read_text() == "later"
+
+
+def test_resume_from_elsewhere_finds_the_run_or_says_where_it_looked(tmp_path):
+    """The run's history is its project's: a resume from another folder finds it through
+    --blueprint (the history rule, from the file) or the --home the failed run printed;
+    without either it names every history it looked in and how to point at the right one."""
+    project = _project(tmp_path)
+    (project / "flows" / "data" / "in.txt").unlink()  # the first run fails reading it
+    env = _env(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    bp = str(project / "flows" / "bp.yaml")
+    failed = run_cli(elsewhere, "run", bp, "--json", env=env)
+    assert failed.returncode == 1, failed.stderr
+    run_id = json.loads(failed.stdout)["run_id"]
+    home = project / ".conductor"
+    printed = f"resume: conductor-nb runs resume {run_id} --home {home}"
+    assert printed in failed.stderr.splitlines()
+
+    lost = run_cli(elsewhere, "runs", "resume", run_id, env=env)
+    assert lost.returncode == 2
+    assert f"run {run_id!r} is in none of the run histories looked in: " in lost.stderr
+    assert str(tmp_path / "xdg" / "conductor-nb") in lost.stderr  # the user data folder
+    assert "--home" in lost.stderr and "--blueprint FILE" in lost.stderr
+    assert not (elsewhere / ".conductor").exists()
+
+    (project / "flows" / "data" / "in.txt").write_text("hello")
+    found = run_cli(elsewhere, "runs", "resume", run_id, "--blueprint", bp, "--json", env=env)
+    assert found.returncode == 0, found.stderr
+    assert (project / "flows" / "out" / "copy.txt").read_text() == "hello"
+    again = run_cli(elsewhere, "runs", "show", run_id, "--home", str(home), env=env)
+    assert again.returncode == 0, again.stderr
+    (project / "flows" / "out" / "copy.txt").unlink()
+    resumed = run_cli(elsewhere, *printed.split()[2:], env=env)  # the command it printed
+    assert resumed.returncode == 0, resumed.stderr

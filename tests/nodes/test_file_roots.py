@@ -4,6 +4,7 @@ file's relative paths start at its own folder."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,3 +119,91 @@ def test_a_write_removes_the_temp_file_a_killed_writer_left(tmp_path):
     atomic_write(tmp_path / "out.txt", b"whole")
     assert (tmp_path / "out.txt").read_bytes() == b"whole"
     assert not stale.exists() and mine.exists()
+
+
+def _write(path: str) -> dict[str, Any]:
+    return {"type": "file-system", "params": {"operation": "write", "path": path, "content": "x"}}
+
+
+def test_a_literal_path_outside_the_roots_inside_bodies_fails_before_any_node_runs(
+    tmp_path, monkeypatch
+):
+    """loop, parallel and group bodies (and a body inside a body) run with the same roots:
+    their literal paths are checked before the run starts, located like validation's."""
+    monkeypatch.chdir(tmp_path)
+    bp = make(
+        {
+            "first": _write("first.txt"),
+            "each": {
+                "type": "loop",
+                "params": {
+                    "items": [1, 2],
+                    "body": {
+                        "nodes": {
+                            "ok": _write("in-{{ params.item }}.txt"),
+                            "write": _write("/etc/x"),
+                        }
+                    },
+                },
+            },
+            "fan": {
+                "type": "parallel",
+                "params": {"items": [1], "body": {"nodes": {"bad": _write("../../outside.txt")}}},
+            },
+            "grp": {
+                "type": "group",
+                "params": {
+                    "blueprint": {
+                        "nodes": {
+                            "inner": {
+                                "type": "loop",
+                                "params": {
+                                    "items": [1],
+                                    "body": {"nodes": {"deep": _write("/tmp/deep.txt")}},
+                                },
+                            }
+                        }
+                    }
+                },
+            },
+        },
+        ["first.output -> each.input"],
+    )
+    with pytest.raises(cnb.BlueprintError) as caught:
+        bp.run(history=False)
+    paths = [p.path for p in caught.value.problems]
+    assert paths == [
+        "nodes.each.params.body.nodes.write.params.path",
+        "nodes.fan.params.body.nodes.bad.params.path",
+        "nodes.grp.params.blueprint.nodes.inner.params.body.nodes.deep.params.path",
+    ]
+    text = str(caught.value)
+    assert "path '/etc/x' of 'write' (file-system) is outside the file roots" in text
+    assert "--file-root" in text
+    assert not (tmp_path / "first.txt").exists()  # nothing ran
+    allowed = {"file_roots": [str(tmp_path), "/etc", "/tmp", str(tmp_path.parent.parent)]}
+    from conductor_nb.nodes.file_roots import path_problems
+
+    assert path_problems(bp, allowed) == []
+
+
+def test_validate_reports_a_path_outside_the_roots_inside_a_body(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "bp.yaml").write_text(
+        "conductor: 1\nid: bodies\nnodes:\n"
+        "  each:\n    type: loop\n    params:\n      items: [1, 2]\n"
+        "      body:\n        nodes:\n"
+        "          write: {type: file-system, params: {operation: write, path: /etc/x,"
+        " content: hi}}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "conductor_nb.headless.cli", "validate", "bp.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "nodes.each.params.body.nodes.write.params.path" in done.stdout

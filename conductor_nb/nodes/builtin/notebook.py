@@ -29,6 +29,7 @@ from conductor_nb.nodes.notebooks import (
     DEFAULT_KERNEL,
     declared_parameters,
     failed_cell,
+    kernel_cwd,
     kernel_options,
 )
 from conductor_nb.nodes.record import read_records
@@ -132,11 +133,8 @@ def _execute(
             progress_bar=False,
             log_output=False,
             execution_timeout=timeout,
-            # the kernel starts in `cwd` (nbclient reads it from resources); papermill's
-            # own cwd= would chdir this whole process while the notebook runs, moving
-            # every other node's relative paths and racing other notebook nodes
-            resources={"metadata": {"path": cwd}},
             km=km,
+            **kernel_cwd(cwd),  # not papermill's cwd=: it moves every other node's paths
             **options,
         )
     except papermill.PapermillExecutionError as exc:
