@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,40 +148,119 @@ def non_defaults(node: NodeSettings) -> dict[str, Any]:
 def check(values: Mapping[str, Any], node_id: str) -> tuple[dict[str, Any], list[Problem]]:
     """Check settings given in Python (``bp.add``, ``set_params``) as a file's would be:
     the checked values in node form, or every problem (located ``nodes.<id>.<setting>``)."""
-    from conductor_nb.model.schema import check_settings
+    checked: dict[str, Any] = {}
+    doubtful: dict[str, Any] = {}
+    for name, value in values.items():
+        value = file_form(value)
+        plain = _PLAIN[name](value)
+        if plain is _DOUBT:
+            doubtful[name] = value
+        else:
+            checked[name] = plain
+    if doubtful:
+        from conductor_nb.model.schema import check_settings
 
-    checked, problems = check_settings({k: file_form(v) for k, v in values.items()}, node_id)
-    return node_form(checked), problems
+        done, problems = check_settings(doubtful, node_id)
+        if problems:
+            return {}, problems
+        checked.update(done)
+    return node_form(checked), []
 
 
 def problems_of(node: NodeSettings, node_id: str) -> list[Problem]:
     """What is wrong with a node's settings (however they were set), by the same check.
-    Settings left at their defaults need none, and settings already found valid on
-    another node are not checked again, so validating many nodes stays cheap."""
-    changed = non_defaults(node)
-    if not changed:
+    Settings left at their defaults need none, and plain valid values are told apart
+    without pydantic, so validating many nodes stays cheap."""
+    current = _read_all(node)
+    if current == _DEFAULT_VALUES:
         return []
-    key = _frozen(changed)
-    if key is not None and key in _VALID:
+    doubtful = {}
+    for name, value, default in zip(SETTINGS, current, _DEFAULT_VALUES, strict=True):
+        if value != default:
+            value = file_form(value)
+            if _PLAIN[name](value) is _DOUBT:
+                doubtful[name] = value
+    if not doubtful:
         return []
     from conductor_nb.model.schema import check_settings
 
-    found = check_settings(changed, node_id, dump=False)[1]
-    if not found and key is not None and len(_VALID) < 4096:
-        _VALID.add(key)
-    return found
+    return check_settings(doubtful, node_id, dump=False)[1]
 
 
-_VALID: set[Any] = set()
-"""Settings (as :func:`_frozen` keys) that passed the check."""
+# --------------------------------------------------------------- the fast path
+# For each setting, a function derived from its declaration that returns the value as the
+# pydantic check would (ints become floats where a number is declared), when the value is
+# plainly valid, and _DOUBT otherwise. Doubt never refuses: the pydantic model decides, so
+# every refusal and its message come from the one check. tests/model/test_settings.py holds
+# both to the same answers.
+
+_DOUBT: Any = object()
+_read_all = operator.attrgetter(*SETTINGS)
+_DEFAULT_VALUES: tuple[Any, ...] = _read_all(NodeSettings())
+_MAX_EXACT = 2**53  # larger ints do not all have a float
 
 
-def _frozen(changed: Mapping[str, Any]) -> Any:
-    """A hashable key that tells apart what the check tells apart (``True`` is not ``1``),
-    for settings holding plain scalars; None (no key) when one holds a list or mapping."""
-    key = []
-    for name, value in changed.items():
-        if value is not None and not isinstance(value, str | int | float | bool):
-            return None
-        key.append((name, type(value), value))
-    return tuple(key)
+def _in_bounds(value: float, metadata: Mapping[str, Any]) -> bool:
+    ge, gt, le = metadata.get("ge"), metadata.get("gt"), metadata.get("le")
+    return (
+        (ge is None or value >= ge) and (gt is None or value > gt) and (le is None or value <= le)
+    )
+
+
+def _scalar(hint: Any, metadata: Mapping[str, Any]) -> Callable[[Any], Any]:
+    """The plain check of one scalar type (bounds from ``metadata``)."""
+    if hint is int:
+        return lambda v: v if type(v) is int and _in_bounds(v, metadata) else _DOUBT
+    if hint is float:
+
+        def number(v: Any) -> Any:
+            kind = type(v)
+            if kind is float or (kind is int and -_MAX_EXACT <= v <= _MAX_EXACT):
+                return float(v) if _in_bounds(v, metadata) else _DOUBT
+            return _DOUBT
+
+        return number
+    if hint is bool or hint is str:
+        return lambda v: v if type(v) is hint else _DOUBT
+    return lambda v: _DOUBT
+
+
+def _plain_check(hint: Any, metadata: Mapping[str, Any]) -> Callable[[Any], Any]:
+    members = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    value = next(m for m in members if m is not type(None))
+    origin, args = typing.get_origin(value), typing.get_args(value)
+    if origin is list:
+        item = _scalar(args[0], {})
+        whole: Callable[[Any], Any] = lambda v: _items(v, item, None)  # noqa: E731
+    elif origin is tuple:
+        item = _scalar(args[0], {})
+        whole = lambda v: _items(v, item, len(args))  # noqa: E731
+    elif origin is dict:
+        key, item = _scalar(args[0], {}), _scalar(args[1], {})
+        whole = lambda v: _mapping(v, key, item)  # noqa: E731
+    else:
+        whole = _scalar(value, metadata)
+    if type(None) not in members:
+        return whole
+    return lambda v: None if v is None else whole(v)
+
+
+def _items(value: Any, item: Callable[[Any], Any], length: int | None) -> Any:
+    """A list in file form (a tuple is a list there); ``length``: exactly that many items."""
+    if type(value) is not list or (length is not None and len(value) != length):
+        return _DOUBT
+    out = [item(v) for v in value]
+    return _DOUBT if _DOUBT in out else out
+
+
+def _mapping(value: Any, key: Callable[[Any], Any], item: Callable[[Any], Any]) -> Any:
+    if type(value) is not dict:
+        return _DOUBT
+    out = {key(k): item(v) for k, v in value.items()}
+    return _DOUBT if _DOUBT in out or _DOUBT in out.values() else out
+
+
+_PLAIN: dict[str, Callable[[Any], Any]] = {
+    spec.name: _plain_check(typing.get_type_hints(NodeSettings)[spec.name], spec.metadata)
+    for spec in dataclasses.fields(NodeSettings)
+}

@@ -105,6 +105,7 @@ def _source_of(expr: nodes.Node) -> str:
     return "{{ ... }}"
 
 
+@lru_cache(maxsize=4096)  # validation asks again for every node holding it
 def check_syntax(text: str) -> str | None:
     """Why ``text`` is not a valid template (with the line inside it), or None."""
     try:
@@ -122,11 +123,16 @@ def referenced_params(text: str) -> set[str]:
 
 def referenced_names(text: str, root: str) -> set[str]:
     """Names a template reads from ``root`` (``root.name`` or ``root['name']``)."""
+    return set(_referenced(text, root))
+
+
+@lru_cache(maxsize=4096)  # validation asks again for every node holding it
+def _referenced(text: str, root: str) -> frozenset[str]:
     try:
         tree = environment().parse(text)
     except TemplateSyntaxError:
-        return set()
-    return _reads(tree, root)
+        return frozenset()
+    return frozenset(_reads(tree, root))
 
 
 TEMPLATE_NAMES = ("params", "inputs", "run", "now", "env")
@@ -141,6 +147,7 @@ class Reads:
     params: frozenset[str]
 
 
+@lru_cache(maxsize=4096)  # validation asks again for every node holding it
 def template_reads(text: str) -> Reads | None:
     """The free names (not set inside the template, not globals) and params a template
     reads; None when it does not parse."""
@@ -151,6 +158,7 @@ def template_reads(text: str) -> Reads | None:
     return Reads(frozenset(meta.find_undeclared_variables(tree)), frozenset(_reads(tree, "params")))
 
 
+@lru_cache(maxsize=4096)  # validation asks again for every node holding it
 def expression_reads(expr: str) -> Reads | None:
     """The names and params a sandboxed expression (``transform``, ``if``) reads; None when
     it does not parse. An expression cannot bind names, so every name it uses is free."""

@@ -270,6 +270,7 @@ class NodeType:
     _async_of: tuple[Callable[..., Any], bool] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    _facts: TypeFacts | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.source_hash:
@@ -289,7 +290,20 @@ class NodeType:
     def key(self) -> str:
         return f"{self.name}@{self.version}"
 
-    # plain loops, not next(genexpr): validation and the runner call these per node and edge
+    @property
+    def facts(self) -> TypeFacts:
+        """Lookups by name over the ports and params, built once per type (and again only
+        when ``inputs``, ``outputs`` or ``params`` is given a new tuple)."""
+        known = self._facts
+        if (
+            known is None
+            or known.inputs is not self.inputs
+            or known.outputs is not self.outputs
+            or known.params is not self.params
+        ):
+            known = self._facts = TypeFacts(self.inputs, self.outputs, self.params)
+        return known
+
     def adapt_inputs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """``kwargs`` with tables in the form each input's type hint asks for."""
         if not self.input_forms:
@@ -302,27 +316,18 @@ class NodeType:
         }
 
     def input(self, name: str) -> Port | None:
-        for port in self.inputs:
-            if port.name == name:
-                return port
-        return None
+        return self.facts.inputs_by_name.get(name)
 
     def output(self, name: str) -> Port | None:
-        for port in self.outputs:
-            if port.name == name:
-                return port
-        return None
+        return self.facts.outputs_by_name.get(name)
 
     def param(self, name: str) -> ParamField | None:
-        for spec in self.params:
-            if spec.name == name:
-                return spec
-        return None
+        return self.facts.params_by_name.get(name)
 
     @property
     def value_names(self) -> list[str]:
         """Names a node's ``params`` may hold: config params, then input ports."""
-        return [p.name for p in self.params] + [p.name for p in self.inputs]
+        return list(self.facts.value_names)
 
     def split_outputs(self, value: Any) -> dict[str, Any]:
         """Map a function's return value onto the output ports."""
@@ -522,6 +527,45 @@ def code_hash(fn: Callable[..., Any]) -> str:
         code = getattr(target, "__code__", None)
         text = repr((code.co_code, code.co_consts)) if code else repr(target)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class TypeFacts:
+    """A node type's ports and params by name, for checks that run per node and per edge."""
+
+    __slots__ = (
+        "inputs",
+        "inputs_by_name",
+        "outputs",
+        "outputs_by_name",
+        "params",
+        "params_by_name",
+        "required_inputs",
+        "required_params",
+        "single_inputs",
+        "value_names",
+    )
+
+    def __init__(
+        self, inputs: tuple[Port, ...], outputs: tuple[Port, ...], params: tuple[ParamField, ...]
+    ) -> None:
+        self.inputs, self.outputs, self.params = inputs, outputs, params
+        # the first declaration of a name wins, as the linear lookups it replaces did
+        self.inputs_by_name = _by_name(inputs)
+        self.outputs_by_name = _by_name(outputs)
+        self.params_by_name = _by_name(params)
+        self.required_inputs = tuple(p.name for p in inputs if p.required)
+        self.required_params = tuple(f for f in params if f.required)
+        self.single_inputs = frozenset(p.name for p in inputs if not p.many)
+        self.value_names: dict[str, None] = dict.fromkeys(
+            [p.name for p in params] + [p.name for p in inputs]
+        )  # ordered, and a set: params first, then input ports
+
+
+def _by_name(items: Sequence[Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for item in items:
+        found.setdefault(item.name, item)
+    return found
 
 
 Loader = Callable[["Registry"], None]

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import graphlib
-from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from conductor_nb.errors import Problem, ProblemList
@@ -25,7 +25,14 @@ from conductor_nb.model.blueprint import (
     port_hints,
 )
 from conductor_nb.model.params import did_you_mean
-from conductor_nb.model.types import NodeType, ParamField, Port, check_type, kind_mismatch
+from conductor_nb.model.types import (
+    NodeType,
+    ParamField,
+    Port,
+    TypeFacts,
+    check_type,
+    kind_mismatch,
+)
 
 if TYPE_CHECKING:
     from conductor_nb.model.blueprint import Blueprint, Edge
@@ -34,10 +41,32 @@ if TYPE_CHECKING:
 def validate_blueprint(bp: Blueprint, *, is_body: bool = False) -> list[Problem]:
     """Every problem of ``bp``. A body (``is_body``) is told so in messages about names:
     its params in scope include the outer run's (see :mod:`.params`)."""
+    return check(bp, is_body=is_body).problems
+
+
+@dataclass
+class Checked:
+    """What validating a blueprint found, and the facts a plan reuses from it."""
+
+    problems: list[Problem]
+    types: dict[str, NodeType]
+    """The resolved type of every node whose type exists."""
+    in_order: bool
+    """Every edge runs from a node added earlier to one added later: the order nodes were
+    added in is then the plan's topological order (and there is no cycle)."""
+
+
+def check(bp: Blueprint, *, is_body: bool = False) -> Checked:
+    """Validate ``bp`` (see :func:`validate_blueprint`), keeping the facts found on the way.
+
+    Proportional and cheap at 10,000 nodes: node types and their port lookups are
+    resolved once per type, a node's settings and values go to the slower checks only
+    when they are not plainly valid, and an edge costs a few dict lookups.
+    """
     found = ProblemList()
     names = _Names(bp, is_body)
     types = _check_nodes(found, bp, names)
-    connected = _check_edges(found, bp, types)
+    connected, in_order = _check_edges(found, bp, types)
     _check_required(found, bp, types, connected)
     for name, endpoint in bp.outputs.items():
         _check_output(found, f"outputs.{name}", endpoint, bp, types)
@@ -45,40 +74,55 @@ def validate_blueprint(bp: Blueprint, *, is_body: bool = False) -> list[Problem]
         mismatch = check_type(param.type, param.default)
         if mismatch:
             found.add(f"params.{name}.default", mismatch)
-    _check_cycles(found, bp)
-    return found.problems
+    if not in_order:
+        _check_cycles(found, bp)
+    return Checked(found.problems, types, in_order)
 
 
 def _check_nodes(found: ProblemList, bp: Blueprint, names: _Names) -> dict[str, NodeType]:
     """Ids, types and versions, param values and settings; the resolved type per node."""
     types: dict[str, NodeType] = {}
+    resolved: dict[tuple[str, int | None], NodeType | None] = {}
+    registry = bp.registry
+    problems = found.problems
+    valid_id = ID_PATTERN.match
+    settings_problems = settings.problems_of
     for node_id, node in bp.nodes.items():
         path = f"nodes.{node_id}"
-        if not ID_PATTERN.match(node_id):
+        if not valid_id(node_id):
             found.add(
                 path,
                 "node ids are identifiers: letters, digits, '_' or '-', starting "
                 "with a letter or '_', at most 64 characters",
             )
-        node_type = bp.registry.find(node.type, node.version)
+        key = (node.type, node.version)
+        node_type = resolved.get(key, _UNRESOLVED)
+        if node_type is _UNRESOLVED:
+            node_type = resolved[key] = registry.find(node.type, node.version)
         if node_type is None:
             found.add(
                 f"{path}.type"
-                if node.version is None or node.type not in bp.registry
+                if node.version is None or node.type not in registry
                 else f"{path}.version",
-                bp.registry.unknown_message(node.type, node.version),
+                registry.unknown_message(node.type, node.version),
             )
             continue
         types[node_id] = node_type
-        _check_values(found, path, node_type, node.params, names)
+        if node.params:
+            _check_values(found, path, node_type, node.params, names)
         if node_type.validate_params is not None:
             for key, message in node_type.validate_params(node.params):
                 found.add(f"{path}.params.{key}" if key else f"{path}.params", message)
         if node_type.check_nested is not None:
-            for inner in node_type.check_nested(node.params, bp.registry, bp.params):
+            for inner in node_type.check_nested(node.params, registry, bp.params):
                 found.add(f"{path}.params.{inner.path}", inner.message, *inner.hints)
-        found.problems.extend(settings.problems_of(node, node_id))
+        wrong = settings_problems(node, node_id)
+        if wrong:
+            problems.extend(wrong)
     return types
+
+
+_UNRESOLVED: Any = object()
 
 
 def _check_values(
@@ -112,34 +156,62 @@ def _in_template_language(node_type: NodeType, values: Mapping[str, Any]) -> boo
 
 def _check_edges(
     found: ProblemList, bp: Blueprint, types: dict[str, NodeType]
-) -> dict[str, set[str]]:
-    """Edges name real nodes and ports; single inputs take one edge. Connected inputs."""
-    connected: dict[str, set[str]] = defaultdict(set)
-    incoming: dict[tuple[str, str], list[int]] = defaultdict(list)
+) -> tuple[set[tuple[str, str]], bool]:
+    """Edges name real nodes and ports; single inputs take one edge. Returns the connected
+    inputs (node, port) and whether every edge runs forward in the order nodes were added."""
+    index = {node_id: i for i, node_id in enumerate(bp.nodes)}
+    facts = _facts_by_node(types)
+    fed: dict[tuple[str, str], int] = {}  # input -> its first edge
+    taken: dict[tuple[str, str], int] = {}  # single inputs -> their second edge
+    in_order = True
     for i, edge in enumerate(bp.edges):
-        if _check_edge(found, f"edges[{i}]", edge, bp, types):
-            connected[edge.target].add(edge.target_port)
-            incoming[(edge.target, edge.target_port)].append(i)
-    for (target, port_name), indexes in incoming.items():
-        port = types[target].input(port_name)
-        if port is not None and not port.many and len(indexes) > 1:
-            found.add(
-                f"edges[{indexes[1]}]",
-                f"input '{target}.{port_name}' already has an edge (edges[{indexes[0]}]) "
-                "and takes only one",
-                "hint: join the values in a node first, or use a node type whose input is 'many'",
-            )
-    return connected
+        source, target, port = edge.source, edge.target, edge.target_port
+        out_facts, in_facts = facts.get(source), facts.get(target)
+        if (
+            out_facts is None
+            or in_facts is None
+            or source == target
+            or edge.source_port not in out_facts.outputs_by_name
+            or port not in in_facts.inputs_by_name
+        ):
+            in_order = False  # a broken edge: the cycle check decides about the rest
+            if not _check_edge(found, f"edges[{i}]", edge, bp, types) or in_facts is None:
+                continue
+        elif in_order and index[source] > index[target]:
+            in_order = False
+        key = (target, port)
+        if fed.setdefault(key, i) != i and key not in taken and port in in_facts.single_inputs:
+            taken[key] = i
+    for (target, port), i in sorted(taken.items(), key=lambda item: fed[item[0]]):
+        found.add(
+            f"edges[{i}]",
+            f"input '{target}.{port}' already has an edge (edges[{fed[(target, port)]}]) "
+            "and takes only one",
+            "hint: join the values in a node first, or use a node type whose input is 'many'",
+        )
+    return set(fed), in_order
+
+
+def _facts_by_node(types: dict[str, NodeType]) -> dict[str, TypeFacts]:
+    facts = {node_type: node_type.facts for node_type in set(types.values())}
+    return {node_id: facts[node_type] for node_id, node_type in types.items()}
 
 
 def _check_required(
-    found: ProblemList, bp: Blueprint, types: dict[str, NodeType], connected: dict[str, set[str]]
+    found: ProblemList,
+    bp: Blueprint,
+    types: dict[str, NodeType],
+    connected: set[tuple[str, str]],
 ) -> None:
     """Required inputs are connected or given; required params are given."""
+    nodes = bp.nodes
+    needy = {t for t in set(types.values()) if t.facts.required_inputs or t.facts.required_params}
     for node_id, node_type in types.items():
-        node = bp.nodes[node_id]
-        for port_name in node_type_required(node_type):
-            if port_name not in connected[node_id] and port_name not in node.params:
+        if node_type not in needy:
+            continue
+        facts, node = node_type.facts, nodes[node_id]
+        for port_name in facts.required_inputs:
+            if (node_id, port_name) not in connected and port_name not in node.params:
                 found.add(
                     f"nodes.{node_id}",
                     f"required input {port_name!r} of {node_id!r} ({node_type.name}) is "
@@ -147,8 +219,8 @@ def _check_required(
                     f"fix: bp.connect('<node>', '{node_id}.{port_name}') or give "
                     f"{port_name}=... in the node's params",
                 )
-        for f in node_type.params:
-            if f.required and f.name not in node.params and f.name not in connected[node_id]:
+        for f in facts.required_params:
+            if f.name not in node.params and (node_id, f.name) not in connected:
                 found.add(
                     f"nodes.{node_id}.params",
                     f"required param {f.name!r} of {node_id!r} ({node_type.name}) is "

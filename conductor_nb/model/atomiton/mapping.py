@@ -296,19 +296,6 @@ def _file_system(m: Mapper, n: Converted) -> None:
     n.ignore("includeStats")  # our entries always carry type and size
 
 
-POSITIONS = (
-    "center",
-    "top",
-    "bottom",
-    "left",
-    "right",
-    "top-left",
-    "top-right",
-    "bottom-left",
-    "bottom-right",
-)
-
-
 def _image(m: Mapper, n: Converted) -> None:
     n.type = "image"
     operation = n.take("operation", "resize")
