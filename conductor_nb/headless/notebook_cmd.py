@@ -131,8 +131,16 @@ def notebook_params(
         ParamValueError,
         merge_yaml_sources,
         notebook_assignments,
+        split_assignment,
     )
 
+    for text in args.params:  # a -p without its value: papermill's usage error (exit 2)
+        try:
+            split_assignment(text)
+        except ParamValueError as exc:
+            raise UsageError(
+                f"-p {text}: {exc}", hints=["papermill's form works too: -p NAME VALUE"]
+            ) from None
     try:
         base = merge_yaml_sources(
             files=args.params_file, yaml_texts=args.yaml_params, base64_texts=args.base64_params

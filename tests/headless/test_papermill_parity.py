@@ -407,3 +407,24 @@ def test_version(folder: Path) -> None:
     assert re.fullmatch(rf"conductor-nb \S+ from \S+ \({python}\)\n", plain.stdout)
     assert top.stdout.startswith(plain.stdout.strip())
     assert f"papermill {pm.stdout.split()[0]}" in top.stdout
+
+
+def test_command_line_mistakes_exit_2_before_a_kernel_starts(folder: Path) -> None:
+    """papermill's usage errors are ours (exit 2); where papermill ends in a traceback with
+    exit 1 (a missing notebook, -f file or --cwd folder, a kernel not installed), ours is
+    documented better: one line naming it, exit 2, before a kernel starts."""
+    write_notebook(folder / "m.ipynb", SHOW)
+    for args in (["-p", "a"], ["--bogus"]):
+        pair = run_both(folder, "m.ipynb", args, pm_out="pm-m.ipynb", cnb_out="cnb-m.ipynb")
+        assert pair.pm.returncode == pair.cnb.returncode == 2, (args, pair.cnb.stderr)
+        assert not (folder / "cnb-m.ipynb").exists()
+    assert "-p a: expected KEY=VALUE" in run_both(folder, "m.ipynb", ["-p", "a"]).cnb.stderr
+    for args, said in (
+        (["-f", "none.yaml"], "-f 'none.yaml': cannot read it"),
+        (["--cwd", "no-dir"], "--cwd no-dir: no such folder"),
+        (["-k", "no-kernel"], "kernel 'no-kernel' is not installed"),
+    ):
+        pair = run_both(folder, "m.ipynb", args, pm_out="pm-m.ipynb", cnb_out="cnb-m.ipynb")
+        assert (pair.pm.returncode, pair.cnb.returncode) == (1, 2), (args, pair.cnb.stderr)
+        assert "Traceback" in pair.pm.stderr and "Traceback" not in pair.cnb.stderr
+        assert pair.cnb.stderr.startswith(f"error: {said}") or said in pair.cnb.stderr
