@@ -98,12 +98,7 @@ def _new_node(
     fields.update(_DEFAULT_NODE)
     for name, factory in _FACTORIES:  # the mutable defaults: each node its own
         fields[name] = factory()
-    fields["id"], fields["type"], fields["version"], fields["params"] = (
-        node_id,
-        type_name,
-        version,
-        params,
-    )
+    fields.update(id=node_id, type=type_name, version=version, params=params)
     return node
 
 
@@ -111,8 +106,18 @@ _DEFAULT_NODE = vars(Node(id="", type=""))
 _FACTORIES = [
     (f.name, f.default_factory)
     for f in dataclasses.fields(Node)
-    if f.default_factory is not dataclasses.MISSING
+    if f.default_factory is not dataclasses.MISSING and f.name != "params"
 ]
+
+
+def _new_edge(key: tuple[str, str, str, str]) -> Edge:
+    """``Edge(*key)`` without the frozen dataclass's four ``object.__setattr__`` calls."""
+    edge = object.__new__(Edge)
+    edge.__dict__.update(zip(_EDGE_FIELDS, key, strict=True))
+    return edge
+
+
+_EDGE_FIELDS = ("source", "source_port", "target", "target_port")
 
 
 def _key(edge: Edge) -> tuple[str, str, str, str]:
@@ -247,6 +252,8 @@ class Blueprint:
         return node
 
     def _resolve_for_add(self, type: Any, version: int | None) -> NodeType:
+        if isinstance(type, str):
+            return self.registry.get(type, version)
         if isinstance(type, NodeType):
             found = self.registry.find(type.name, type.version)
             if found is not type:
@@ -280,9 +287,9 @@ class Blueprint:
         keys = self._edge_keys
         if len(keys) != len(self.edges):  # a plain list users may edit: resync when it changed
             keys = self._edge_keys = {_key(e) for e in self.edges}
+        edge = _new_edge(key)
         if key in keys:
-            return Edge(*key)
-        edge = Edge(*key)
+            return edge
         self.edges.append(edge)
         keys.add(key)
         self._changed()
@@ -299,11 +306,11 @@ class Blueprint:
 
     def _endpoint(self, text: str, side: str) -> tuple[str, str]:
         node_id, _, port = text.partition(".")
+        node = self.nodes.get(node_id)
         path = f"{'source' if side == 'output' else 'target'} {text!r}"
-        if node_id not in self.nodes:
+        if node is None:
             hints = _did_you_mean(node_id, self.nodes)
             raise BlueprintError([problem(path, f"no node {node_id!r}", *hints)], name=self.id)
-        node = self.nodes[node_id]
         node_type = self.registry.get(node.type, node.version)
         facts = node_type.facts
         names = facts.outputs_by_name if side == "output" else facts.inputs_by_name
@@ -315,7 +322,7 @@ class Blueprint:
                     name=self.id,
                 )
             return node_id, port
-        chosen = default_port(list(names), side)
+        chosen = next(iter(names)) if len(names) == 1 else default_port(list(names), side)
         if chosen is None:
             raise BlueprintError(
                 [
@@ -400,6 +407,8 @@ class Blueprint:
         return lambda: self._listeners.remove(ref) if ref in self._listeners else None
 
     def _changed(self) -> None:
+        if not self._listeners:
+            return
         for ref in list(self._listeners):
             fn: Any = ref() if isinstance(ref, weakref.WeakMethod) else ref
             if fn is None:

@@ -623,9 +623,12 @@ class Registry:
         versions = self._types.get(name)
         if not versions:
             return None
-        if version is None:
-            return versions[max(versions)] if len(versions) > 1 else next(iter(versions.values()))
-        return versions.get(version)
+        if version is not None:
+            return versions.get(version)
+        if len(versions) == 1:
+            for only in versions.values():
+                return only
+        return versions[max(versions)]
 
     def get(self, name: str, version: int | None = None) -> NodeType:
         found = self.find(name, version)

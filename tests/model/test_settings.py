@@ -19,7 +19,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import conductor_nb as cnb
-from conductor_nb.model.settings import DEFAULTS, SETTINGS, NodeSettings
+from conductor_nb.model.schema import check_settings
+from conductor_nb.model.settings import DEFAULTS, SETTINGS, NodeSettings, file_form
 from conductor_nb.model.types import NodeType, Registry
 
 
@@ -116,6 +117,23 @@ def test_validation_catches_a_setting_changed_behind_the_api() -> None:
     bp.add("ident", id="n")
     bp["n"].retry_backoff = 0  # direct attribute edits are checked when the blueprint is
     assert messages(bp.problems()) == [("nodes.n.retry_backoff", "expected a number >= 1, got 0")]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(SETTINGS), values)
+@example("retries", True)  # a bool is not an integer here, though True == 1
+@example("retry_delay", 2**60)  # an int too large for every float to match: the model decides
+@example("position", (float("inf"), 0))
+def test_validation_judges_a_setting_set_behind_the_api_as_the_model_does(
+    name: str, value: object
+) -> None:
+    """Validation checks plain values without pydantic; whatever it lets through or
+    refuses, the pydantic model (what a file is checked by) says the same."""
+    bp = cnb.Blueprint("s", registry=REG)
+    setattr(bp.add("ident", id="n"), name, value)
+    as_file = {name: file_form(value)}
+    expected = check_settings(as_file, "n", dump=False)[1] if value != DEFAULTS[name] else []
+    assert messages(bp.problems()) == messages(expected)
 
 
 def test_the_json_schema_states_every_setting_from_the_declaration() -> None:
