@@ -11,14 +11,24 @@ The signal fires when the *thread* that started the child ends, not only the
 process, so children must be started from a long-lived thread: the engine's
 event loop thread, or the main thread. Elsewhere (macOS, Windows) this is a
 no-op: children are still killed as a process group on timeout and cancel.
+
+The parent-death signal reaches the child only: what *it* started (``sh -c
+"curl ...; touch done"`` forks curl) would be orphaned. So a child that leads a
+process group of its own is also watched (:func:`watch_group`): a small watchdog
+process, started once per runner in a session of its own, holds the read end of a
+pipe from the runner and, when the pipe closes (the runner ended, however),
+SIGKILLs the groups still registered (POSIX).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
+import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -57,3 +67,74 @@ def preexec() -> Callable[[], None] | None:
         die_with_parent(parent)
 
     return tie
+
+
+WATCHDOG = """
+import os, signal, sys
+groups = set()
+for line in sys.stdin:  # '+PGID' / '-PGID' from the runner; EOF: the runner is gone
+    sign, pgid = line[:1], int(line[1:])
+    if sign == '+':
+        groups.add(pgid)
+    else:
+        groups.discard(pgid)
+for pgid in groups:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+class _GroupWatch:
+    """The runner's end of the watchdog's pipe, opened with the first watched group."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pipe: Any = None
+        self._owner = 0  # the pid that started the watchdog (a forked child has none)
+
+    def send(self, line: str) -> None:
+        with self._lock:
+            try:
+                self._open().write(line)
+            except (OSError, ValueError):  # no watchdog: the parent-death signal still holds
+                self._pipe = None
+
+    def _open(self) -> Any:
+        if self._pipe is not None and self._owner == os.getpid():
+            return self._pipe
+        read, write = os.pipe()  # neither end is inherited by other children
+        try:
+            subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", WATCHDOG],
+                stdin=read,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # a signal to the runner's group spares it
+            )
+        except BaseException:
+            os.close(write)
+            raise
+        finally:
+            os.close(read)
+        self._pipe = os.fdopen(write, "w", buffering=1)
+        self._owner = os.getpid()
+        return self._pipe
+
+
+_watch = _GroupWatch()
+
+
+def watch_group(pgid: int) -> None:
+    """SIGKILL the process group ``pgid`` if this process ends before
+    :func:`unwatch_group` (POSIX; a no-op elsewhere)."""
+    if os.name == "posix":
+        _watch.send(f"+{pgid}\n")
+
+
+def unwatch_group(pgid: int) -> None:
+    """The group ``pgid`` is gone (or this process killed it): stop watching it."""
+    if os.name == "posix":
+        with contextlib.suppress(OSError, ValueError):
+            _watch.send(f"-{pgid}\n")

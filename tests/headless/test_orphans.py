@@ -129,6 +129,31 @@ def test_a_shell_command_child_dies_with_its_sigkilled_runner(tmp_path):
     _resume_once(tmp_path, run_id)
 
 
+SCRIPT = sys.executable + ' child.py "$1"; echo after'  # sh forks the child, then echoes
+GRANDCHILD_BP = f"""\
+conductor: 1
+id: orphan-grandchild
+nodes:
+  side:
+    type: shell-command
+    params:
+      program: sh
+      args: ["-c", {json.dumps(SCRIPT)}, sh, "{{{{ params.work }}}}"]
+params:
+  work: {{default: "."}}
+"""
+
+
+def test_what_a_shell_command_started_dies_with_its_sigkilled_runner(tmp_path):
+    """``sh -c "python child.py ...; echo after"``: sh forks the child, which the
+    parent-death signal (sh's alone) does not reach; the runner's watchdog kills the group."""
+    (tmp_path / "child.py").write_text(CHILD)
+    (tmp_path / "bp.yaml").write_text(GRANDCHILD_BP)
+    run_id = _kill_runner_and_check_child(tmp_path)
+    assert not (tmp_path / "effects.txt").exists()
+    _resume_once(tmp_path, run_id)
+
+
 def test_a_process_pool_worker_dies_with_its_sigkilled_runner(tmp_path):
     (tmp_path / "o_nodes.py").write_text(WORKER_NODES)
     (tmp_path / "bp.yaml").write_text(WORKER_BP)

@@ -131,6 +131,7 @@ async def shell_command(
         start_new_session=True,  # its own process group: killable as a tree
         preexec_fn=_children.preexec(),  # and killed with the runner, even on SIGKILL
     )
+    _children.watch_group(proc.pid)  # what it starts, too (a watchdog outlives the runner)
     try:
         out, err = await asyncio.wait_for(proc.communicate(data), timeout)
     except TimeoutError:
@@ -140,8 +141,9 @@ async def shell_command(
     finally:
         if proc.returncode is None:  # timed out or cancelled: never leave the tree running
             await asyncio.shield(_terminate(proc))
-    # the leader is gone; kill what it left behind in its group (daemons, orphans)
-    _kill_tree(proc, signal.SIGKILL)
+        # the leader is gone; kill what it left behind in its group (daemons, orphans)
+        _kill_tree(proc, signal.SIGKILL)
+        _children.unwatch_group(proc.pid)
     result: dict[str, Any] = {
         "stdout": _text(out, encoding),
         "stderr": _text(err, encoding),
