@@ -274,6 +274,8 @@ class DaskExecutor(Executor):
         await asyncio.to_thread(self._check_cluster, functions)
 
     def _check_cluster(self, functions: dict[str, Any]) -> None:
+        if self._in_process():
+            return  # the workers are threads of this process: same code, same versions
         client = self.client
         versions: Any = client.get_versions(packages=["conductor_nb"])
         problems = dask_remote.version_problems(versions)
@@ -304,8 +306,10 @@ class DaskExecutor(Executor):
             )
         self._checked_fns.update({id(fn): fn for fn in new.values()})
 
-    def _ship(self, fn: Any) -> dask_remote.ShippedFunction:
+    def _ship(self, fn: Any) -> Any:
         """``fn`` as it travels to the workers (pickled once per run)."""
+        if self._in_process():
+            return fn  # workers in this process call the very function (and see its globals)
         held = self._shipped.get(id(fn))
         if held is not None and held[0] is fn:
             return held[1]
@@ -313,6 +317,9 @@ class DaskExecutor(Executor):
         shipped = dask_remote.ShippedFunction.of(fn)
         self._shipped[id(fn)] = (fn, shipped)  # the function is held: its id stays its own
         return shipped
+
+    def _in_process(self) -> bool:
+        return self._address().startswith("inproc://")
 
     def _address(self) -> str:
         scheduler = getattr(self._client, "scheduler", None)
