@@ -69,10 +69,10 @@ class Journal:
         elif self._prefix and getattr(event, "node_id", None) is not None:  # RunPaused
             event = _prefixed(event, self._prefix)
         root = self.root
+        if root is not self:  # before observers run: what they read of the root is current
+            root._mirror(event)
         root.events.append(event)
         root.bus.publish(event)
-        if root is not self:
-            root._mirror(event)
 
     def started(
         self, blueprint_id: str, params: Mapping[str, Any], completed: Mapping[str, Any]

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from conductor_nb.model.types import MISSING, NodeType
-from conductor_nb.widgets.layout import positions
+from conductor_nb.widgets.layout import MARGIN, layered, node_height, positions
 
 if TYPE_CHECKING:
     from conductor_nb.engine.node_runner import NodeRun
@@ -73,7 +73,7 @@ def graph_payload(bp: Blueprint) -> dict[str, Any]:
         if node_type is None:
             item["known"] = False
         if node.type in BODY_TYPES:
-            item["body"] = body_summary(node.params.get("body"))
+            item["body"] = body_summary(node.params.get("body"), bp.registry, types)
         nodes.append(item)
     edges = [str(e) for e in bp.edges if e.source in bp.nodes and e.target in bp.nodes]
     return {"id": bp.id, "name": bp.name, "types": types, "nodes": nodes, "edges": edges}
@@ -95,21 +95,54 @@ BODY_TYPES = ("loop", "parallel", "group")
 """Node types whose ``body`` param is a blueprint of its own (folded in the view)."""
 
 
-def body_summary(body: Any) -> dict[str, Any] | None:
-    """The nodes and edges of a loop/parallel/group body, for the view's fold-out."""
+def body_summary(
+    body: Any, registry: Any = None, types: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any] | None:
+    """The nodes and edges of a loop/parallel/group body, for the view's fold-out: each node
+    with its type and, given the ``registry``, its ports (added to ``types``, as for the outer
+    nodes) and its place in the body's own layered layout (``pos``, from the body's corner);
+    edges as ``"source.port -> target.port"``."""
     if not isinstance(body, Mapping):
         return None
     raw_nodes = body.get("nodes")
-    nodes = raw_nodes if isinstance(raw_nodes, Mapping) else {}
+    specs = raw_nodes if isinstance(raw_nodes, Mapping) else {}
     raw_edges = body.get("edges")
-    edges = [str(e) for e in raw_edges] if isinstance(raw_edges, list) else []
-    return {
-        "nodes": [
-            {"id": str(k), "type": str(v.get("type", "?")) if isinstance(v, Mapping) else "?"}
-            for k, v in nodes.items()
-        ],
-        "edges": edges,
-    }
+    edges = [_edge_text(e) for e in raw_edges] if isinstance(raw_edges, list) else []
+    nodes: list[dict[str, Any]] = []
+    heights: dict[str, float] = {}
+    for key, spec in specs.items():
+        node_id = str(key)
+        type_name = str(spec.get("type", "?")) if isinstance(spec, Mapping) else "?"
+        item: dict[str, Any] = {"id": node_id, "type": type_name}
+        node_type = registry.find(type_name, spec.get("version")) if registry else None
+        if node_type is not None and types is not None:
+            types.setdefault(
+                type_name,
+                {"inputs": _ports(node_type.inputs), "outputs": _ports(node_type.outputs)},
+            )
+            heights[node_id] = node_height(len(node_type.inputs), len(node_type.outputs))
+        nodes.append(item)
+    if registry is not None and nodes:
+        ends = [(src.split(".")[0], tgt.split(".")[0]) for src, _, tgt in map(_split, edges)]
+        inner = [(s, t) for s, t in ends if s in heights and t in heights]
+        places = layered(list(heights), inner, heights) if heights else {}
+        for item in nodes:
+            place = places.get(item["id"])
+            item["pos"] = [round(place.x, 1), round(place.y, 1)] if place else [MARGIN, MARGIN]
+    return {"nodes": nodes, "edges": edges}
+
+
+def _split(edge_text: str) -> tuple[str, str, str]:
+    return edge_text.partition(" -> ")
+
+
+def _edge_text(edge: Any) -> str:
+    """A body edge (text or ``{source, target}``) as ``"source.port -> target.port"``."""
+    if isinstance(edge, Mapping):
+        source, target = str(edge.get("source", "")), str(edge.get("target", ""))
+    else:
+        source, _, target = str(edge).partition("->")
+    return f"{source.strip()} -> {target.strip()}"
 
 
 def palette(bp: Blueprint) -> list[dict[str, str]]:
@@ -213,8 +246,10 @@ def svg_states(run: Run | None) -> tuple[dict[str, str], dict[str, str]]:
 # ------------------------------------------------------------------ inspector
 def inspector_payload(bp: Blueprint, node_id: str | None, run: Run | None) -> dict[str, Any]:
     """Everything the side panel shows for the selected node (empty when none)."""
-    if not node_id or node_id not in bp.nodes:
+    if not node_id:
         return {}
+    if node_id not in bp.nodes:
+        return _nested_payload(bp, node_id, run)
     node = bp.nodes[node_id]
     node_type = bp.registry.find(node.type, node.version)
     out: dict[str, Any] = {
@@ -229,6 +264,42 @@ def inspector_payload(bp: Blueprint, node_id: str | None, run: Run | None) -> di
     if record is not None and run is not None:
         out["run"] = run_record(record, run.redact)
     return out
+
+
+def _nested_payload(bp: Blueprint, node_id: str, run: Run | None) -> dict[str, Any]:
+    """A body node's run inside a loop/parallel/group (``each[2].fetch``, ``grp.inner``):
+    read-only (its params live in the container's ``body``), with that item's record."""
+    record = run.node_runs.get(node_id) if run is not None else None
+    if record is None or run is None:
+        return {}
+    container, inner = _nested_parts(node_id)
+    spec = _body_spec(bp, container, inner)
+    type_name = str(spec.get("type", record.type or "?"))
+    node_type = bp.registry.find(type_name, spec.get("version"))
+    return {
+        "node": node_id,
+        "nested": True,
+        "type": type_name,
+        "label": node_id,
+        "description": f"{inner} in the body of {container!r}"
+        + (f": {node_type.description}" if node_type and node_type.description else ""),
+        "fields": [],
+        "run": run_record(record, run.redact),
+    }
+
+
+def _nested_parts(node_id: str) -> tuple[str, str]:
+    """``"each[2].fetch"`` -> ``("each", "fetch")``; ``"grp.inner"`` -> ``("grp", "inner")``."""
+    head, _, inner = node_id.partition(".")
+    return head.split("[", 1)[0], inner
+
+
+def _body_spec(bp: Blueprint, container: str, inner: str) -> Mapping[str, Any]:
+    node = bp.nodes.get(container)
+    body = node.params.get("body") if node is not None else None
+    specs = body.get("nodes") if isinstance(body, Mapping) else None
+    spec = specs.get(inner) if isinstance(specs, Mapping) else None
+    return spec if isinstance(spec, Mapping) else {}
 
 
 def connected(bp: Blueprint, node_id: str) -> set[str]:

@@ -5,16 +5,16 @@
 import { createRoot } from "react-dom/client";
 import { memo, useEffect, useMemo, useReducer, useRef, useState } from "react";
 import {
-  ReactFlow, ReactFlowProvider, MiniMap, Handle, Position, MarkerType,
+  ReactFlow, ReactFlowProvider, Handle, Position, MarkerType,
   useReactFlow, useStore, getBezierPath, applyNodeChanges,
 } from "@xyflow/react";
 import { expandGraph, nodeHeight, portTop, NODE_W } from "./layout.js";
+import { ICONS } from "./icons.js";
 
 export const READABLE_ZOOM = 0.9; // labels are 13 px at zoom 1: 11.7 px on screen here
 const FIT_ZOOM_MIN = 0.78; // a graph that fits at this zoom or more opens fitted (labels >= 10 px)
 const MAX_ZOOM = 3;
 const PAD = 24;
-const OVERVIEW_NODES = 30;
 
 function useNodeState(store, id) {
   const [, bump] = useReducer((x) => x + 1, 0);
@@ -29,9 +29,8 @@ function fmtSeconds(s) {
 }
 
 const GraphNode = memo(function GraphNode({ id, data, positionAbsoluteX, positionAbsoluteY }) {
-  const { store, styles, on, n } = data;
+  const { store, on, n } = data;
   const s = useNodeState(store, id);
-  const [open, setOpen] = useState(false);
   const cls = ["cnb-node", `cnb-state-${s.state}`];
   if (s.breakpoint) cls.push("cnb-has-breakpoint");
   if (s.selected) cls.push("cnb-selected");
@@ -42,7 +41,10 @@ const GraphNode = memo(function GraphNode({ id, data, positionAbsoluteX, positio
   if (s.raw && s.state !== "pending") detail.push(s.state);
   if (s.attempts > 1) detail.push(`attempt ${s.attempts}`);
   if (s.duration !== null && s.duration !== undefined) detail.push(fmtSeconds(s.duration));
-  const badge = s.state === "pending" ? "" : (styles[s.state] || {}).icon || "";
+  const badge = s.state === "pending" || !ICONS[s.state] ? null : (
+    <svg viewBox="0 0 16 16" className="cnb-icon" data-icon={s.state} aria-hidden="true">
+      <path d={ICONS[s.state]} />
+    </svg>);
   return (
     <div className={cls.join(" ")} data-node={id} data-state={s.state}
       data-x={Math.round(positionAbsoluteX)} data-y={Math.round(positionAbsoluteY)}
@@ -71,36 +73,122 @@ const GraphNode = memo(function GraphNode({ id, data, positionAbsoluteX, positio
           </div>
         ))}
         <div className="cnb-node-detail">{detail.join(" · ")}</div>
-        {n.body ? <Body id={id} body={n.body} open={open} setOpen={setOpen} /> : null}
+        {n.body ? <FoldToggle id={id} body={n.body} open={data.open} fold={data.fold} /> : null}
       </div>
     </div>
   );
 });
 
-// A loop/parallel/group body, folded into its node: expand to see its nodes and edges.
-function Body({ id, body, open, setOpen }) {
+// A loop/parallel/group node's body: folded, a toggle on the node; unfolded, a sub-flow under
+// the node (a React Flow group node holding the body's nodes and edges, the graph below and
+// beside it moved to make room), with the items run so far: pick one to see its nodes' states.
+function FoldToggle({ id, body, open, fold }) {
+  const count = body.nodes.length;
   return (
     <div className={`cnb-body-fold nodrag${open ? " cnb-open" : ""}`} data-node={id}>
-      <button type="button" className="cnb-fold-toggle"
-        onClick={(ev) => { ev.stopPropagation(); setOpen(!open); }}>
-        {open ? "▾" : "▸"} body · {body.nodes.length} {body.nodes.length === 1 ? "node" : "nodes"}
+      <button type="button" className="cnb-fold-toggle" aria-expanded={open ? "true" : "false"}
+        onClick={(ev) => { ev.stopPropagation(); fold(id); }}>
+        {open ? "▾" : "▸"} body · {count} {count === 1 ? "node" : "nodes"}
       </button>
-      {open ? (
-        <ul className="cnb-body-nodes">
-          {body.nodes.map((b) => <li key={b.id}><b>{b.id}</b> <span>{b.type}</span></li>)}
-          {body.edges.map((e) => <li key={e} className="cnb-body-edge">{e}</li>)}
-        </ul>
-      ) : null}
     </div>
   );
 }
 
+const BODY_PAD = 12, BODY_HEAD = 58, BODY_GAP = 14;
+
+function bodyLayout(owner, kind, body, types) {
+  const inner = body.nodes.map((b) => {
+    const t = types[b.type] || { inputs: [], outputs: [] };
+    const n = { ...b, label: b.id, inputs: t.inputs, outputs: t.outputs };
+    const [x, y] = b.pos || [0, 0];
+    return { n, x: x + BODY_PAD, y: y + BODY_HEAD, h: nodeHeight(n) };
+  });
+  const w = Math.max(NODE_W + 2 * BODY_PAD, 260, ...inner.map((i) => i.x + NODE_W + BODY_PAD));
+  const h = Math.max(BODY_HEAD + 40, ...inner.map((i) => i.y + i.h + BODY_PAD));
+  return { owner, kind, inner, w, h };
+}
+
+// the id a body node's record has in the run for the item shown: each[3].fetch, grp.fetch
+function nestedId(store, owner, kind, inner) {
+  if (kind === "group") return `${owner}.${inner}`;
+  let index = store.picked(owner);
+  if (index === null) { const items = store.items(owner); index = items.length ? items[items.length - 1].index : null; }
+  return index === null ? null : `${owner}[${index}].${inner}`;
+}
+
+function useBodyTick(store, owner) {
+  const [, bump] = useReducer((x) => x + 1, 0);
+  useEffect(() => store.subscribeAll((ids) => {
+    for (const id of ids) if (id.startsWith(owner)) { bump(); return; }
+  }), [store, owner]);
+}
+
+const BodyGroup = memo(function BodyGroup({ data }) {
+  const { store, owner, kind, count } = data;
+  useBodyTick(store, owner);
+  const items = kind === "group" ? [] : store.items(owner);
+  const picked = store.picked(owner);
+  const shown = picked === null ? (items.length ? items[items.length - 1].index : null) : picked;
+  return (
+    <div className="cnb-body-group" data-body={owner}>
+      <div className="cnb-body-title">{kind} body of <b>{owner}</b> · {count} {count === 1 ? "node" : "nodes"}</div>
+      {kind === "group" ? null : (
+        <div className="cnb-body-items nodrag nowheel" data-body={owner}>
+          {items.length ? <span className="cnb-muted">items:</span> : <span className="cnb-muted">no items run yet</span>}
+          {items.map((it) => (
+            <button type="button" key={it.index} data-item={it.index} data-state={it.state}
+              className={`cnb-item cnb-state-${it.state}${it.index === shown ? " cnb-item-shown" : ""}`}
+              title={`item ${it.index}: ${it.state}`}
+              onClick={(ev) => { ev.stopPropagation(); store.pickItem(owner, it.index); }}>{it.index}</button>
+          ))}
+        </div>
+      )}
+    </div>
+  );
+});
+
+const InnerNode = memo(function InnerNode({ data }) {
+  const { store, owner, kind, n } = data;
+  useBodyTick(store, owner);
+  const nested = nestedId(store, owner, kind, n.id);
+  const s = nested ? store.node(nested) : { state: "pending", attempts: 0, duration: null, raw: false };
+  const cls = ["cnb-node", "cnb-inner", `cnb-state-${s.state}`];
+  if (s.selected) cls.push("cnb-selected");
+  const detail = [];
+  if (s.raw && s.state !== "pending") detail.push(s.state);
+  if (s.duration !== null && s.duration !== undefined) detail.push(fmtSeconds(s.duration));
+  return (
+    <div className={cls.join(" ")} data-node={nested || ""} data-inner={n.id} data-body={owner} data-state={s.state}
+      title={nested ? `${nested} (${n.type}): click to inspect` : `${n.id} (${n.type}): not run yet`}>
+      <div className="cnb-node-box" style={{ width: NODE_W, minHeight: nodeHeight(n) }}>
+        <div className="cnb-node-head"><span className="cnb-node-label">{n.id}</span></div>
+        <div className="cnb-node-type">{n.type}</div>
+        {n.inputs.map((p, i) => (
+          <div key={`i-${p.name}`}>
+            <Handle type="target" position={Position.Left} id={p.name} style={{ top: portTop(i) }}
+              className="cnb-port cnb-port-in" isConnectable={false} />
+            <span className="cnb-port-label cnb-port-label-in" style={{ top: portTop(i) }}>{p.name}</span>
+          </div>
+        ))}
+        {n.outputs.map((p, i) => (
+          <div key={`o-${p.name}`}>
+            <Handle type="source" position={Position.Right} id={p.name} style={{ top: portTop(i) }}
+              className="cnb-port cnb-port-out" isConnectable={false} />
+            <span className="cnb-port-label cnb-port-label-out" style={{ top: portTop(i) }}>{p.name}</span>
+          </div>
+        ))}
+        <div className="cnb-node-detail">{detail.join(" · ")}</div>
+      </div>
+    </div>
+  );
+});
+
 const GraphEdge = memo(function GraphEdge(props) {
   const { id, source, sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition, markerEnd, data } = props;
-  const { store, selectedEdge } = data;
+  const { store, selectedEdge, inner } = data;
   const [, bump] = useReducer((x) => x + 1, 0);
-  useEffect(() => store.subscribe(source, bump), [store, source]);
-  const st = store.stateOf(source);
+  useEffect(() => (inner ? undefined : store.subscribe(source, bump)), [store, source, inner]);
+  const st = inner ? "pending" : store.stateOf(source);
   const [d] = getBezierPath({ sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition });
   let cls = "cnb-edge";
   if (st === "succeeded" || st === "cached") cls += " cnb-flowed";
@@ -113,18 +201,19 @@ const GraphEdge = memo(function GraphEdge(props) {
   );
 });
 
-// The minimap draws every node in its state's colour (and follows the store, node by node).
-const MiniNode = memo(function MiniNode({ id, x, y, width, height, styles, store }) {
-  const s = useNodeState(store, id);
-  const style = styles[s.state] || {};
-  // the state's strong colour fills the square (the pale fills vanish at minimap scale)
-  const mark = s.pausedHere || s.state === "running" || s.state === "failed";
-  return <rect className="cnb-mini-node" data-node={id} data-state={s.state} x={x} y={y} width={width} height={height} rx={6}
-    fill={style.stroke || "#9aa3ad"} stroke={mark ? "#24292f" : "none"} strokeWidth={mark ? 40 : 0} />;
-});
-
-const nodeTypes = { cnb: GraphNode };
+const nodeTypes = { cnb: GraphNode, cnbBody: BodyGroup, cnbInner: InnerNode };
 const edgeTypes = { cnb: GraphEdge };
+
+// Where the ports are, given up front: React Flow then draws only the nodes in view from the
+// start (without them it draws every node once to measure its ports: 1,000 nodes took 1.5 s).
+const PORT = 10;
+function handlesOf(n) {
+  const port = (p, i, type, position, x) => ({ id: p.name, type, position, x, y: portTop(i) - PORT / 2, width: PORT, height: PORT });
+  return [
+    ...n.inputs.map((p, i) => port(p, i, "target", Position.Left, -PORT / 2)),
+    ...n.outputs.map((p, i) => port(p, i, "source", Position.Right, NODE_W - PORT / 2)),
+  ];
+}
 
 function bounds(list) {
   let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
@@ -138,50 +227,87 @@ function bounds(list) {
 function Canvas({ model, store, host, api, on, initial }) {
   const flow = useReactFlow();
   const [graph, setGraph] = useState(() => expandGraph(model.get("graph")));
-  const [styles, setStyles] = useState(() => model.get("state_styles") || {});
   const [selectedEdge, setSelectedEdge] = useState(initial.selectedEdge || null);
   const [editable, setEditable] = useState(() => !!model.get("editable"));
-  const [size, setSize] = useState({ w: host.clientWidth, h: host.clientHeight });
-  // the minimap: on by default for graphs too big to take in at a glance; Overview toggles it
-  const [overview, setOverview] = useState(initial.overview);
-  const showOverview = overview === null || overview === undefined ? graph.nodes.length > OVERVIEW_NODES : overview;
-  api.toggleOverview = () => { const next = !showOverview; setOverview(next); return next; };
+  // read once (a layout read at every render forced the page's layout at every pan step)
+  const [size, setSize] = useState(() => ({ w: host.clientWidth, h: host.clientHeight }));
   const placed = useRef(!!initial.viewport);
   useEffect(() => { if (placed.current) requestAnimationFrame(() => on.drawn()); }, []);
 
   useEffect(() => {
     const onGraph = () => setGraph(expandGraph(model.get("graph")));
-    const onStyles = () => setStyles(model.get("state_styles") || {});
     const onEditable = () => setEditable(!!model.get("editable"));
     model.on("change:graph", onGraph);
-    model.on("change:state_styles", onStyles);
     model.on("change:editable", onEditable);
     const sizes = new ResizeObserver(() => setSize({ w: host.clientWidth, h: host.clientHeight }));
     sizes.observe(host);
     return () => {
-      model.off("change:graph", onGraph); model.off("change:state_styles", onStyles);
+      model.off("change:graph", onGraph);
       model.off("change:editable", onEditable); sizes.disconnect();
     };
   }, [model, host]);
 
+  // bodies unfolded (loop/parallel/group nodes): their sub-flows go under them
+  const [folds, setFolds] = useState(() => new Set(initial.folds || []));
+  const fold = useMemo(() => (id) => setFolds((was) => {
+    const next = new Set(was);
+    if (next.has(id)) next.delete(id); else next.add(id);
+    on.folds([...next]);
+    return next;
+  }), [on]);
+
   const laidOut = useMemo(() => {
-    return graph.nodes.map((n) => {
+    const base = graph.nodes.map((n) => {
       const [x, y] = n.pos || [0, 0];
-      const h = nodeHeight(n);
-      return { id: n.id, type: "cnb", position: { x, y }, width: NODE_W, height: h,
-        data: { n, store, styles, on } };
+      return { n, x, y, h: nodeHeight(n) };
     });
-  }, [graph, styles, store, on]);
+    const subs = [];
+    for (const b of base) {
+      if (!b.n.body || !folds.has(b.n.id)) continue;
+      const sub = bodyLayout(b.n.id, b.n.type, b.n.body, graph.types || {});
+      const top = b.y + b.h + BODY_GAP, x0 = b.x, x1 = b.x + sub.w;
+      // make room: what lies under the body's place moves down by its height
+      for (const o of base) {
+        if (o !== b && o.x < x1 && o.x + NODE_W > x0 && o.y + o.h > top - BODY_GAP && o.y >= b.y) o.y += sub.h + BODY_GAP;
+      }
+      subs.push({ sub, at: b });
+    }
+    const out = base.map(({ n, x, y, h }) => ({ id: n.id, type: "cnb", position: { x, y }, width: NODE_W, height: h,
+      handles: handlesOf(n), data: { n, store, on, fold, open: folds.has(n.id) } }));
+    for (const { sub, at } of subs) {
+      const groupId = `${sub.owner}::body`;
+      out.push({ id: groupId, type: "cnbBody", position: { x: at.x, y: at.y + at.h + BODY_GAP }, width: sub.w, height: sub.h,
+        draggable: false, selectable: false, className: "cnb-body-node",
+        data: { store, owner: sub.owner, kind: sub.kind, count: sub.inner.length } });
+      for (const i of sub.inner) {
+        out.push({ id: `${sub.owner}::${i.n.id}`, type: "cnbInner", parentId: groupId, extent: "parent",
+          position: { x: i.x, y: i.y }, width: NODE_W, height: i.h, draggable: false, connectable: false,
+          handles: handlesOf(i.n), data: { store, owner: sub.owner, kind: sub.kind, n: i.n } });
+      }
+    }
+    return out;
+  }, [graph, store, on, folds, fold]);
   const [nodes, setNodes] = useState(laidOut);
   useEffect(() => setNodes(laidOut), [laidOut]);
 
-  const edges = useMemo(() => graph.edges.map((e) => ({
-    id: e.id, source: e.source, target: e.target, sourceHandle: e.source_port, targetHandle: e.target_port,
-    type: "cnb", markerEnd: { type: MarkerType.ArrowClosed, width: 14, height: 14, color: "#7d8590" },
-    data: { store, selectedEdge },
-  })), [graph, store, selectedEdge]);
+  const edges = useMemo(() => {
+    const marker = { type: MarkerType.ArrowClosed, width: 14, height: 14, color: "#7d8590" };
+    const out = graph.edges.map((e) => ({
+      id: e.id, source: e.source, target: e.target, sourceHandle: e.source_port, targetHandle: e.target_port,
+      type: "cnb", markerEnd: marker, data: { store, selectedEdge },
+    }));
+    for (const n of graph.nodes) {
+      if (!n.body || !folds.has(n.id)) continue;
+      for (const e of expandGraph({ nodes: [], edges: n.body.edges }).edges) {
+        out.push({ id: `${n.id}::${e.id}`, source: `${n.id}::${e.source}`, target: `${n.id}::${e.target}`,
+          sourceHandle: e.source_port, targetHandle: e.target_port, type: "cnb", markerEnd: marker,
+          selectable: false, zIndex: 1, data: { store, selectedEdge, inner: true } });
+      }
+    }
+    return out;
+  }, [graph, store, selectedEdge, folds]);
 
-  const box = useMemo(() => bounds(laidOut), [laidOut]);
+  const box = useMemo(() => bounds(laidOut.filter((n) => !n.parentId)), [laidOut]);
   const fitZoom = size.w && size.h
     ? Math.min((size.w - 2 * PAD) / Math.max(1, box.x1 - box.x0), (size.h - 2 * PAD) / Math.max(1, box.y1 - box.y0))
     : 1;
@@ -233,18 +359,24 @@ function Canvas({ model, store, host, api, on, initial }) {
   api.selectedEdge = () => selectedEdge;
   api.clearEdge = () => setSelectedEdge(null);
 
-  const miniNode = useMemo(() => (p) => <MiniNode {...p} styles={styles} store={store} />, [styles, store]);
+  api.centerOn = (x, y) => flow.setCenter(x, y, { zoom: flow.getViewport().zoom, duration: 0 });
   const transform = useStore((s) => s.transform);
-  useEffect(() => { on.transform(transform); }, [transform]);
+  useEffect(() => { on.transform(transform, size); }, [transform, size]);
 
   return (
     <ReactFlow
       nodes={nodes} edges={edges} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
       onNodesChange={(changes) => setNodes((ns) => applyNodeChanges(changes.filter((c) => c.type === "position" || c.type === "dimensions"), ns))}
-      onNodeClick={(_, node) => { setSelectedEdge(null); on.edge(null); on.select(node.id); }}
+      onNodeClick={(_, node) => {
+        if (node.type === "cnbBody") return;
+        setSelectedEdge(null); on.edge(null);
+        if (node.type !== "cnbInner") { on.select(node.id); return; }
+        const d = node.data, nested = nestedId(store, d.owner, d.kind, d.n.id);
+        if (nested) on.select(nested);
+      }}
       onEdgeClick={(_, edge) => { setSelectedEdge(edge.id); on.edge(edge.id); on.select(""); }}
       onPaneClick={() => { setSelectedEdge(null); on.edge(null); on.select(""); }}
-      onNodeDragStop={(_, node) => on.move(node.id, node.position.x, node.position.y)}
+      onNodeDragStop={(_, node) => { if (node.type === "cnb") on.move(node.id, node.position.x, node.position.y); }}
       onConnect={(c) => on.connect(`${c.source}.${c.sourceHandle}`, `${c.target}.${c.targetHandle}`)}
       onMoveEnd={(_, v) => on.viewport(v)}
       defaultViewport={initial.viewport || { x: 0, y: 0, zoom: 1 }}
@@ -254,12 +386,7 @@ function Canvas({ model, store, host, api, on, initial }) {
       onlyRenderVisibleElements={laidOut.length > 150}
       proOptions={{ hideAttribution: true }}
       nodeDragThreshold={0}
-    >
-      {showOverview ? (
-        <MiniMap pannable zoomable className="cnb-minimap" ariaLabel="overview"
-          nodeComponent={miniNode} />
-      ) : null}
-    </ReactFlow>
+    />
   );
 }
 

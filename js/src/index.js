@@ -7,9 +7,13 @@
 import { storeOf } from "./store.js";
 import { mountCanvas, READABLE_ZOOM } from "./canvas.jsx";
 import { drawValues } from "./values.js";
+import { mountOverview } from "./overview.js";
+import { expandGraph } from "./layout.js";
+import { icon } from "./icons.js";
 import { htmlEl, button, group, fmtSeconds } from "./dom.js";
 
 const NARROW = 560, MEDIUM = 800; // view widths (px) below which the inspector makes room
+const OVERVIEW_NODES = 30; // the overview map is on by default above this many nodes
 
 // Shortcut names as the user's platform writes them (the keys themselves work on both).
 const IS_MAC = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent || "");
@@ -71,7 +75,7 @@ function render({ model, el }) {
   button(viewGroup, "cnb-btn-zoom-in", "+", "Zoom in").onclick = () => canvas.api.zoomBy(1.25);
   button(viewGroup, "cnb-btn-zoom-out", "−", "Zoom out").onclick = () => canvas.api.zoomBy(0.8);
   const overviewBtn = button(viewGroup, "cnb-btn-overview", "Map", "Show or hide the overview map (minimap)");
-  overviewBtn.onclick = () => { overview = canvas.api.toggleOverview(); remember(); };
+  overviewBtn.onclick = () => { overview = !showsOverview(); remember(); drawLayout(); };
   const inspBtn = button(viewGroup, "cnb-btn-inspector", "Inspector", "Show or hide the inspector");
   inspBtn.onclick = () => { folded = !folded; savePref(model, "folded", folded); drawLayout(); };
 
@@ -140,7 +144,12 @@ function render({ model, el }) {
   canvasEl.tabIndex = 0;
   const splitter = htmlEl("div", "cnb-splitter", body);
   splitter.title = "Drag to resize the inspector";
-  const inspector = htmlEl("div", "cnb-inspector", body);
+  // beside the canvas: the overview map above the inspector, so the map never covers nodes
+  // (with the inspector folded it floats in the canvas's corner)
+  const side = htmlEl("div", "cnb-side", body);
+  const overviewBox = htmlEl("div", "cnb-overview", side);
+  overviewBox.title = "Overview: click or drag to move the view";
+  const inspector = htmlEl("div", "cnb-inspector", side);
   const grip = htmlEl("div", "cnb-height-grip", root);
   grip.title = "Drag to resize the view (remembered for this notebook)";
 
@@ -151,7 +160,8 @@ function render({ model, el }) {
   let overview = last.overview === undefined ? null : last.overview;
   let folded = !!loadPref(model, "folded");
   let inspWidth = loadPref(model, "inspector") || 300;
-  const remember = () => LAST.set(key, { viewport, selectedEdge, rerunDraft, focused, overview });
+  let folds = last.folds || [];
+  const remember = () => LAST.set(key, { viewport, selectedEdge, rerunDraft, focused, overview, folds });
 
   const t0 = performance.now();
   const on = {
@@ -164,8 +174,10 @@ function render({ model, el }) {
     connect: (source, target) => send({ event: "connect", source, target }),
     breakpoint: (id) => send({ event: "toggle_breakpoint", node: id }),
     viewport: (v) => { viewport = v; remember(); },
+    folds: (ids) => { folds = ids; remember(); },
     // the viewport, on the view's element: tests and tools read it there
-    transform: ([x, y, k]) => {
+    transform: ([x, y, k], size) => {
+      if (map) map.setView({ x, y, k, w: size.w, h: size.h });
       root.dataset.viewport = `${x.toFixed(1)},${y.toFixed(1)},${k.toFixed(4)}`;
       root.dataset.zoom = k.toFixed(4);
       root.style.setProperty("--cnb-zoom", String(k));
@@ -173,13 +185,19 @@ function render({ model, el }) {
       root.classList.toggle("cnb-zoom-tiny", k < 0.3);
     },
   };
-  const canvas = mountCanvas(canvasEl, { model, store, on, initial: { viewport, selectedEdge, overview } });
+  let map = null;
+  const canvas = mountCanvas(canvasEl, { model, store, on, initial: { viewport, selectedEdge, folds } });
+  map = mountOverview(overviewBox, { store, moveTo: (x, y) => canvas.api.centerOn && canvas.api.centerOn(x, y) });
+  const drawGraph = () => map.setGraph(expandGraph(model.get("graph")));
+  const showsOverview = () => (overview === null || overview === undefined
+    ? ((model.get("graph") || {}).nodes || []).length > OVERVIEW_NODES : overview);
 
   // How each state looks comes from Python's one table (conductor_nb.model.states.STATE_STYLES,
   // the state_styles trait): turned into CSS variables here, never copied into view.css.
   const styleEl = htmlEl("style", "", root);
   function drawStyles() {
     const styles = model.get("state_styles") || {};
+    map.setStyles(styles);
     styleEl.textContent = Object.entries(styles).map(([name, s]) =>
       `.cnb-view .cnb-state-${name} { --cnb-fill: ${s.fill}; --cnb-stroke: ${s.stroke}; --cnb-text: ${s.text}; }\n` +
       `.cnb-view[data-status="${name}"] .cnb-run-status { background: ${s.fill}; color: ${s.text}; }\n` +
@@ -205,7 +223,12 @@ function render({ model, el }) {
     const target = info.status === "paused" && info.paused_at ? info.paused_at : failed[0];
     where.style.display = target ? "" : "none";
     where.dataset.node = target || "";
-    where.textContent = target ? (info.status === "paused" ? `⏸ paused before ${target}` : `✗ ${failed.length} failed: ${failed.slice(0, 3).join(", ")}${failed.length > 3 ? "…" : ""}`) : "";
+    where.replaceChildren();
+    if (target) {
+      where.appendChild(icon(info.status === "paused" ? "paused" : "failed"));
+      where.append(info.status === "paused" ? ` paused before ${target}`
+        : ` ${failed.length} failed: ${failed.slice(0, 3).join(", ")}${failed.length > 3 ? "…" : ""}`);
+    }
   }
 
   function drawError() {
@@ -256,10 +279,12 @@ function render({ model, el }) {
     htmlEl("span", "cnb-insp-type", head, d.type);
     if (d.description) htmlEl("div", "cnb-insp-desc", inspector, d.description);
 
-    const form = htmlEl("div", "cnb-params", inspector);
-    htmlEl("div", "cnb-section", form, "Params");
-    if (!d.fields.length) htmlEl("div", "cnb-muted", form, "no params");
-    for (const f of d.fields) drawField(form, d.node, f);
+    if (!d.nested) {
+      const form = htmlEl("div", "cnb-params", inspector);
+      htmlEl("div", "cnb-section", form, "Params");
+      if (!d.fields.length) htmlEl("div", "cnb-muted", form, "no params");
+      for (const f of d.fields) drawField(form, d.node, f);
+    }
 
     const r = d.run;
     const runBox = htmlEl("div", "cnb-insp-run", inspector);
@@ -281,6 +306,7 @@ function render({ model, el }) {
         }
       }
       if (r.logs) { htmlEl("div", "cnb-label", runBox, "logs"); htmlEl("pre", "cnb-logs", runBox, r.logs); }
+      if (d.nested) return; // an item's run inside a body: read-only here
       const actions = htmlEl("div", "cnb-insp-actions", runBox);
       button(actions, "cnb-btn-retry", "Retry node", "Run it again with the function's current definition").onclick = () => send({ event: "retry", node: d.node });
       let area = null;
@@ -381,9 +407,15 @@ function render({ model, el }) {
   // ---------------------------------------------------------------- sizes
   function drawHeight() { canvasEl.style.height = `${model.get("height") || 480}px`; }
   function drawLayout() {
-    inspector.style.flexBasis = `${inspWidth}px`;
+    side.style.flexBasis = `${inspWidth}px`;
     root.classList.toggle("cnb-inspector-folded", folded);
     inspBtn.setAttribute("aria-pressed", String(!folded));
+    const shown = showsOverview();
+    root.classList.toggle("cnb-overview-on", shown);
+    overviewBtn.setAttribute("aria-pressed", String(shown));
+    const home = folded ? canvasEl : side;
+    if (overviewBox.parentElement !== home) home.insertBefore(overviewBox, home.firstChild);
+    map.redraw();
   }
   function drag(ev, move, done) {
     ev.preventDefault();
@@ -393,7 +425,7 @@ function render({ model, el }) {
     window.addEventListener("pointerup", up);
   }
   splitter.addEventListener("pointerdown", (ev) => {
-    const x0 = ev.clientX, w0 = inspector.getBoundingClientRect().width;
+    const x0 = ev.clientX, w0 = side.getBoundingClientRect().width;
     drag(ev, (e) => { inspWidth = Math.max(180, Math.min(root.clientWidth - 200, w0 - (e.clientX - x0))); drawLayout(); },
       () => savePref(model, "inspector", inspWidth));
   });
@@ -406,6 +438,7 @@ function render({ model, el }) {
   function drawEditable() { root.classList.toggle("cnb-readonly", !model.get("editable")); }
 
   const handlers = {
+    "change:graph": () => { drawGraph(); drawLayout(); },
     "change:run_info": drawRunInfo,
     "change:state_styles": drawStyles,
     "change:inspector": drawInspector,
@@ -422,7 +455,7 @@ function render({ model, el }) {
 
   const savedHeight = loadPref(model, "height");
   if (savedHeight && savedHeight !== model.get("height")) { model.set("height", savedHeight); model.save_changes(); }
-  drawStyles(); drawHeight(); drawEditable(); drawLayout(); drawPalette(); drawRunInfo(); drawInspector(); drawError(); drawNotice(); drawUndo();
+  drawGraph(); drawStyles(); drawHeight(); drawEditable(); drawLayout(); drawPalette(); drawRunInfo(); drawInspector(); drawError(); drawNotice(); drawUndo();
   slow.value = model.get("slow_motion");
 
   root.addEventListener("focusin", (ev) => { focused = !isTyping(ev.target); remember(); });
@@ -452,6 +485,7 @@ function render({ model, el }) {
     sizes.disconnect();
     offStates();
     canvas.destroy();
+    map.destroy();
     detachStore();
     for (const [evt, fn] of Object.entries(handlers)) model.off(evt, fn);
   };

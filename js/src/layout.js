@@ -12,7 +12,7 @@ export function portTop(i) { return HEAD + PORT_GAP * i + PORT_GAP / 2; }
 // The compact graph Python sends (conductor_nb.widgets.state.graph_payload) -> nodes with
 // their ports and label, edges as {id, source, source_port, target, target_port}.
 export function expandGraph(g) {
-  if (!g || !g.nodes) return { id: "", nodes: [], edges: [] };
+  if (!g || !g.nodes) return { id: "", nodes: [], edges: [], types: {} };
   const types = g.types || {};
   const nodes = g.nodes.map((n) => {
     const t = types[n.ports || n.type] || { inputs: [], outputs: [] };
@@ -23,5 +23,5 @@ export function expandGraph(g) {
     const i = src.indexOf("."), j = tgt.indexOf(".");
     return { id: text, source: src.slice(0, i), source_port: src.slice(i + 1), target: tgt.slice(0, j), target_port: tgt.slice(j + 1) };
   });
-  return { id: g.id, name: g.name, nodes, edges };
+  return { id: g.id, name: g.name, nodes, edges, types };
 }

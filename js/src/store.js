@@ -6,6 +6,8 @@
 // it names, so a Step changes only those in the DOM.
 
 const STORES = new Map(); // _front_key -> store
+// an item's state is its most telling node's: a failure first, then what is still going on
+const RANK = ["failed", "running", "retrying", "paused", "queued", "cancelled", "pending", "skipped", "cached", "succeeded"];
 
 export function storeOf(model) {
   const key = model.get("_front_key");
@@ -28,6 +30,7 @@ function makeStore(first) {
   let bps = new Set(model.get("breakpoints") || []);
   let pausedAt = null;
   let selected = model.get("selected") || "";
+  const picked = new Map(); // body node id -> item index shown in its fold
 
   const notify = (ids) => {
     for (const id of ids) for (const fn of byId.get(id) || []) fn();
@@ -96,6 +99,22 @@ function makeStore(first) {
         breakpoint: bps.has(id), selected: selected === id, pausedHere: pausedAt === id };
     },
     stateOf(id) { const s = states.get(id); return s ? s.state : "pending"; },
+    // the items a loop/parallel body ran so far (from its nodes' ids, "each[3].fetch"), each
+    // with the state that matters most among its nodes
+    items(owner) {
+      const prefix = `${owner}[`;
+      const byItem = new Map();
+      for (const [id, s] of states) {
+        if (!id.startsWith(prefix)) continue;
+        const index = parseInt(id.slice(prefix.length), 10);
+        const was = byItem.get(index);
+        if (!was || RANK.indexOf(s.state) < RANK.indexOf(was)) byItem.set(index, s.state);
+      }
+      return [...byItem].sort((a, b) => a[0] - b[0]).map(([index, state]) => ({ index, state }));
+    },
+    // which item of a body the canvas shows (null: the latest); wakes the body's subscribers
+    pickItem(owner, index) { picked.set(owner, index); notify([`${owner}::item`]); },
+    picked(owner) { return picked.has(owner) ? picked.get(owner) : null; },
     pausedAt() { return pausedAt; },
     running() { return [...states].filter(([, s]) => s.state === "running").map(([id]) => id); },
     counts() {

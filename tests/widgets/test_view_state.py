@@ -105,10 +105,41 @@ def test_body_nodes_are_summarised_for_folding() -> None:
     }
     bp.add("loop", id="each", items=[1, 2], body=body)
     (node,) = view_of(bp).graph["nodes"]
-    assert node["body"] == {
-        "nodes": [{"id": "up", "type": "edit-fields"}, {"id": "down", "type": "transform"}],
-        "edges": ["up.output -> down.input"],
+    body_nodes = node["body"]["nodes"]
+    assert [(n["id"], n["type"]) for n in body_nodes] == [
+        ("up", "edit-fields"),
+        ("down", "transform"),
+    ]
+    assert node["body"]["edges"] == ["up.output -> down.input"]
+    (up, down) = (n["pos"] for n in body_nodes)  # laid out left to right inside the body
+    assert up[0] < down[0]
+    types = view_of(bp).graph["types"]  # the body's types have their ports, as outer ones do
+    assert [p["name"] for p in types["transform"]["inputs"]][:1] == ["input"]
+
+
+def test_a_body_nodes_run_per_item_is_inspected_read_only() -> None:
+    bp = cnb.Blueprint("loops")
+    body = {
+        "nodes": {
+            "times": {"type": "transform", "params": {"expression": "item * 10"}},
+            "label": {"type": "transform", "params": {"expression": "item + 1"}},
+        },
+        "edges": [{"source": "times.output", "target": "label.input"}],
     }
+    bp.add("loop", id="each", items=[1, 2, 3], body=body)
+    view = view_of(bp)
+    assert view.graph["nodes"][0]["body"]["edges"] == ["times.output -> label.input"]
+    run = bp.run(history=False)
+    view.attach(run)
+    assert view.states["each[1].times"]["state"] == "succeeded"  # per-item records go live
+    view.selected = "each[1].times"
+    insp = view.inspector
+    assert (insp["node"], insp["type"], insp["nested"]) == ("each[1].times", "transform", True)
+    assert insp["fields"] == []
+    assert insp["run"]["outputs"][0]["text"] == "20"
+    assert "times in the body of 'each'" in insp["description"]
+    view.selected = "each[9].times"  # no such item: nothing to inspect
+    assert view.inspector == {}
 
 
 def test_palette_lists_registered_types(chain: cnb.Blueprint) -> None:
