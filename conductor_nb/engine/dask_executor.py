@@ -280,10 +280,10 @@ class DaskExecutor(Executor):
         versions: Any = client.get_versions(packages=["conductor_nb"])
         problems = dask_remote.version_problems(versions)
         if problems:
+            differ = "packages differ" if len(problems) > 1 else "package differs"
             raise ExecutorError(
                 f"the Dask cluster at {self._address()} does not match this client "
-                f"({len(problems)} package{'s' if len(problems) > 1 else ''} differ); no node "
-                "was dispatched\n  " + "\n  ".join(problems),
+                f"({len(problems)} {differ}); no node was dispatched\n  " + "\n  ".join(problems),
                 hints=[dask_remote.version_fix(versions, problems)],
             )
         dask_remote.ship_modules({getattr(fn, "__module__", "") for fn in functions.values()})

@@ -343,7 +343,7 @@ def test_version_skew_fails_the_run_once(tmp_path: Path, mods: Any) -> None:
     assert run.status is cnb.RunState.FAILED
     message = str(run.error)
     mine = importlib.metadata.version("conductor-nb")
-    assert "does not match this client (1 package differ); no node was dispatched" in message
+    assert "does not match this client (1 package differs); no node was dispatched" in message
     assert f"conductor_nb: client {mine}, worker tcp://127.0.0.1:" in message
     assert message.rstrip().endswith("matches the cluster's") or "0.0.1" in message
     assert f"pip install 'conductor-nb=={mine}'" in message
