@@ -151,11 +151,45 @@ class Reads:
 def template_reads(text: str) -> Reads | None:
     """The free names (not set inside the template, not globals) and params a template
     reads; None when it does not parse."""
+    return template_facts(text)[1]
+
+
+@lru_cache(maxsize=4096)
+def template_facts(text: str) -> tuple[str | None, Reads | None]:
+    """What validation asks of a template, from one parse: why its syntax is wrong (as
+    :func:`check_syntax` says it), or what it reads (as :func:`template_reads`)."""
     try:
         tree = environment().parse(text)
-    except TemplateSyntaxError:
-        return None
-    return Reads(frozenset(meta.find_undeclared_variables(tree)), frozenset(_reads(tree, "params")))
+    except TemplateSyntaxError as exc:
+        where = f" (template line {exc.lineno})" if text.count("\n") else ""
+        return f"bad template syntax{where}: {exc.message}", None
+    return None, Reads(frozenset(_free_names(tree)), frozenset(_reads(tree, "params")))
+
+
+_BINDS = (
+    nodes.For,
+    nodes.Assign,
+    nodes.AssignBlock,
+    nodes.Macro,
+    nodes.CallBlock,
+    nodes.FilterBlock,
+    nodes.With,
+    nodes.Import,
+    nodes.FromImport,
+    nodes.Scope,
+    nodes.OverlayScope,
+)
+
+
+def _free_names(tree: nodes.Template) -> set[str]:
+    """The names a template reads from its context. Most templates bind no name of their
+    own ({% set %}, {% for %}, macros...): their free names are the names they load, less
+    the globals (a walk of the tree). Others get Jinja's own analysis, which generates
+    the template's code and costs ten times as much."""
+    names = {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"}  # type: ignore[attr-defined]
+    if "self" in names or any(True for _ in tree.find_all(_BINDS)):
+        return set(meta.find_undeclared_variables(tree))
+    return names - set(environment().globals)
 
 
 @lru_cache(maxsize=4096)  # validation asks again for every node holding it

@@ -295,11 +295,10 @@ class _Names:
     def _check_template(
         self, found: ProblemList, path: str, text: str, extra: tuple[str, ...]
     ) -> None:
-        problem = templates.check_syntax(text)
+        problem, reads = templates.template_facts(text)
         if problem:
             found.add(path, problem)
             return
-        reads = templates.template_reads(text)
         if reads is None:
             return
         known = (*templates.TEMPLATE_NAMES, *extra)
