@@ -72,6 +72,7 @@ def report_notebook(
         "from conductor_nb.headless.blueprint_notebook import (",
         "    node_output_in_sections,",
         "    show_node,",
+        "    show_run,",
         "    show_result,",
         ")",
         "",
@@ -81,7 +82,7 @@ def report_notebook(
     ]
     if report:
         run_lines.append(f"run.report({report!r})")
-    run_lines.append("run  # the run's picture: final node states")
+    run_lines.append("show_run(run)  # the run's picture: final node states")
     cells = [
         _markdown(_intro(bp, path)),
         _code(_parameters_source(bp), tags=["parameters"]),
@@ -183,6 +184,45 @@ def node_output_in_sections() -> Iterator[None]:
 
     with route_node_output(echoed=True):  # echoed: shown elsewhere (the sections)
         yield
+
+
+PICTURE_WIDTH = 960
+"""Width a picture is drawn at in a page; a wider one keeps its own size and scrolls."""
+
+
+def show_run(run: Run) -> None:
+    """Display the run's picture (final node states) and its summary. A run too wide for
+    the page is shown at its own size in a box that scrolls sideways, so its labels stay
+    readable (scaled to the page, a 30-node run's labels were about 5 px high); the SVG
+    itself is in the bundle too, for viewers that show no HTML."""
+    from IPython.display import display
+
+    display(run_bundle(run), raw=True)
+
+
+def run_bundle(run: Run) -> dict[str, str]:
+    import base64
+    import re
+
+    bundle = {"text/plain": run.summary()}
+    try:
+        svg = run.to_svg(max_width=None)
+    except Exception as exc:  # the picture is a view: the summary still shows
+        bundle["text/plain"] += f"\n(no picture: {exc})"
+        return bundle
+    bundle["image/svg+xml"] = svg
+    found = re.search(r'width="(\d+)"', svg)
+    width = int(found.group(1)) if found else 0
+    if width > PICTURE_WIDTH:
+        data = base64.b64encode(svg.encode()).decode()
+        bundle["text/html"] = (
+            '<div class="cnb-picture" style="overflow-x:auto;max-width:100%">'
+            f'<img src="data:image/svg+xml;base64,{data}" width="{width}" '
+            f'style="max-width:none;width:{width}px" alt="{escape(run.summary())}"></div>'
+        )
+    else:
+        bundle["image/svg+xml"] = run.to_svg()
+    return bundle
 
 
 def show_node(run: Run, node_id: str) -> None:

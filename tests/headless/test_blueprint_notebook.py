@@ -140,7 +140,7 @@ def test_what_nodes_print_comes_out_in_their_sections_in_order(cli, work: Path) 
     assert done.returncode == 0, done.stderr
     nb = nbformat.read(str(work / "talk.ipynb"), as_version=4)
     run_cell = next(c for c in nb.cells if "bp.run(" in c.source)
-    assert [o.output_type for o in run_cell.outputs] == ["execute_result"]  # the picture only
+    assert [o.output_type for o in run_cell.outputs] == ["display_data"]  # the picture only
     for n in range(8):
         section = next(
             o for c in nb.cells if f"show_node(run, 't{n}')" in c.source for o in c.outputs

@@ -1,6 +1,7 @@
 """The report notebook of a blueprint run through papermill, as people see it saved: rendered
 by ``jupyter nbconvert --to html`` and opened in headless Chromium, at real size (30 nodes in
-four chains running at once, a table output, a failed node): the run's picture shows once,
+four chains running at once, a table output, a failed node): the run's picture shows once
+at its own size (scrolling sideways: scaled to the page its labels were about 5 px high),
 the run cell holds no node prints, each node's section has its own lines in order, the table
 is a table and the failure is spelt out."""
 
@@ -83,7 +84,11 @@ def test_report_notebook_in_nbconvert_html(cli, work: Path, tmp_path_factory) ->
             picture = page.locator('img[src^="data:image/svg+xml"]')
             assert picture.count() == 1  # the run's picture, once
             width, height = picture.evaluate("e => [e.naturalWidth, e.naturalHeight]")
-            assert width > 300 and height > 100
+            assert width > 1500 and height > 300
+            # too wide for the page: drawn at its own size (labels readable), scrolling sideways
+            assert picture.evaluate("e => e.getBoundingClientRect().width") == width
+            box = page.locator("div.cnb-picture")
+            assert box.evaluate("e => e.scrollWidth > e.clientWidth")
             picture.scroll_into_view_if_needed()
             assert picture.is_visible()
             page.screenshot(path=str(keep / "blueprint-notebook.png"))
