@@ -91,8 +91,7 @@ def on_run_created(run: Run) -> None:
         from conductor_nb.storage.rebuild import _resumed_from
         from conductor_nb.storage.recorder import Recorder
 
-        history.begin(run, resumed_from=_resumed_from.get(run.id))
-        run.subscribe(Recorder(history, run))
+        run.subscribe(Recorder(history, run, resumed_from=_resumed_from.get(run.id)))
     except Exception as exc:
         log.warning(
             "run history: run %s is not recorded (%s: %s)",

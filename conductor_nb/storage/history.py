@@ -35,6 +35,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from itertools import groupby
 from os import PathLike
@@ -45,6 +46,7 @@ from conductor_nb.errors import StoreError
 from conductor_nb.storage import process
 from conductor_nb.storage.home import ENV_HOME, resolve_home
 from conductor_nb.storage.values import ValueCodec
+from conductor_nb.storage.writer import Writer
 
 if TYPE_CHECKING:
     from conductor_nb.engine.node_runner import LogLine
@@ -166,6 +168,7 @@ class RunHistory:
         self.path = self.home / DB_NAME
         self.codec = ValueCodec(self.home / "blobs", allow_pickle=allow_pickle)
         self._lock = threading.RLock()
+        self._writer = Writer(self._write_batch)
         try:
             self.home.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
@@ -188,6 +191,7 @@ class RunHistory:
         return f"RunHistory({str(self.home)!r})"
 
     def close(self) -> None:
+        self._writer.drain()
         with self._lock:
             self._db.close()
 
@@ -213,6 +217,17 @@ class RunHistory:
                 if durable:
                     self._db.execute("PRAGMA synchronous=NORMAL")
 
+    def submit(self, statements: list[Statement], *, durable: bool = False) -> Future[None]:
+        """Write ``statements`` in one transaction on the history's writer thread, after every
+        batch submitted before; the future settles when it is on disk (or failed)."""
+        return self._writer.submit(statements, durable)
+
+    def _write_batch(self, statements: list[Statement], durable: bool) -> None:
+        if durable:
+            self.write(statements, durable=True)
+        else:
+            self.write(statements)  # (subclasses may override write(statements))
+
     def _transaction(self, statements: Iterable[Statement]) -> None:
         self._db.execute("BEGIN IMMEDIATE")
         try:
@@ -228,11 +243,16 @@ class RunHistory:
         self._db.execute("COMMIT")
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self._writer.drain()  # a read sees every batch this process sent before it
         with self._lock:
             return self._db.execute(sql, params).fetchall()
 
     def begin(self, run: Run, *, resumed_from: str | None = None) -> None:
         """Record a new run and its nodes (all pending), before it starts."""
+        self.write(self.begin_statements(run, resumed_from=resumed_from))
+
+    def begin_statements(self, run: Run, *, resumed_from: str | None = None) -> list[Statement]:
+        """What :meth:`begin` writes (the recorder submits them to the writer thread)."""
         import hashlib
 
         data = run.blueprint.to_dict()
@@ -260,24 +280,22 @@ class RunHistory:
             (run.id, nid, nr.type, nr.status.value, i)
             for i, (nid, nr) in enumerate(run.node_runs.items())
         ]
-        self.write(
-            [
+        return [
+            (
+                "INSERT OR REPLACE INTO runs (id, blueprint_id, blueprint_name, blueprint, "
+                "blueprint_hash, params, status, created_at, pid, process_marker, host, "
+                "resumed_from, node_count) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                row,
+            ),
+            *(
                 (
-                    "INSERT OR REPLACE INTO runs (id, blueprint_id, blueprint_name, blueprint, "
-                    "blueprint_hash, params, status, created_at, pid, process_marker, host, "
-                    "resumed_from, node_count) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    row,
-                ),
-                *(
-                    (
-                        "INSERT OR REPLACE INTO nodes (run_id, node_id, type, status, position) "
-                        "VALUES (?,?,?,?,?)",
-                        n,
-                    )
-                    for n in nodes
-                ),
-            ]
-        )
+                    "INSERT OR REPLACE INTO nodes (run_id, node_id, type, status, position) "
+                    "VALUES (?,?,?,?,?)",
+                    n,
+                )
+                for n in nodes
+            ),
+        ]
 
     def mark_interrupted(self) -> list[str]:
         """Mark unfinished runs whose process is gone as interrupted; their ids."""

@@ -4,12 +4,14 @@ Events arrive on the thread of the run's event loop. A node event only marks its
 node dirty: the run's own records already hold the node's state, kept by the one
 reducer (:func:`conductor_nb.engine.reducer.apply_event`), nested records
 included; run-level changes and log lines queue up as statements. A flush (on
-the same loop) writes, in one transaction, one row per dirty node (its latest state:
-a node that was queued, started and finished since the last flush costs one
-row, its values encoded once) plus the queued statements. Flushes happen at
+the same loop) builds one row per dirty node (its latest state: a node that was
+queued, started and finished since the last flush costs one row, its values
+encoded once) plus the queued statements, and hands them to the history's writer
+thread (:mod:`conductor_nb.storage.writer`) as one transaction; one batch is in
+flight at a time, and the run's own row (with its blueprint) goes first. Flushes happen at
 most every :data:`FLUSH_INTERVAL` seconds while the run goes on (``call_later``
-on the run's loop) and at once on ``RunPaused`` and ``RunFinished``, so a
-finished or paused run is on disk before ``run.wait()`` returns; a process
+on the run's loop) and at once on ``RunPaused`` and ``RunFinished``, which wait
+for the writer, so a finished or paused run is on disk before ``run.wait()`` returns; a process
 killed mid-run loses at most the last interval of progress, and its run is
 found as interrupted (and resumable) when the history is next opened.
 
@@ -17,16 +19,17 @@ Write-through for side effects. A node whose type declares ``side_effects``
 (shell-command, http-request, notebook, file-system, sql, image, spreadsheet, code,
 the containers loop/parallel/group, and functions declared with
 ``@cnb.node(side_effects=True)``) has its success committed, with everything
-pending, before ``NodeSucceeded`` returns to the engine, that is before the run
-goes on; that commit is synced to disk (``synchronous=FULL`` for it: WAL fsync), so it
-also survives a power cut. Other nodes stay batched (a 10,000-node run of quick pure
-functions writes a few dozen transactions), except that a node that ran longer than
-the batching window is written at once too. The guarantee after a kill is
-*at least once*: a node whose effect happened but whose success was not yet
-committed runs again on resume. For a declared node that window is the time from its
-effect to the commit: the end of the child process (or the function), the engine
-noticing it, and one SQLite commit, milliseconds; for an undeclared quick node it is
-up to :data:`FLUSH_INTERVAL` more.
+pending (the recorder waits for the writer), before ``NodeSucceeded`` returns to
+the engine, that is before the run goes on; that commit is synced to disk
+(``synchronous=FULL`` for it: WAL fsync), so it also survives a power cut. Other
+nodes stay batched (a 10,000-node run of quick pure functions writes a few dozen
+transactions), except that a node that ran longer than the batching window is
+sent at once too. The guarantee after a kill is *at least once*: a node whose
+effect happened but whose success was not yet committed runs again on resume.
+For a declared node that window is the time from its effect to the commit: the
+end of the child process (or the function), the engine noticing it, and one
+SQLite commit, milliseconds; for an undeclared quick node it is up to
+:data:`FLUSH_INTERVAL` more.
 
 Outputs of the nodes a resumed run reuses are written when the run is created, so a
 resumed run killed at once still hands them on to the next resume.
@@ -40,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from conductor_nb.engine import events as ev
@@ -69,9 +73,10 @@ _BLOB_REF = "INSERT OR IGNORE INTO blob_refs VALUES (?,?)"
 
 
 class Recorder:
-    """Subscribe with ``run.subscribe(Recorder(history, run))``."""
+    """Subscribe with ``run.subscribe(Recorder(history, run))``; it records the run first
+    (:meth:`RunHistory.begin_statements`)."""
 
-    def __init__(self, history: RunHistory, run: Run) -> None:
+    def __init__(self, history: RunHistory, run: Run, *, resumed_from: str | None = None) -> None:
         self.history = history
         self.run_id = run.id
         self.known: dict[str, int] = {nid: i for i, nid in enumerate(run.node_runs)}
@@ -89,6 +94,9 @@ class Recorder:
         self.scheduled = False
         self.failures = 0
         self.stopped = False
+        self.in_flight: tuple[Future[None], int] | None = None  # (batch, changes); 0: begin
+        begin = history.begin_statements(run, resumed_from=resumed_from)
+        self.in_flight = (history.submit(begin), 0)
         reused = [nid for nid, r in self.records.items() if r.status is NodeState.CACHED]
         if reused:  # a resume: the outputs it reuses are on disk before anything runs
             self.dirty.update(dict.fromkeys(reused))
@@ -98,6 +106,11 @@ class Recorder:
         if self.stopped:
             return
         kind = type(event)
+        if kind in _STATE_ONLY and event.node_id in self.known:  # type: ignore[attr-defined]
+            self.dirty[event.node_id] = None  # type: ignore[attr-defined]  # the hot path
+            if not self.scheduled:
+                self._schedule()
+            return
         if kind is ev.RunProgress:
             return
         if isinstance(event, ev.NodeEvent):
@@ -106,7 +119,9 @@ class Recorder:
             self.statements += self._run_rows(event)
         if kind is ev.NodeSucceeded and event.node_id in self.write_through:  # type: ignore[attr-defined]
             self.flush(durable=True)
-        elif kind is ev.RunFinished or kind is ev.RunPaused or _is_slow_success(event):
+        elif kind is ev.RunFinished or kind is ev.RunPaused:
+            self.flush(wait=True)
+        elif _is_slow_success(event):
             self.flush()
         elif not self.scheduled:
             self._schedule()
@@ -178,40 +193,66 @@ class Recorder:
         return []
 
     # ----------------------------------------------------------------- writing
-    def flush(self, durable: bool = False) -> None:
-        """Write the dirty nodes' rows and the queued statements in one transaction
-        (``durable``: synced to disk before it returns)."""
+    def flush(self, durable: bool = False, wait: bool = False) -> None:
+        """Send the dirty nodes' rows and the queued statements to the writer thread as one
+        transaction (``durable``: synced to disk; with ``wait`` too, written before this
+        returns). One batch is in flight at a time: the next flush waits for the last."""
         self.scheduled = False
+        self._settle()
         if self.stopped or not (self.dirty or self.statements):
             return
         dirty, self.dirty = list(self.dirty), {}
         statements, self.statements = self.statements, []
+        changes = len(dirty) + len(statements)
         try:
             rows, refs = self._node_rows(dirty)
-            batch = [*statements, *refs, *rows]
-            if durable:
-                self.history.write(batch, durable=True)
-            else:
-                self.history.write(batch)
-            self.failures = 0
         except Exception as exc:
-            self.failures += 1
-            self.stopped = self.failures >= MAX_FAILURES
-            log.warning(
-                "run history: could not record %d changes of run %s (%s: %s)%s",
-                len(dirty) + len(statements),
-                self.run_id,
-                type(exc).__name__,
-                exc,
-                "; recording stopped for this run" if self.stopped else "",
-                exc_info=self.failures == 1,
-            )
-        for node_id in dirty:  # finished and written: its encoded values are not needed
+            self._failed(exc, changes)
+        else:
+            batch = [*statements, *refs, *rows]
+            self.in_flight = (self.history.submit(batch, durable=durable), changes)
+        for node_id in dirty:  # finished and sent: its encoded values are not needed
             record = self.records.get(node_id)
             if record is None or record.status.is_finished:
                 self.encoded.pop((node_id, "inputs"), None)
                 self.encoded.pop((node_id, "outputs"), None)
                 self.encoded.pop((node_id, "source"), None)
+        if durable or wait:
+            self._settle()
+
+    def _settle(self) -> None:
+        """Wait for the batch in flight (if any) and report its failure."""
+        if self.in_flight is None:
+            return
+        future, changes = self.in_flight
+        self.in_flight = None
+        error = future.exception()
+        if error is None:
+            self.failures = 0
+        elif changes == 0:  # the run's own row: nothing later can be recorded
+            self.stopped = True
+            log.warning(
+                "run history: run %s is not recorded (%s: %s)",
+                self.run_id,
+                type(error).__name__,
+                error,
+                exc_info=error,
+            )
+        else:
+            self._failed(error, changes)
+
+    def _failed(self, exc: BaseException, changes: int) -> None:
+        self.failures += 1
+        self.stopped = self.failures >= MAX_FAILURES
+        log.warning(
+            "run history: could not record %d changes of run %s (%s: %s)%s",
+            changes,
+            self.run_id,
+            type(exc).__name__,
+            exc,
+            "; recording stopped for this run" if self.stopped else "",
+            exc_info=exc if self.failures == 1 else None,
+        )
 
     def _node_rows(self, node_ids: list[str]) -> tuple[list[Statement], list[Statement]]:
         rows: list[Statement] = []
@@ -271,6 +312,10 @@ class Recorder:
         self.encoded[(node_id, field)] = (value, text, list(found))
         digests.update(found)
         return text
+
+
+_STATE_ONLY = frozenset({ev.NodeQueued, ev.NodeStarted})
+"""Events that only mark their node's row dirty (its record holds the state)."""
 
 
 def _is_slow_success(event: ev.Event) -> bool:

@@ -41,7 +41,7 @@ import math
 import os
 import pickle
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,20 +148,40 @@ def type_name(value: Any) -> str:
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
 
 
+_SCALARS = frozenset({str, int, bool, type(None)})
+"""Types that are plain whatever their value (a float is plain only when finite)."""
+_KEYS = frozenset({str})
+_dumps = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps(v, separators=...), built once
+
+
 def is_plain(value: Any, depth: int = 0) -> bool:
     """True when ``value`` survives a JSON round trip unchanged."""
     if depth > MAX_DEPTH:
         return False
     kind = type(value)
-    if kind is str or kind is bool or kind is int or value is None:
+    if kind in _SCALARS:
         return True
     if kind is float:
         return math.isfinite(value)
     if kind is list:
-        return all(is_plain(item, depth + 1) for item in value)
+        return _all_plain(value, depth)
     if kind is dict:
-        return all(type(k) is str and is_plain(v, depth + 1) for k, v in value.items())
+        return _KEYS.issuperset(map(type, value)) and _all_plain(value.values(), depth)
     return False
+
+
+def _all_plain(items: Iterable[Any], depth: int) -> bool:
+    """Every item plain; scalars and lists of scalars (the common case) without recursion."""
+    scalar = _SCALARS.__contains__
+    for item in items:
+        kind = type(item)
+        if kind in _SCALARS:
+            continue
+        if kind is list and all(map(scalar, map(type, item))):
+            continue
+        if not is_plain(item, depth + 1):
+            return False
+    return True
 
 
 class ValueCodec:
@@ -182,9 +202,7 @@ class ValueCodec:
         if values is None:
             return None, []
         if is_plain(values):  # the common case: small plain values, inline in one dumps
-            text = json.dumps(
-                {str(key): {"v": value} for key, value in values.items()}, separators=(",", ":")
-            )
+            text = _dumps({str(key): {"v": value} for key, value in values.items()})
             if len(text) <= INLINE_LIMIT:  # then each value is within the limit too
                 return text, []
         envelopes: dict[str, Any] = {}
@@ -195,7 +213,7 @@ class ValueCodec:
                 blobs.append(envelope["blob"])
             blobs += [e["blob"] for _, e in envelope.get("tables", [])]
             envelopes[str(key)] = envelope
-        return json.dumps(envelopes, separators=(",", ":")), blobs
+        return _dumps(envelopes), blobs
 
     def envelope(self, value: Any, budget: RecordBudget | None = None) -> dict[str, Any]:
         from conductor_nb.model.types import SKIP
@@ -205,7 +223,7 @@ class ValueCodec:
         if isinstance(value, Table):
             return self._table(value, budget)
         if is_plain(value):
-            text = json.dumps(value, separators=(",", ":"))
+            text = _dumps(value)
             if len(text) <= INLINE_LIMIT:
                 return {"v": value}
             return self._blob(text.encode("utf-8"), "json", value)
