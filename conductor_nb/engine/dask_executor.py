@@ -265,11 +265,7 @@ class DaskExecutor(Executor):
     async def prepare(self, plan: Plan) -> None:
         """Before a run's first node: versions match, user code is shipped, and every node
         function loads on the cluster; otherwise the run fails once, saying what to fix."""
-        functions = {
-            f"node type {planned.type.name!r} ({_where(planned.type.fn)})": planned.type.fn
-            for planned in plan.nodes.values()
-            if not planned.type.runs_beside_engine and planned.type.fn is not None
-        }
+        functions = dask_remote.node_functions(plan)  # bodies' nodes included
         self._shipped.clear()  # pickled again for each run: they capture module globals
         await asyncio.to_thread(self._check_cluster, functions)
 
@@ -538,10 +534,6 @@ def _cancel_summary(total: int, left: list[str], stopped: list[str]) -> str:
             f"{len(stopped)} running were asked to stop via ctx.cancelled: {names(stopped)}"
         )
     return "; ".join(parts)
-
-
-def _where(fn: Any) -> str:
-    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
 def _worker_died(error: BaseException) -> ExecutorError:

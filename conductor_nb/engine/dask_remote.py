@@ -23,6 +23,9 @@ The model (the Dask executor calls these; the cluster runs the ``on_*`` function
 - **Probe** (:func:`load_problems`): each distinct node function is pickled once and
   every worker tries to load it. A function they cannot load (a package
   missing there) fails the run once, naming the module, the package and its version.
+  The functions are those of the plan's nodes and of the nodes inside its ``loop``,
+  ``parallel`` and ``group`` bodies, at any depth (:func:`node_functions`); a body given
+  only at run time (from an input) is loaded when it runs.
 - **Cooperative cancel** (:class:`ClusterContext`): a node that takes a ``NodeContext``
   gets, on the cluster, one whose ``cancelled`` reads a Dask ``Event`` named after its
   task. The executor sets it when the task is cancelled while running; the function sees
@@ -204,6 +207,59 @@ def _load_function(blob: bytes) -> Any:
 
 
 # ----------------------------------------------------------------------- probe
+def node_functions(plan: Any) -> dict[str, Any]:
+    """Label -> function, for every distinct node function the run may send to the cluster:
+    the plan's nodes, then the nodes inside their bodies (a label names the first body node
+    path that uses a type found only in bodies, e.g. ``each.fetch``)."""
+    found: dict[int, tuple[str, Any]] = {}
+
+    def note(node_type: Any, path: str | None) -> None:
+        fn = node_type.fn
+        if node_type.runs_beside_engine or fn is None or id(fn) in found:
+            return
+        label = f"node type {node_type.name!r} ({_where(fn)})"
+        found[id(fn)] = (label if path is None else f"{label}, in body node {path!r}", fn)
+
+    for planned in plan.nodes.values():
+        note(planned.type, None)
+    registry = getattr(plan, "registry", None)
+    if registry is not None:
+        for planned in plan.nodes.values():
+            for path, node_type in _body_types(
+                planned.id, planned.type, planned.node.params, registry
+            ):
+                note(node_type, path)
+    return dict(found.values())
+
+
+def _body_types(
+    path: str, node_type: Any, params: Mapping[str, Any], registry: Any, depth: int = 0
+) -> Iterable[tuple[str, Any]]:
+    """(path, type) of each node inside the bodies held in ``node_type``'s raw params."""
+    if depth > 20:
+        return
+    for name in node_type.raw_params:
+        doc = params.get(name)
+        nodes = doc.get("nodes") if isinstance(doc, Mapping) else None
+        if not isinstance(nodes, Mapping):
+            continue  # not a body (a self-rendered param), or one given at run time
+        for inner_id, inner in nodes.items():
+            if not isinstance(inner, Mapping):
+                continue
+            inner_type = registry.find(str(inner.get("type", "")), inner.get("version"))
+            if inner_type is None:
+                continue  # validation reports an unknown type
+            inner_path = f"{path}.{inner_id}"
+            yield inner_path, inner_type
+            inner_params = inner.get("params")
+            if isinstance(inner_params, Mapping):
+                yield from _body_types(inner_path, inner_type, inner_params, registry, depth + 1)
+
+
+def _where(fn: Any) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
 def on_cluster_load(blobs: list[tuple[str, bytes]]) -> dict[str, str]:
     """On a worker: try to load each function; label -> the error."""
     failed = {}
@@ -341,6 +397,7 @@ __all__ = [
     "cancel_event_name",
     "is_user_module",
     "load_problems",
+    "node_functions",
     "ShippedFunction",
     "on_cluster_load",
     "on_scheduler_running",

@@ -13,12 +13,12 @@ import gc
 import heapq
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from conductor_nb.errors import BlueprintError
-from conductor_nb.model.types import NodeType
+from conductor_nb.model.types import NodeType, Registry
 
 if TYPE_CHECKING:
     from conductor_nb.model.blueprint import Blueprint, Edge, Node
@@ -51,6 +51,9 @@ class Plan:
     nodes: Mapping[str, PlannedNode]
     order: tuple[str, ...]
     outputs: Mapping[str, Source]
+    registry: Registry | None = field(default=None, compare=False, repr=False)
+    """The blueprint's registry: the types of nodes inside loop, parallel and group bodies
+    are looked up there when they run (an executor probes them up front)."""
 
     @functools.cached_property
     def levels(self) -> Mapping[str, int]:
@@ -162,7 +165,9 @@ def _compile(bp: Blueprint, checked: Checked | None) -> Plan:
     for nid, wiring in shape.wiring.items():
         planned[nid] = make(PlannedNode, (nid, nodes[nid], types[nid], *wiring))
     outputs = {name: Source(*endpoint.split(".", 1)) for name, endpoint in bp.outputs.items()}
-    return Plan(bp.id, MappingProxyType(planned), shape.order, MappingProxyType(outputs))
+    return Plan(
+        bp.id, MappingProxyType(planned), shape.order, MappingProxyType(outputs), bp.registry
+    )
 
 
 class _Shape(NamedTuple):

@@ -229,11 +229,11 @@ def test_a_failing_node_fails_with_its_own_error(address: str, mods: Any) -> Non
     assert ", in fail\n" in run["bad"].traceback  # the worker's traceback came back
 
 
-def test_a_package_missing_on_the_cluster_fails_the_run_once(
-    address: str, code: Path, tmp_path: Path
-) -> None:
-    """An installed package (not shipped) that the workers lack: one error, before any node."""
-    site = tmp_path / "client-site"
+@pytest.fixture(scope="module")
+def onlyhere(code: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """``mods_needy`` (its node type ``needy``) imports ``onlyhere``, an installed package
+    (not shipped) that only this client has: the workers cannot load ``needy``."""
+    site = tmp_path_factory.mktemp("client-site")
     (site / "onlyhere").mkdir(parents=True)
     (site / "onlyhere" / "__init__.py").write_text("def twice(x):\n    return 2 * x\n")
     info = site / "onlyhere-1.2.3.dist-info"
@@ -246,22 +246,57 @@ def test_a_package_missing_on_the_cluster_fails_the_run_once(
     )
     sys.path.insert(0, str(site))
     try:
-        importlib.import_module("mods_needy")
-        bp = cnb.Blueprint("needy")
-        for i in range(5):
-            bp.add("needy", id=f"n{i}", x=i)
-        with cnb.DaskExecutor(address) as executor:
-            run = bp.run(executor=executor, history=False)
+        yield importlib.import_module("mods_needy")
     finally:
         sys.path.remove(str(site))
+
+
+def assert_failed_once_before_any_node(run: cnb.Run, label: str) -> None:
     assert run.status is cnb.RunState.FAILED
     message = str(run.error)
     assert "cannot load 1 node function(s); no node was dispatched" in message, message
-    assert "node type 'needy' (mods_needy.needy)" in message
+    assert f"{label} cannot be loaded on worker tcp://127.0.0.1:" in message, message
     assert "No module named 'onlyhere'" in message
     assert "pip install 'onlyhere==1.2.3'" in message
     assert not [e for e in run.events if type(e).__name__ == "NodeStarted"]
     assert all(r.error is None for r in run.node_runs.values())  # one error: the run's
+
+
+def test_a_package_missing_on_the_cluster_fails_the_run_once(address: str, onlyhere: Any) -> None:
+    """An installed package (not shipped) that the workers lack: one error, before any node."""
+    bp = cnb.Blueprint("needy")
+    for i in range(5):
+        bp.add("needy", id=f"n{i}", x=i)
+    with cnb.DaskExecutor(address) as executor:
+        run = bp.run(executor=executor, history=False)
+    assert_failed_once_before_any_node(run, "node type 'needy' (mods_needy.needy)")
+
+
+def test_body_nodes_are_probed_before_the_run(address: str, mods: Any, onlyhere: Any) -> None:
+    """A node the cluster cannot load, inside a group inside a loop: the run fails once,
+    naming the body node's path, before the loop (or anything) starts; not once per item."""
+    inner = {"nodes": {"twice": {"type": "needy", "params": {"x": 2}}}}
+    body = {"nodes": {"wrap": {"type": "group", "params": {"blueprint": inner}}}}
+    bp = cnb.Blueprint("needy-body")
+    bp.add("mods-load", id="load", n=3)
+    bp.add("loop", id="each", body=body)
+    bp.connect("load", "each.items")
+    with cnb.DaskExecutor(address) as executor:
+        run = bp.run(executor=executor, history=False)
+    label = "node type 'needy' (mods_needy.needy), in body node 'each.wrap.twice'"
+    assert_failed_once_before_any_node(run, label)
+
+
+def test_body_nodes_from_a_local_module_run_on_the_cluster(address: str, mods: Any) -> None:
+    """The module of a function used only inside a loop body is shipped too."""
+    body = {"nodes": {"sum": {"type": "mods-total", "params": {"xs": "{{ params.item }}"}}}}
+    bp = cnb.Blueprint("body-ok")
+    bp.add("loop", id="each", items=[[1, 2], [3, 4, 5]], body=body)
+    bp.outputs["totals"] = "each.output"
+    with cnb.DaskExecutor(address) as executor:
+        run = bp.run(executor=executor, history=False)
+        assert run.status is cnb.RunState.SUCCEEDED, run.summary()
+        assert run.outputs == {"totals": [3, 12]}
 
 
 def test_cancel_mid_run(address: str, mods: Any, gates: Path, caplog: Any) -> None:

@@ -473,3 +473,39 @@ def test_an_unreachable_scheduler_fails_the_run_with_its_address() -> None:
         cnb.ConductorError, match=f"cannot connect to a Dask scheduler at {address}"
     ):
         run.raise_for_status()
+
+
+def test_node_functions_include_body_nodes_at_any_depth() -> None:
+    """The up-front probe sees the functions of nodes inside loop/parallel/group bodies
+    each function once, labelled by where."""
+    from conductor_nb.engine import dask_remote
+    from conductor_nb.engine.plan import compile_plan
+
+    reg = cnb.Registry()
+    for name in ("loop", "parallel", "group", "pass", "dk_load", "dk_scale", "dk_stats"):
+        reg.register(REG.find(name) or cnb.registry.get(name))
+    stored = {
+        "nodes": {"stats": {"type": "dk_stats", "params": {"xs": [1]}}},
+        "outputs": {"total": "stats.total"},
+    }
+    deep = {"nodes": {"g": {"type": "group", "params": {"blueprint": stored}}}}
+    body = {
+        "nodes": {
+            "scale": {"type": "dk_scale", "params": {"xs": "{{ params.item }}"}},
+            "fan": {"type": "parallel", "params": {"items": [1], "body": deep}},
+        }
+    }
+    bp = cnb.Blueprint("outer", registry=reg)
+    bp.add("dk_load", id="load", n=2)
+    bp.add("loop", id="each", items=[[1]], body=body)
+    bp.add("dk_scale", id="again", xs=[2])
+    labels = dict(dask_remote.node_functions(compile_plan(bp)))
+    where = f"{__name__}."
+    assert list(labels) == [
+        f"node type 'dk_load' ({where}dk_load)",
+        f"node type 'dk_scale' ({where}dk_scale)",
+        f"node type 'dk_stats' ({where}dk_stats), in body node 'each.fan.g.stats'",
+    ], labels
+    assert set(map(id, labels.values())) == {
+        id(REG.get(n).fn) for n in ("dk_load", "dk_scale", "dk_stats")
+    }
