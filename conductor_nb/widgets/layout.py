@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 NODE_W = 180
 HEAD, PORT_GAP, FOOTER = 30, 18, 16
+FOLD_ROW = 20
+"""A loop/parallel/group node's row for its fold toggle, under its ports."""
+BODY_TYPES = ("loop", "parallel", "group")
+"""Node types whose ``body`` param is a blueprint of its own (folded in the view)."""
 COL_GAP, ROW_GAP = 70, 24
 WRAP_ROWS = 16
 MARGIN = 20
@@ -38,8 +42,8 @@ class Place:
     h: float
 
 
-def node_height(inputs: int, outputs: int) -> float:
-    return HEAD + PORT_GAP * max(1, inputs, outputs) + FOOTER
+def node_height(inputs: int, outputs: int, body: bool = False) -> float:
+    return HEAD + PORT_GAP * max(1, inputs, outputs) + (FOLD_ROW if body else 0) + FOOTER
 
 
 def positions(bp: Blueprint) -> dict[str, tuple[float, float]]:
@@ -47,7 +51,10 @@ def positions(bp: Blueprint) -> dict[str, tuple[float, float]]:
     heights = {}
     for node_id, node in bp.nodes.items():
         nt = bp.registry.find(node.type, node.version)
-        heights[node_id] = node_height(len(nt.inputs), len(nt.outputs)) if nt else node_height(1, 1)
+        body = node.type in BODY_TYPES
+        heights[node_id] = (
+            node_height(len(nt.inputs), len(nt.outputs), body) if nt else node_height(1, 1, body)
+        )
     edges = [
         (e.source, e.target) for e in bp.edges if e.source in bp.nodes and e.target in bp.nodes
     ]

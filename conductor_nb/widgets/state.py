@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from conductor_nb.model.types import MISSING, NodeType
-from conductor_nb.widgets.layout import MARGIN, layered, node_height, positions
+from conductor_nb.widgets.layout import BODY_TYPES, MARGIN, layered, node_height, positions
 
 if TYPE_CHECKING:
     from conductor_nb.engine.node_runner import NodeRun
@@ -89,10 +89,6 @@ def _ports(ports: Any) -> list[dict[str, Any]]:
             port["many"] = True
         out.append(port)
     return out
-
-
-BODY_TYPES = ("loop", "parallel", "group")
-"""Node types whose ``body`` param is a blueprint of its own (folded in the view)."""
 
 
 def body_summary(

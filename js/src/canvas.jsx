@@ -8,7 +8,7 @@ import {
   ReactFlow, ReactFlowProvider, Handle, Position, MarkerType,
   useReactFlow, useStore, getBezierPath, applyNodeChanges,
 } from "@xyflow/react";
-import { expandGraph, nodeHeight, portTop, NODE_W } from "./layout.js";
+import { expandGraph, nodeHeight, portTop, foldTop, makeRoom, unshifted, BODY_GAP, NODE_W } from "./layout.js";
 import { ICONS } from "./icons.js";
 
 export const READABLE_ZOOM = 0.9; // labels are 13 px at zoom 1: 11.7 px on screen here
@@ -73,7 +73,7 @@ const GraphNode = memo(function GraphNode({ id, data, positionAbsoluteX, positio
           </div>
         ))}
         <div className="cnb-node-detail">{detail.join(" · ")}</div>
-        {n.body ? <FoldToggle id={id} body={n.body} open={data.open} fold={data.fold} /> : null}
+        {n.body ? <FoldToggle id={id} top={foldTop(n)} body={n.body} open={data.open} fold={data.fold} /> : null}
       </div>
     </div>
   );
@@ -82,10 +82,10 @@ const GraphNode = memo(function GraphNode({ id, data, positionAbsoluteX, positio
 // A loop/parallel/group node's body: folded, a toggle on the node; unfolded, a sub-flow under
 // the node (a React Flow group node holding the body's nodes and edges, the graph below and
 // beside it moved to make room), with the items run so far: pick one to see its nodes' states.
-function FoldToggle({ id, body, open, fold }) {
+function FoldToggle({ id, top, body, open, fold }) {
   const count = body.nodes.length;
   return (
-    <div className={`cnb-body-fold nodrag${open ? " cnb-open" : ""}`} data-node={id}>
+    <div className={`cnb-body-fold nodrag${open ? " cnb-open" : ""}`} data-node={id} style={{ top }}>
       <button type="button" className="cnb-fold-toggle" aria-expanded={open ? "true" : "false"}
         onClick={(ev) => { ev.stopPropagation(); fold(id); }}>
         {open ? "▾" : "▸"} body · {count} {count === 1 ? "node" : "nodes"}
@@ -94,7 +94,7 @@ function FoldToggle({ id, body, open, fold }) {
   );
 }
 
-const BODY_PAD = 12, BODY_HEAD = 58, BODY_GAP = 14;
+const BODY_PAD = 12, BODY_HEAD = 58;
 
 function bodyLayout(owner, kind, body, types) {
   const inner = body.nodes.map((b) => {
@@ -256,22 +256,14 @@ function Canvas({ model, store, host, api, on, initial }) {
     return next;
   }), [on]);
 
-  const laidOut = useMemo(() => {
+  const [laidOut, rooms] = useMemo(() => {
     const base = graph.nodes.map((n) => {
       const [x, y] = n.pos || [0, 0];
-      return { n, x, y, h: nodeHeight(n) };
+      return { id: n.id, n, x, y, h: nodeHeight(n) };
     });
-    const subs = [];
-    for (const b of base) {
-      if (!b.n.body || !folds.has(b.n.id)) continue;
-      const sub = bodyLayout(b.n.id, b.n.type, b.n.body, graph.types || {});
-      const top = b.y + b.h + BODY_GAP, x0 = b.x, x1 = b.x + sub.w;
-      // make room: what lies under the body's place moves down by its height
-      for (const o of base) {
-        if (o !== b && o.x < x1 && o.x + NODE_W > x0 && o.y + o.h > top - BODY_GAP && o.y >= b.y) o.y += sub.h + BODY_GAP;
-      }
-      subs.push({ sub, at: b });
-    }
+    const subs = base.filter((b) => b.n.body && folds.has(b.n.id))
+      .map((at) => ({ at, sub: bodyLayout(at.n.id, at.n.type, at.n.body, graph.types || {}) }));
+    const made = makeRoom(base, subs.map(({ at, sub }) => ({ at, w: sub.w, h: sub.h })));
     const out = base.map(({ n, x, y, h }) => ({ id: n.id, type: "cnb", position: { x, y }, width: NODE_W, height: h,
       handles: handlesOf(n), data: { n, store, on, fold, open: folds.has(n.id) } }));
     for (const { sub, at } of subs) {
@@ -285,7 +277,7 @@ function Canvas({ model, store, host, api, on, initial }) {
           handles: handlesOf(i.n), data: { store, owner: sub.owner, kind: sub.kind, n: i.n } });
       }
     }
-    return out;
+    return [out, made];
   }, [graph, store, on, folds, fold]);
   const [nodes, setNodes] = useState(laidOut);
   useEffect(() => setNodes(laidOut), [laidOut]);
@@ -355,7 +347,12 @@ function Canvas({ model, store, host, api, on, initial }) {
     flow.setViewport({ zoom: k, x: cx - (cx - v.x) * (k / v.zoom), y: cy - (cy - v.y) * (k / v.zoom) });
   };
   api.focus = (id) => focusNode(id);
-  api.center = () => { const c = flow.screenToFlowPosition({ x: host.getBoundingClientRect().left + size.w / 2, y: host.getBoundingClientRect().top + size.h / 2 }); return c; };
+  // the graph position at the canvas's centre (what an unfolded body moved down is moved back)
+  api.center = () => {
+    const r = host.getBoundingClientRect();
+    const c = flow.screenToFlowPosition({ x: r.left + size.w / 2, y: r.top + size.h / 2 });
+    return unshifted(rooms, "", c.x, c.y, 0);
+  };
   api.selectedEdge = () => selectedEdge;
   api.clearEdge = () => setSelectedEdge(null);
 
@@ -376,7 +373,12 @@ function Canvas({ model, store, host, api, on, initial }) {
       }}
       onEdgeClick={(_, edge) => { setSelectedEdge(edge.id); on.edge(edge.id); on.select(""); }}
       onPaneClick={() => { setSelectedEdge(null); on.edge(null); on.select(""); }}
-      onNodeDragStop={(_, node) => { if (node.type === "cnb") on.move(node.id, node.position.x, node.position.y); }}
+      onNodeDragStop={(_, node) => {
+        if (node.type !== "cnb") return;
+        // saved as seen in the graph itself: the room an unfolded body takes is not saved
+        const p = unshifted(rooms, node.id, node.position.x, node.position.y, node.height);
+        on.move(node.id, p.x, p.y);
+      }}
       onConnect={(c) => on.connect(`${c.source}.${c.sourceHandle}`, `${c.target}.${c.targetHandle}`)}
       onMoveEnd={(_, v) => on.viewport(v)}
       defaultViewport={initial.viewport || { x: 0, y: 0, zoom: 1 }}
