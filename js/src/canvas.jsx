@@ -215,6 +215,14 @@ function handlesOf(n) {
   ];
 }
 
+// A viewport offset on one axis that leaves no empty band at an edge of the graph while more of
+// it lies beyond the other edge (a node in the graph's first row shown at the top, not mid-way
+// down under nothing); a graph that fits across the view on this axis is centred on it.
+function clampAxis(t, lo, hi, k, view) {
+  if ((hi - lo) * k + 2 * PAD <= view) return (view - (lo + hi) * k) / 2;
+  return Math.min(PAD - lo * k, Math.max(view - PAD - hi * k, t));
+}
+
 function bounds(list) {
   let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
   for (const n of list) {
@@ -321,9 +329,11 @@ function Canvas({ model, store, host, api, on, initial }) {
   function focusNode(id, animate = true) {
     const node = nodes.find((n) => n.id === id) || laidOut.find((n) => n.id === id);
     if (!node) return false;
-    const zoom = Math.max(flow.getViewport().zoom, READABLE_ZOOM);
-    flow.setCenter(node.position.x + node.width / 2, node.position.y + node.height / 2,
-      { zoom: placed.current ? zoom : READABLE_ZOOM, duration: animate ? 250 : 0 });
+    const k = placed.current ? Math.max(flow.getViewport().zoom, READABLE_ZOOM) : READABLE_ZOOM;
+    const x = size.w / 2 - (node.position.x + node.width / 2) * k;
+    const y = size.h / 2 - (node.position.y + node.height / 2) * k;
+    flow.setViewport({ zoom: k, x: clampAxis(x, box.x0, box.x1, k, size.w), y: clampAxis(y, box.y0, box.y1, k, size.h) },
+      { duration: animate ? 250 : 0 });
     return true;
   }
 

@@ -123,12 +123,14 @@ function render({ model, el }) {
   const progress = htmlEl("div", "cnb-progress", root);
   const progressBar = htmlEl("div", "cnb-progress-bar", progress);
   const progressText = htmlEl("span", "cnb-progress-text", progress);
-  const where = htmlEl("button", "cnb-where", progress);
+  // at the right of the status line: the Dask dashboard, where the run is, its status
+  const right = htmlEl("span", "cnb-progress-right", progress);
+  const dashboard = htmlEl("a", "cnb-dashboard", right);
+  const where = htmlEl("button", "cnb-where", right);
   where.type = "button";
   where.title = "Show this node";
   where.onclick = () => { const id = where.dataset.node; if (id) { canvas.api.focus(id); model.set("selected", id); model.save_changes(); } };
-  const status = htmlEl("span", "cnb-run-status", progress);
-  const dashboard = htmlEl("a", "cnb-dashboard", progress);
+  const status = htmlEl("span", "cnb-run-status", right);
   dashboard.target = "_blank";
   dashboard.rel = "noopener";
   dashboard.textContent = "Dask dashboard";
@@ -207,7 +209,7 @@ function render({ model, el }) {
   function drawRunInfo() {
     const info = model.get("run_info") || {};
     const st = info.status || "idle";
-    status.textContent = st + (info.status === "paused" && info.paused_at ? ` before ${info.paused_at}` : "");
+    status.textContent = st; // the node a paused run waits before: the link beside it names it
     status.dataset.status = st;
     root.dataset.status = st;
     const pct = info.total ? Math.round((100 * info.done) / info.total) : 0;
