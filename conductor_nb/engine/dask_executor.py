@@ -27,7 +27,9 @@ The model, step by step:
 - Before the first node of a run (:meth:`prepare`), the cluster is checked and the
   user's code shipped (:mod:`~conductor_nb.engine.dask_remote`): versions must match,
   the modules defining the node functions travel by value, and each distinct function
-  must load on the scheduler and every worker. Any problem fails the run once.
+  (bodies' nodes included) must load on every worker. Any problem fails the run once.
+  What was found is kept while the cluster has the same workers
+  (:mod:`~conductor_nb.engine.dask_check`): later runs pay one scheduler round trip.
 - Cancellation (``run.cancel()``, a timeout) releases the Dask futures at once, in one
   batch per loop turn. Tasks already running on a worker cannot be interrupted by Dask:
   the executor asks the scheduler which ones are, says so (the node's log and a
@@ -64,7 +66,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from conductor_nb._extras import require
-from conductor_nb.engine import capture, dask_remote
+from conductor_nb.engine import capture, dask_check, dask_remote
 from conductor_nb.engine.executors import (
     Call,
     Executor,
@@ -154,7 +156,7 @@ class DaskExecutor(Executor):
         self._canceller: concurrent.futures.ThreadPoolExecutor | None = None
         self._cancelling: list[_Cancelled] = []  # cancelled this loop turn, sent together
         self._events_set: set[str] = set()  # cancel events this executor set on the cluster
-        self._checked_fns: dict[int, Any] = {}  # id -> a node function the workers loaded
+        self._check = dask_check.ClusterCheck()  # what the cluster was found to have
         self._shipped: dict[int, tuple[Any, dask_remote.ShippedFunction]] = {}  # this run's
         self._finalizer: weakref.finalize[Any, DaskExecutor] | None = None
 
@@ -272,35 +274,7 @@ class DaskExecutor(Executor):
     def _check_cluster(self, functions: dict[str, Any]) -> None:
         if self._in_process():
             return  # the workers are threads of this process: same code, same versions
-        client = self.client
-        versions: Any = client.get_versions(packages=["conductor_nb"])
-        problems = dask_remote.version_problems(versions)
-        if problems:
-            differ = "packages differ" if len(problems) > 1 else "package differs"
-            raise ExecutorError(
-                f"the Dask cluster at {self._address()} does not match this client "
-                f"({len(problems)} {differ}); no node was dispatched\n  " + "\n  ".join(problems),
-                hints=[dask_remote.version_fix(versions, problems)],
-            )
-        dask_remote.ship_modules({getattr(fn, "__module__", "") for fn in functions.values()})
-        new = {
-            label: fn for label, fn in functions.items() if self._checked_fns.get(id(fn)) is not fn
-        }
-        if not new:
-            return
-        blobs = [(label, self._ship(fn).blob) for label, fn in new.items()]
-        failures = {
-            f"worker {address}": failed
-            for address, failed in client.run(dask_remote.on_cluster_load, blobs).items()
-        }
-        lines, fixes = dask_remote.load_problems(failures)
-        if lines:
-            raise ExecutorError(
-                f"the Dask cluster at {self._address()} cannot load {len(lines)} node "
-                "function(s); no node was dispatched\n  " + "\n  ".join(lines),
-                hints=fixes or ["install what they import on the scheduler and every worker"],
-            )
-        self._checked_fns.update({id(fn): fn for fn in new.values()})
+        self._check.run(self.client, self._address(), functions, lambda fn: self._ship(fn).blob)
 
     def _ship(self, fn: Any) -> Any:
         """``fn`` as it travels to the workers (pickled once per run)."""

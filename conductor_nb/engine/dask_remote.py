@@ -317,6 +317,13 @@ def cancel_event_name(key: str) -> str:
     return f"conductor-nb-cancel-{key}"
 
 
+def on_scheduler_workers(dask_scheduler: Any) -> str:
+    """On the scheduler: its id and each worker's address and server id, as one string
+    that changes when a worker joins, leaves or restarts."""
+    workers = sorted(f"{ws.address}={ws.server_id}" for ws in dask_scheduler.workers.values())
+    return f"{dask_scheduler.id} " + " ".join(workers)
+
+
 def on_scheduler_running(dask_scheduler: Any, keys: list[str]) -> dict[str, str]:
     """On the scheduler: key -> worker address, for the keys a worker holds to run."""
     running = {}
@@ -401,6 +408,7 @@ __all__ = [
     "ShippedFunction",
     "on_cluster_load",
     "on_scheduler_running",
+    "on_scheduler_workers",
     "ship_modules",
     "user_modules",
     "version_fix",
