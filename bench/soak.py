@@ -14,21 +14,24 @@ run is then resumed (without faults) until it succeeds.
 
 It prints what it did and what it found; every "found" count must be 0:
 orphans (children alive after their runner died), nodes not in exactly one terminal
-state (in any recorded run), side effects repeated beyond the at-least-once window,
-side effects missing and temp files left (``.*.tmp`` of atomic writes, in the project).
+state (in any recorded run), side effects repeated (within or beyond the window below),
+side effects missing, temp files left (``.*.tmp`` of atomic writes, in the project) and
+completion records left (each is dropped once its node's outcome is committed).
 
-Side effects. The guarantee is at least once: ``shell-command`` declares side
-effects, so its success is committed before the run goes on; a kill (or cancel)
-that lands between a child's effect and that commit makes the resume run the node
-again. Each child's effect is its last act (it prints its output first, then appends
-its effect line with the time, then exits at once), so that window is the runner's
-part alone. The soak classifies every repeated effect: *within the window* when the
-run that should have recorded it was killed or cancelled after the effect but before
-the node's success was committed (its history row does not say succeeded), with the
-gap from effect to kill; *beyond the window* otherwise (a success that was committed
-and still ran again, or a repeat without a kill): that one must be 0. It also prints
-the measured window, from each effect to its node's recorded finish (the commit
-follows that in the same call), over all successful nodes.
+Side effects. ``shell-command`` declares side effects, so its success is committed before
+the run goes on; a kill (or cancel) may still land between a child's effect and that
+commit. Each child runs under the runner's supervisor, which records the child's end on
+disk, and ``runs resume`` finishes such a node from that record instead of running the
+child again: no effect may repeat. Each child's effect is its last act (it prints its
+output first, then appends its effect line with the time, then exits at once). The soak
+counts the hits that landed inside that window (the effect came before the hit runner had
+ended and the node's success was not committed in the run as the runner left it) and
+every repeated effect, classified *within the window* (a repeat of such a node) or
+*beyond* (any other): both must be 0. It also prints the measured window, from each
+effect to its node's recorded finish, over all successful nodes. A kill that lands
+after a child's effect but before the child has exited (microseconds here: the effect is
+the last act) kills the child with its runner; that child's end is not a completion, so
+the resume runs it again and the repeat is counted within the window.
 
 Not a unit test, and it times nothing: the machine's load only changes how long it
 takes. The whole soak runs in a temporary folder with its own CONDUCTOR_HOME.
@@ -47,6 +50,7 @@ import tempfile
 import textwrap
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -178,7 +182,9 @@ class Soak:
         self.check_orphans()
         run_id = self.run_id(out) or self.latest(chain)
         ended_at = time.time()  # the hit runner is gone by now (a cancel takes a moment)
-        hit = (run_id, hit_at, ended_at) if hit_at is not None and run_id is not None else None
+        hit = None
+        if hit_at is not None and run_id is not None:  # its nodes as the runner left them
+            hit = Hit(run_id, hit_at, ended_at, self.node_states(run_id))
         if run_id is None:  # hit while starting up, before the run was recorded: start again
             self.counts["hit before the run was recorded"] += 1
             out, err = self.cli("run", "bp.yaml", *params).communicate(timeout=300)
@@ -247,9 +253,10 @@ class Soak:
             self.found["orphans"] += 1
             proc.kill()
 
-    def check_effects(self, chain: str, hit: tuple[str, float, float] | None) -> None:
+    def check_effects(self, chain: str, hit: Hit | None) -> None:
         """Count repeated and missing effects of ``chain``; ``hit``: the run that was killed
-        or cancelled, when the signal was sent and when its runner had ended."""
+        or cancelled, when the signal was sent, when its runner had ended and its nodes'
+        states as it left them (before any resume)."""
         effects = self.work / "effects" / f"{chain}.txt"
         text = effects.read_text() if effects.exists() else ""
         lines = [line.split() for line in text.splitlines()]
@@ -264,21 +271,19 @@ class Soak:
                 first[node] = float(stamp)
         self.found["side effects missing"] += len({"a", "b", "c", "d"} - set(first))
         self.measure_lags(chain, every)
-        if not repeated:
-            return
-        hit_states = self.node_states(hit[0]) if hit is not None else {}
+        inside = set()  # nodes whose effect came before the hit runner ended, uncommitted
+        if hit is not None:
+            inside = {
+                node
+                for node, stamp in first.items()
+                if stamp <= hit.ended_at and hit.states.get(node) != "succeeded"
+            }
+            self.counts["hits between an effect and its commit"] += len(inside)
+            self.gaps += [hit.at - first[node] for node in inside]
         for node, times in repeated.items():
-            within = (
-                hit is not None
-                and first[node] <= hit[2]  # the effect came before the runner had ended
-                and hit_states.get(node) != "succeeded"  # and its success was not recorded
-            )
-            if hit is not None and within:
-                self.counts["side effects repeated within the window"] += times
-                self.gaps.append(hit[1] - first[node])
-            else:
-                self.found["side effects repeated beyond the window"] += times
-                print(f"  {chain}: {node} repeated {times}x; hit: {hit}", file=sys.stderr)
+            where = "within" if node in inside else "beyond"
+            self.found[f"side effects repeated {where} the window"] += times
+            print(f"  {chain}: {node} repeated {times}x ({where}); hit: {hit}", file=sys.stderr)
 
     def node_states(self, run_id: str) -> dict[str, str]:
         from conductor_nb.storage import RunHistory
@@ -314,6 +319,18 @@ class Soak:
                 if node.status not in TERMINAL:
                     self.found["nodes not in exactly one terminal state"] += 1
         self.found["temp files left"] += len(list(self.work.rglob(".*.tmp")))
+        records = self.work / "home" / "children"
+        self.found["completion records left"] += len(list(records.rglob("record.json")))
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A run hit by a kill or a cancel."""
+
+    run_id: str
+    at: float  # when the signal was sent
+    ended_at: float  # when its runner had ended
+    states: dict[str, str]  # its nodes' states as it left them
 
 
 def _children_marked() -> list[psutil.Process]:
@@ -355,20 +372,23 @@ def main() -> int:
     print(f"fault soak: {args.runs} runs, seed {args.seed}, {time.monotonic() - started:.0f}s")
     for name in sorted(soak.counts):
         print(f"  {name:<42} {soak.counts[name]}")
-    print("at-least-once window (shell-command children; effect -> success recorded):")
+    print("window between a child's effect and its node's commit (effect -> success recorded):")
     print(f"  measured over {len(soak.lags)} successful nodes: {_spread(soak.lags)}")
     print(
-        f"  effects repeated because a kill or cancel hit inside it: "
-        f"{soak.counts['side effects repeated within the window']}"
+        f"  kills or cancels that hit inside it: "
+        f"{soak.counts['hits between an effect and its commit']}"
         + (f" (effect -> signal: {_spread(soak.gaps)})" if soak.gaps else "")
+        + "; each finished from its child's completion record on resume"
     )
     print("found (each must be 0):")
     names = [
         "orphans",
         "nodes not in exactly one terminal state",
+        "side effects repeated within the window",
         "side effects repeated beyond the window",
         "side effects missing",
         "temp files left",
+        "completion records left",
         "chains not finished after 5 resumes",
     ]
     for name in names:

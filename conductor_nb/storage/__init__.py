@@ -88,10 +88,12 @@ def on_run_created(run: Run) -> None:
         history = _history_for(run.options.history, run)
         if history is None:
             return
+        from conductor_nb.storage import children
         from conductor_nb.storage.rebuild import _resumed_from
         from conductor_nb.storage.recorder import Recorder
 
         run.subscribe(Recorder(history, run, resumed_from=_resumed_from.get(run.id)))
+        children.keep_for(run, history)
     except Exception as exc:
         log.warning(
             "run history: run %s is not recorded (%s: %s)",

@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -546,6 +547,8 @@ class RunHistory:
             ]
         )
         self._collect(digests)
+        for run_id in run_ids:  # shell-command completion records (see storage.children)
+            shutil.rmtree(self.home / "children" / run_id, ignore_errors=True)
 
     def _collect(self, digests: list[str]) -> None:
         for digest in digests:

@@ -9,7 +9,9 @@ picture and records work, executing them does not.
 
 ``resume`` starts a *new* run of the recorded blueprint with the recorded
 params, passing the outputs of nodes that succeeded (or were cached) as
-``completed``: the engine reuses them and never runs those nodes again. Failed,
+``completed``: the engine reuses them and never runs those nodes again. So does a
+node the run left unfinished (killed or cancelled) whose shell-command child had completed:
+it is finished from the child's completion record (see :mod:`.children`). Failed,
 cancelled, skipped, interrupted and never-run nodes run. A succeeded node whose
 outputs cannot be restored (a pickle while pickles are not allowed, or a value
 that was kept only as a repr) has to run again; a warning names it.
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conductor_nb.errors import BlueprintError, NodeExecutionError, StoreError
-from conductor_nb.storage import process
+from conductor_nb.storage import children, process
 from conductor_nb.storage.values import has_stored
 
 if TYPE_CHECKING:
@@ -177,7 +179,12 @@ def resume(
     bp = recorded if blueprint is None else blueprint
     unchanged = _unchanged_nodes(recorded, bp) if blueprint is not None else set(bp.nodes)
     completed = {}
-    for node in hist.nodes(record.id, allow_pickle=allow_pickle):
+    nodes = hist.nodes(record.id, allow_pickle=allow_pickle)
+    finished = children.completed_children(
+        hist, record.id, [n for n in nodes if n.node_id in unchanged], bp
+    )
+    completed.update({node_id: outputs for node_id, (outputs, _) in finished.items()})
+    for node in nodes:
         if node.status not in REUSABLE or node.node_id not in unchanged:
             continue
         if has_stored(node.outputs):
@@ -199,6 +206,7 @@ def resume(
         run = api.start(bp, record.params, run_options, setup)
     finally:
         _resumed_from.pop(new_id, None)
+    children.finish_from_records(hist, record.id, finished, run)
     return run.wait() if wait else run
 
 

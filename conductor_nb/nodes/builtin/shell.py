@@ -1,9 +1,12 @@
 """``shell-command``: run one program with a list of arguments, never through a shell.
 
-The program starts in its own process group (session), so on timeout or
-cancellation the whole tree it spawned is killed: SIGTERM to the group, then
-SIGKILL after a grace period. On Linux it also dies with the runner, even when
-the runner is killed with SIGKILL (a parent-death signal, see ``_children``).
+The program is started by the runner's supervisor (``conductor_nb._supervisor``) in a
+process group of its own, so on timeout or cancellation the whole tree it spawned is
+killed: SIGTERM to the group, then SIGKILL after a grace period. It also dies with the
+runner, even when the runner is killed with SIGKILL (see ``_children``). The supervisor
+records the program's end on disk (exit code, output); the node reads that record, and
+``runs resume`` finishes the node from it when the runner died before committing the
+node's success, instead of running the program again (see ``_completions``).
 Output is ``{stdout, stderr, exit_code, duration}``; a non-zero exit fails the
 node unless ``allowFailure`` is set.
 
@@ -20,41 +23,57 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import sys
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from conductor_nb import _children
+from conductor_nb import _children, _completions
 from conductor_nb.model import templates
 from conductor_nb.model.types import Port
 from conductor_nb.nodes.builtin._define import define, is_given_empty, param
 
 GRACE = 2.0
+SUPERVISOR = str(Path(_completions.__file__).with_name("_supervisor.py"))
+"""The script that runs each child and records its end (``python -I -S``: no site, fast)."""
 
 
 class CommandFailed(RuntimeError):
     """The program exited with a non-zero code."""
 
 
-def _kill_tree(proc: asyncio.subprocess.Process, sig: int) -> None:
+def _kill_group(pgid: int, sig: int) -> None:
     if sys.platform == "win32":  # pragma: no cover
-        proc.kill()
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, sig)
+        os.killpg(pgid, sig)
 
 
-async def _terminate(proc: asyncio.subprocess.Process) -> None:
-    """SIGTERM the process group, SIGKILL it if it lingers; always reap the process."""
-    _kill_tree(proc, signal.SIGTERM)
+async def _stop(started: asyncio.Future[int], ended: asyncio.Future[int]) -> None:
+    """Kill a child that was started (or is starting) and wait for its recorded end."""
     try:
-        await asyncio.wait_for(asyncio.shield(proc.wait()), GRACE)
+        child = await started
+    except Exception:  # it did not start: nothing to stop
+        with contextlib.suppress(Exception):
+            await ended
+        return
+    await _terminate(child, ended)
+
+
+async def _terminate(child: int, ended: asyncio.Future[int]) -> None:
+    """SIGTERM the child's process group, SIGKILL it if it lingers; the supervisor records
+    its end (and tells us)."""
+    _kill_group(child, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(asyncio.shield(ended), GRACE)
     except TimeoutError:
         pass
-    _kill_tree(proc, signal.SIGKILL)  # children that ignored SIGTERM, or outlived the leader
-    await proc.wait()
+    _kill_group(child, signal.SIGKILL)  # children that ignored SIGTERM, or outlived the leader
+    with contextlib.suppress(RuntimeError):
+        await ended
 
 
 def _environment(env: Any, inherit: bool) -> dict[str, str]:
@@ -99,10 +118,6 @@ def stdin_bytes(stdin: Any, encoding: str) -> bytes | None:
     return text.encode(encoding)
 
 
-def _text(data: bytes, encoding: str) -> str:
-    return data.decode(encoding, errors="replace")
-
-
 async def shell_command(
     input: Any = None,
     program: str = "",
@@ -114,50 +129,70 @@ async def shell_command(
     timeout: float | None = None,  # noqa: ASYNC109 (a node param, enforced below)
     allowFailure: bool = False,
     encoding: str = "utf-8",
+    ctx: Any = None,
 ) -> dict[str, Any]:
-    """Run ``program`` with ``args`` (no shell), capture its output, kill its tree on cancel."""
+    """Run ``program`` with ``args`` (no shell) through its supervisor, which records its end
+    durably; kill its tree on cancel and timeout."""
     if not program:
         raise ValueError("shell-command needs a program")
     argv = _argv(program, args)
     data = stdin_bytes(stdin, encoding)
     started = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.PIPE if data is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_environment(env, inheritEnv),
-        cwd=cwd or None,
-        start_new_session=True,  # its own process group: killable as a tree
-        preexec_fn=_children.preexec(),  # and killed with the runner, even on SIGKILL
+    folder, durable = _completions.new_folder(
+        getattr(ctx, "run_id", "-"), getattr(ctx, "node_id", "-"), getattr(ctx, "attempt", 0)
     )
-    _children.watch_group(proc.pid)  # what it starts, too (a watchdog outlives the runner)
     try:
-        out, err = await asyncio.wait_for(proc.communicate(data), timeout)
-    except TimeoutError:
-        raise TimeoutError(
-            f"{argv[0]} timed out after {timeout:g}s; its process tree was killed"
-        ) from None
+        _completions.write_intent(
+            folder, encoding=encoding, allow_failure=allowFailure, program=argv[0]
+        )
+        done = await _supervised(argv, folder, data, _environment(env, inheritEnv), cwd, timeout)
     finally:
-        if proc.returncode is None:  # timed out or cancelled: never leave the tree running
-            await asyncio.shield(_terminate(proc))
-        # the leader is gone; kill what it left behind in its group (daemons, orphans)
-        _kill_tree(proc, signal.SIGKILL)
-        _children.unwatch_group(proc.pid)
-    result: dict[str, Any] = {
-        "stdout": _text(out, encoding),
-        "stderr": _text(err, encoding),
-        "exit_code": proc.returncode,
-        "duration": time.monotonic() - started,
-    }
-    if proc.returncode != 0 and not allowFailure:
-        tail = _text(err, encoding).strip().splitlines()[-5:]
+        if not durable:
+            shutil.rmtree(folder, ignore_errors=True)
+    result = done.result(time.monotonic() - started)
+    if not done.succeeded:
+        tail = result["stderr"].strip().splitlines()[-5:]
         raise CommandFailed(
-            f"{argv[0]} exited with code {proc.returncode}"
+            f"{argv[0]} exited with code {done.exit_code}"
             + (": " + " | ".join(tail) if tail else "")
             + "; set allowFailure: true to continue on non-zero exits"
         )
     return result
+
+
+async def _supervised(
+    argv: list[str],
+    folder: Path,
+    data: bytes | None,
+    env: dict[str, str],
+    cwd: str | None,
+    limit: float | None,
+) -> _completions.Completion:
+    """Start ``argv`` through the runner's supervisor (see ``conductor_nb._supervisor``) and
+    return the child's end, as it recorded it."""
+    stdin = None
+    if data is not None:
+        (folder / "stdin").write_bytes(data)
+        stdin = str(folder / "stdin")
+    pid, exit_code = _children.supervisor.start(
+        argv, env=env, cwd=cwd or None, folder=str(folder), stdin=stdin
+    )
+    started, ended = asyncio.wrap_future(pid), asyncio.wrap_future(exit_code)
+    try:
+        async with asyncio.timeout(limit):
+            await asyncio.shield(started)
+            await asyncio.shield(ended)
+    except TimeoutError:
+        raise TimeoutError(
+            f"{argv[0]} timed out after {limit:g}s; its process tree was killed"
+        ) from None
+    finally:
+        if not ended.done():  # timed out, cancelled or not started: never leave a tree running
+            await asyncio.shield(_stop(started, ended))
+    done = _completions.read(folder)
+    if done is None:
+        raise RuntimeError(f"the end of {argv[0]} was not recorded in {folder}")
+    return done
 
 
 SHELLS = re.compile(r"^(sh|bash|zsh|dash|ksh|ash)$")
@@ -263,6 +298,7 @@ SHELL_COMMAND = define(
     ],
     example={"type": "shell-command", "params": {"program": "echo", "args": ["hello", "world"]}},
     validate=_check,
+    takes_context=True,
     side_effects=True,
 )
 
