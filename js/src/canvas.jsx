@@ -48,7 +48,7 @@ const GraphNode = memo(function GraphNode({ id, data, positionAbsoluteX, positio
   return (
     <div className={cls.join(" ")} data-node={id} data-state={s.state}
       data-x={Math.round(positionAbsoluteX)} data-y={Math.round(positionAbsoluteY)}
-      title={`${id} (${n.type})`}>
+      title={`${id} (${n.type})`} style={{ "--cnb-label-chars": Math.max(4, n.label.length) }}>
       <div className="cnb-node-box" style={{ width: NODE_W, minHeight: nodeHeight(n) }}>
         <div className="cnb-node-head">
           <span className="cnb-badge nodrag" data-node={id} title="click: toggle breakpoint"

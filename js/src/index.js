@@ -14,6 +14,9 @@ import { htmlEl, button, group, fmtSeconds } from "./dom.js";
 
 const NARROW = 560, MEDIUM = 800; // view widths (px) below which the inspector makes room
 const OVERVIEW_NODES = 30; // the overview map is on by default above this many nodes
+// below this zoom a node's box holds 3 letters of its label at most: the labels go (the
+// node's title tells it on hover), the boxes keep their state colours
+const SPECKS_ZOOM = 0.2;
 
 // Shortcut names as the user's platform writes them (the keys themselves work on both).
 const IS_MAC = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent || "");
@@ -185,6 +188,7 @@ function render({ model, el }) {
       root.style.setProperty("--cnb-zoom", String(k));
       root.classList.toggle("cnb-zoom-low", k < 0.55);
       root.classList.toggle("cnb-zoom-tiny", k < 0.3);
+      root.classList.toggle("cnb-zoom-specks", k < SPECKS_ZOOM);
     },
   };
   let map = null;

@@ -216,6 +216,32 @@ def test_fit_all_shows_every_node_and_find_jumps_to_one(page: Any) -> None:
     )
 
 
+def test_far_out_labels_are_whole_or_gone(page: Any) -> None:
+    """Zoomed out, a label is shown whole (down to 9 px) rather than cut to "st…"; where the
+    box holds no more than that, labels go and the coloured boxes stay."""
+    v = view(page, 300)
+    v.scroll_into_view_if_needed()
+    page.locator(".v-n300 .cnb-btn-fit").click()
+    expect(v).to_have_class(re.compile("cnb-zoom-specks"))
+    label = page.locator(".v-n300 .react-flow__node .cnb-node-label").first
+    expect(label).to_be_hidden()
+    while float(v.get_attribute("data-zoom") or 1) < 0.3:  # to the zoom a hand reaches
+        page.locator(".v-n300 .cnb-btn-zoom-in").click()
+    k = float(v.get_attribute("data-zoom") or "nan")
+    assert 0.3 <= k < 0.55, k
+    expect(v).not_to_have_class(re.compile("cnb-zoom-specks"))
+    cut = v.evaluate(
+        """v => [...v.querySelectorAll('.react-flow__node .cnb-node-label')]
+              .filter(l => l.scrollWidth > l.clientWidth)
+              .map(l => `${l.textContent}: ${l.scrollWidth} px in ${l.clientWidth}`)"""
+    )
+    px = label_px(page, 300)
+    print(f"zoom {k:.2f}: labels {px:.1f} px on screen, {len(cut)} cut")
+    assert not cut, cut
+    assert px >= 9, px
+    screenshot(v, SHOTS / "scale-300-far.png")
+
+
 def _answer_ms(page: Any, n: int, button: str, status: str = "") -> float:
     """Click a toolbar button; ms until the page shows the answer: the run's ``status`` when
     given, else the first node whose state changes (on the canvas or in the overview)."""
