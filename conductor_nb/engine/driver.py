@@ -42,6 +42,7 @@ from conductor_nb.engine.events import (
     RunProgress,
 )
 from conductor_nb.engine.executors import Executor, make_executor
+from conductor_nb.engine.follow import Follow, Followed, may_start
 from conductor_nb.engine.journal import Journal, env_secrets
 from conductor_nb.engine.limits import Limits, current_permit
 from conductor_nb.engine.options import ResultCache, RunOptions, RunSetup, new_run_id
@@ -122,6 +123,7 @@ class RunDriver:
         """node -> its type's definition when it was retried (the function fixed in a cell)"""
         self._host: NodeHost | None = None
         self._holds_heap = False  # the collector leaves the run's objects alone (heap.hold)
+        self._plain: dict[str, bool] = {}  # node -> a worker may run it after its upstream
 
     # ----------------------------------------------------------- reading
     @property
@@ -153,6 +155,10 @@ class RunDriver:
         return self._cancelling
 
     @property
+    def limits(self) -> Limits:
+        return self._limits
+
+    @property
     def cache(self) -> ResultCache | None:
         """The result cache this run reads and writes (None: no node caches)."""
         return self._cache
@@ -175,6 +181,10 @@ class RunDriver:
     def next_node(self) -> str | None:
         """The node ``step()`` would run next (stable order), if one is ready."""
         return self.scheduler.peek()
+
+    def has_other_work(self) -> bool:
+        """A node is ready, or more than one is running (callable from a worker thread)."""
+        return len(self._tasks) > 1 or self.scheduler.peek() is not None
 
     def is_running(self, node_id: str) -> bool:
         return self.is_active and node_id in self.scheduler.running
@@ -336,7 +346,11 @@ class RunDriver:
         until = time.monotonic() + LANE_SLICE
         next_id: str | None = node_id
         while next_id is not None:
-            if not await self._node_task(next_id, pinned):
+            planned = self.plan.nodes[next_id]
+            follow = Follow(self, planned, self._plain) if may_start(self, planned) else None
+            if not await self._node_task(next_id, pinned, follow):
+                return
+            if follow is not None and follow.done and not await self._followed(follow, task):
                 return
             pinned, next_id = None, None
             while (
@@ -351,22 +365,51 @@ class RunDriver:
                     break
                 next_id = None
 
-    async def _node_task(self, node_id: str, pinned: Mapping[str, Any] | None = None) -> bool:
-        """Run one node to its end; False when it was cancelled (its lane ends too)."""
+    async def _followed(self, follow: Follow, task: asyncio.Task[None]) -> bool:
+        """Record the nodes a worker ran after the lane's node (:mod:`.follow`); False
+        when the lane was cancelled meanwhile."""
+        for done in follow.done:
+            node_id = done.node_id
+            if self._cancelling or not self.scheduler.is_ready(node_id):
+                return True  # it ran, but the run is ending: it ends cancelled with the rest
+            self.scheduler.take(node_id)
+            if not self._queue(node_id):
+                continue
+            self._tasks[node_id] = task
+            if not await self._node_task(node_id, None, followed=done):
+                return False
+        return True
+
+    async def _node_task(
+        self,
+        node_id: str,
+        pinned: Mapping[str, Any] | None = None,
+        follow: Follow | None = None,
+        followed: Followed | None = None,
+    ) -> bool:
+        """Run one node to its end (or record one a worker ran: ``followed``); False when
+        it was cancelled (its lane ends too)."""
         planned = self.plan.nodes[node_id]
         record = self.node_runs[node_id]
         ok, skipped_ports, going_on = False, set[str](), True
         permit = self._limits.permit(planned.type.name, planned.type.concurrency)
         try:
+            if followed is not None:  # it ran in the slot of the node before it
+                ok, skipped_ports = await node_runner.record_followed(
+                    self.host(), planned, record, followed
+                )
+                return True
             if self.options.debug.slow_motion:
                 await asyncio.sleep(self.options.debug.slow_motion)
             await permit.acquire()
             current_permit.set(permit)
             node_type = self.current_types.get(node_id)
             ok, skipped_ports = await node_runner.execute(
-                self.host(), planned, record, pinned, node_type
+                self.host(), planned, record, pinned, node_type, follow
             )
         except asyncio.CancelledError:
+            if follow is not None:
+                follow.stop = True  # the worker starts nothing more
             self._mark_cancelled(node_id, "cancelled while running")
             going_on = False
         except Exception as exc:  # an engine bug must not hang the run

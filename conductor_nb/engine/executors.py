@@ -59,6 +59,9 @@ class Call:
     key: str = ""
     local: bool = False  # steers the run: runs on the engine's loop on every executor
     context_arg: str | None = None  # the keyword holding the node's NodeContext, if any
+    follow: Callable[[Any], None] | None = None
+    """Called with a sync call's result on the thread that ran it, before the result is
+    handed back (executors that run calls elsewhere ignore it)."""
 
 
 def detach(call: Call) -> Call:
@@ -145,7 +148,7 @@ class LocalExecutor(Executor):
             await self.start()
         assert self._pool is not None
         # results come back in batches; logs and the node context follow into the thread
-        result = await self._pool.call(call.fn, call.kwargs)
+        result = await self._pool.call(call.fn, call.kwargs, call.follow)
         if inspect.isawaitable(result):
             result = await result
         return result

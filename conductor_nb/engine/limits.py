@@ -59,6 +59,10 @@ class Limits:
         self._type_limits = type_limits
         self._per_type: dict[str, asyncio.Semaphore] = {}
 
+    def is_limited(self, type_name: str, type_default: int | None) -> bool:
+        """Whether nodes of ``type_name`` have a limit of their own (beyond the slots)."""
+        return bool(self._type_limits.get(type_name, type_default))
+
     def permit(self, type_name: str, type_default: int | None) -> Permit:
         """A permit for a node of ``type_name`` (``type_default``: the type's own limit)."""
         limit = self._type_limits.get(type_name, type_default)

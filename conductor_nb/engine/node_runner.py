@@ -35,6 +35,7 @@ from conductor_nb.model import templates
 from conductor_nb.model.types import MISSING, SKIP, NodeType, kind_mismatch
 
 if TYPE_CHECKING:
+    from conductor_nb.engine.follow import Follow, Followed
     from conductor_nb.engine.plan import PlannedNode
 
 
@@ -104,10 +105,14 @@ class InjectedFault(RuntimeError):
     """Raised by fault injection (a debugging run option)."""
 
 
-def resolve_inputs(host: NodeHost, planned: PlannedNode) -> dict[str, Any]:
-    """Values arriving on edges, per input port (``many`` ports get a list)."""
+def resolve_inputs(
+    host: NodeHost, planned: PlannedNode, first: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Values arriving on edges, per input port (``many`` ports get a list); ``first``:
+    outputs of nodes not recorded yet (a worker going on with successors reads them)."""
     values: dict[str, Any] = {}
-    outputs_of = host.outputs_of
+    recorded = host.outputs_of
+    outputs_of = (lambda node_id: first.get(node_id) or recorded(node_id)) if first else recorded
     for port_name, sources in planned.sources.items():
         port = planned.type.input(port_name)
         if port is not None and port.many:
@@ -250,8 +255,11 @@ async def execute(
     node_run: NodeRun,
     pinned_inputs: Mapping[str, Any] | None = None,
     node_type: NodeType | None = None,
+    follow: Follow | None = None,
 ) -> Outcome:
-    """Run one node to its final state: arguments, then the cache, then the attempts."""
+    """Run one node to its final state: arguments, then the cache, then the attempts
+    (``follow``: called on the worker thread with a sync call's result, see
+    :mod:`~conductor_nb.engine.follow`)."""
     node_type = node_type or planned.type
     kwargs = await _arguments(host, planned, node_run, node_type, pinned_inputs)
     if kwargs is None:
@@ -267,7 +275,7 @@ async def execute(
         node_run.cache_key = cache_key(node_type, kwargs)
         if _served_from_cache(host, planned, node_run):
             return True, _skipped_ports(node_run.outputs)
-    if not await _attempts(host, planned, node_run, node_type, kwargs):
+    if not await _attempts(host, planned, node_run, node_type, kwargs, follow):
         return False, set()
     secret = host.holds_secret(node_run.outputs)  # secrets never go to disk
     if use_cache and node_run.cache_key and host.cache is not None and not secret:
@@ -320,6 +328,7 @@ async def _attempts(
     node_run: NodeRun,
     node_type: NodeType,
     kwargs: dict[str, Any],
+    follow: Follow | None = None,
 ) -> bool:
     """Call the node until it succeeds or has no attempt left (retry delay and backoff)."""
     node = planned.node
@@ -332,7 +341,7 @@ async def _attempts(
             NodeStarted(host.run_id, node_id=planned.id, attempt=attempt, inputs=node_run.inputs)
         )
         try:
-            result = await _attempt(host, planned, node_run, node_type, kwargs)
+            result = await _attempt(host, planned, node_run, node_type, kwargs, follow)
             outputs = host.executor.split_outputs(node_type, result)
         except asyncio.CancelledError:
             raise
@@ -353,7 +362,9 @@ async def _attempts(
                 continue
             _fail(host, planned, node_run, exc, _describe(exc))
             return False
-        node_run.finished_at = time.time()
+        # a worker that went on with successors noted when this call returned
+        ended = follow.returned_at if follow is not None else None
+        node_run.finished_at = ended or time.time()
         node_run.outputs = outputs
         host.publish(
             NodeSucceeded(
@@ -362,9 +373,59 @@ async def _attempts(
                 duration=node_run.duration or 0.0,
                 attempt=attempt,
                 outputs=outputs,
+                time=node_run.finished_at,
             )
         )
         return True
+
+
+async def record_followed(
+    host: NodeHost, planned: PlannedNode, node_run: NodeRun, done: Followed
+) -> Outcome:
+    """Record a node that a worker thread ran after its upstream node (see
+    :mod:`~conductor_nb.engine.follow`): started, its log lines, then its end, with the
+    times it really ran."""
+    node_run.attempts += 1
+    node_run.started_at = done.started
+    node_run.inputs = host.redact(done.kwargs)
+    host.publish(
+        NodeStarted(
+            host.run_id,
+            node_id=planned.id,
+            attempt=node_run.attempts,
+            inputs=node_run.inputs,
+            time=done.started,
+        )
+    )
+    if done.lines:
+        sink = LineSink(host, planned.id)
+        capture.replay(done.lines, sink)
+        sink.flush()
+    outputs, error, finished = done.outputs, done.error, done.finished
+    if done.result is not None:  # an awaitable result: awaited here, as the executor does
+        try:
+            outputs = host.executor.split_outputs(planned.type, await done.result)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = exc
+        finished = time.time()
+    if error is not None or outputs is None:
+        error = error or RuntimeError("the node gave no outputs")
+        _fail(host, planned, node_run, error, _describe(error))
+        return False, set()
+    node_run.finished_at, node_run.outputs = finished, outputs
+    host.publish(
+        NodeSucceeded(
+            host.run_id,
+            node_id=planned.id,
+            duration=finished - done.started,
+            attempt=node_run.attempts,
+            outputs=outputs,
+            time=finished,
+        )
+    )
+    return True, _skipped_ports(outputs)
 
 
 def _skipped_ports(outputs: Mapping[str, Any] | None) -> set[str]:
@@ -391,6 +452,7 @@ async def _attempt(
     node_run: NodeRun,
     node_type: NodeType,
     kwargs: dict[str, Any],
+    follow: Follow | None = None,
 ) -> Any:
     node = planned.node
     call_kwargs = node_type.adapt_inputs(dict(kwargs))  # tables as the type hints ask
@@ -402,7 +464,7 @@ async def _attempt(
         if host.executor.inline_async and node_type.is_async:
             coro = node_type.fn(**call_kwargs)  # fast path: no executor hop for local async
         else:
-            coro = host.executor.submit(_call(planned, node_type, call_kwargs))
+            coro = host.executor.submit(_call(planned, node_type, call_kwargs, follow))
         debug = host.options.debug
         if debug.faults or debug.fault_rate:
             coro = _with_faults(host, planned.id, coro)
@@ -418,7 +480,12 @@ async def _attempt(
             sink.flush()
 
 
-def _call(planned: PlannedNode, node_type: NodeType, kwargs: dict[str, Any]) -> Call:
+def _call(
+    planned: PlannedNode,
+    node_type: NodeType,
+    kwargs: dict[str, Any],
+    follow: Follow | None = None,
+) -> Call:
     return Call(
         node_type.fn,
         kwargs,
@@ -427,6 +494,7 @@ def _call(planned: PlannedNode, node_type: NodeType, kwargs: dict[str, Any]) -> 
         dict(planned.node.resources),
         local=node_type.runs_beside_engine,
         context_arg=node_type.context_arg,
+        follow=follow,
     )
 
 

@@ -56,6 +56,13 @@ class Scheduler:
     def is_finished(self, node_id: str) -> bool:
         return node_id in self._outcome
 
+    def waiting_on(self, node_id: str) -> int:
+        """How many upstream nodes of ``node_id`` have not succeeded yet."""
+        return self._remaining.get(node_id, 0)
+
+    def is_ready(self, node_id: str) -> bool:
+        return node_id in self._ready
+
     @property
     def finished_count(self) -> int:
         return len(self._outcome)

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import queue
 import threading
 from collections.abc import Callable
 from typing import Any
+
+log = logging.getLogger("conductor_nb.engine")
 
 _Outcome = tuple[asyncio.Future[Any], bool, Any]
 _Item = tuple[
@@ -29,6 +32,7 @@ _Item = tuple[
     contextvars.Context,
     Callable[..., Any],
     dict[str, Any],
+    Callable[[Any], None] | None,
 ]
 
 
@@ -46,7 +50,14 @@ class ThreadLane:
         self._idle = 0  # workers waiting for a call
         self._waiting = 0  # calls queued and not yet taken
 
-    def call(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
+    def call(
+        self,
+        fn: Callable[..., Any],
+        kwargs: dict[str, Any],
+        follow: Callable[[Any], None] | None = None,
+    ) -> asyncio.Future[Any]:
+        """``fn(**kwargs)`` on a worker; ``follow(result)`` runs there after it succeeds,
+        before the result is handed back (it must not raise)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         with self._lock:
@@ -55,7 +66,7 @@ class ThreadLane:
             self._waiting += 1
             if self._waiting > self._idle and len(self._threads) < self.workers:
                 self._spawn()  # every worker is busy: one more (quick calls need few)
-        self._queue.put((loop, future, contextvars.copy_context(), fn, kwargs))
+        self._queue.put((loop, future, contextvars.copy_context(), fn, kwargs, follow))
         return future
 
     def shutdown(self) -> None:
@@ -83,7 +94,7 @@ class ThreadLane:
                 self._waiting -= item is not None
             if item is None:
                 return
-            loop, future, ctx, fn, kwargs = item
+            loop, future, ctx, fn, kwargs, follow = item
             if future.cancelled():
                 continue
             try:
@@ -92,6 +103,11 @@ class ThreadLane:
                 outcome = (future, False, RuntimeError(f"StopIteration: {exc}"))
             except BaseException as exc:  # handed to the awaiting task, which decides
                 outcome = (future, False, exc)
+            if follow is not None and outcome[1] and not future.cancelled():
+                try:
+                    ctx.run(follow, outcome[2])
+                except Exception:  # the call's own result must still get back
+                    log.error("a worker could not go on after its call", exc_info=True)
             self._deliver(loop, outcome)
 
     def _deliver(self, loop: asyncio.AbstractEventLoop, outcome: _Outcome) -> None:
