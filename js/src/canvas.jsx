@@ -187,8 +187,12 @@ const GraphEdge = memo(function GraphEdge(props) {
   const { id, source, sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition, markerEnd, data } = props;
   const { store, selectedEdge, inner } = data;
   const [, bump] = useReducer((x) => x + 1, 0);
-  useEffect(() => (inner ? undefined : store.subscribe(source, bump)), [store, source, inner]);
-  const st = inner ? "pending" : store.stateOf(source);
+  // a body's edge: coloured by its source's run in the item shown
+  useEffect(() => (inner
+    ? store.subscribeAll((ids) => { for (const i of ids || []) if (i.startsWith(inner.owner)) { bump(); return; } })
+    : store.subscribe(source, bump)), [store, source, inner]);
+  const nested = inner && nestedId(store, inner.owner, inner.kind, inner.source);
+  const st = inner ? (nested ? store.stateOf(nested) : "pending") : store.stateOf(source);
   const [d] = getBezierPath({ sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition });
   let cls = "cnb-edge";
   if (st === "succeeded" || st === "cached") cls += " cnb-flowed";
@@ -221,6 +225,13 @@ function handlesOf(n) {
 function clampAxis(t, lo, hi, k, view) {
   if ((hi - lo) * k + 2 * PAD <= view) return (view - (lo + hi) * k) / 2;
   return Math.min(PAD - lo * k, Math.max(view - PAD - hi * k, t));
+}
+
+// The least move of a viewport offset t that shows [lo, hi] (its start, when it is too long).
+function reveal(t, lo, hi, k, view) {
+  if (lo * k + t >= PAD && hi * k + t <= view - PAD) return t;
+  if ((hi - lo) * k > view - 2 * PAD || lo * k + t < PAD) return PAD - lo * k;
+  return view - PAD - hi * k;
 }
 
 function bounds(list) {
@@ -257,9 +268,10 @@ function Canvas({ model, store, host, api, on, initial }) {
 
   // bodies unfolded (loop/parallel/group nodes): their sub-flows go under them
   const [folds, setFolds] = useState(() => new Set(initial.folds || []));
+  const revealed = useRef(null); // a body just unfolded: shown whole once it is laid out
   const fold = useMemo(() => (id) => setFolds((was) => {
     const next = new Set(was);
-    if (next.has(id)) next.delete(id); else next.add(id);
+    if (next.has(id)) next.delete(id); else { next.add(id); revealed.current = id; }
     on.folds([...next]);
     return next;
   }), [on]);
@@ -290,6 +302,18 @@ function Canvas({ model, store, host, api, on, initial }) {
   const [nodes, setNodes] = useState(laidOut);
   useEffect(() => setNodes(laidOut), [laidOut]);
 
+  // an unfolded body is brought into view with its node (the least move; zoom unchanged)
+  useEffect(() => {
+    const id = revealed.current;
+    revealed.current = null;
+    const owner = id && laidOut.find((n) => n.id === id), body = id && laidOut.find((n) => n.id === `${id}::body`);
+    if (!owner || !body) return;
+    const v = flow.getViewport();
+    const x = reveal(v.x, owner.position.x, body.position.x + body.width, v.zoom, size.w);
+    const y = reveal(v.y, owner.position.y, body.position.y + body.height, v.zoom, size.h);
+    if (x !== v.x || y !== v.y) flow.setViewport({ x, y, zoom: v.zoom }, { duration: 250 });
+  }, [laidOut]);
+
   const edges = useMemo(() => {
     const marker = { type: MarkerType.ArrowClosed, width: 14, height: 14, color: "#7d8590" };
     const out = graph.edges.map((e) => ({
@@ -301,7 +325,7 @@ function Canvas({ model, store, host, api, on, initial }) {
       for (const e of expandGraph({ nodes: [], edges: n.body.edges }).edges) {
         out.push({ id: `${n.id}::${e.id}`, source: `${n.id}::${e.source}`, target: `${n.id}::${e.target}`,
           sourceHandle: e.source_port, targetHandle: e.target_port, type: "cnb", markerEnd: marker,
-          selectable: false, zIndex: 1, data: { store, selectedEdge, inner: true } });
+          selectable: false, zIndex: 1, data: { store, selectedEdge, inner: { owner: n.id, kind: n.type, source: e.source } } });
       }
     }
     return out;

@@ -359,6 +359,14 @@ def test_a_loop_body_unfolds_into_a_subflow_with_its_items(page: Any) -> None:
     inner = page.locator(".v-fold .cnb-inner[data-body='each']")
     expect(inner).to_have_count(2)
     expect(page.locator(".v-fold .react-flow__edge")).to_have_count(2)  # each -> after, inside
+    # the view moves (zoom unchanged) to show the body whole with its node
+    page.wait_for_function(
+        """() => { const c = document.querySelector('.v-fold .cnb-canvas').getBoundingClientRect();
+            const g = document.querySelector('.v-fold .cnb-body-group').getBoundingClientRect();
+            return g.top >= c.top && g.bottom <= c.bottom
+                && g.left >= c.left && g.right <= c.right; }""",
+        timeout=10_000,
+    )
     # the body sits under its node, and the graph makes room: nothing overlaps it
     box = group.bounding_box()
     after = page.locator(".v-fold .cnb-node[data-node='after']").bounding_box()
@@ -373,6 +381,10 @@ def test_a_loop_body_unfolds_into_a_subflow_with_its_items(page: Any) -> None:
     page.locator(".v-fold .cnb-item[data-item='2']").click()
     expect(inner.first).to_have_attribute("data-node", "each[2].times")
     expect(inner.first).to_have_attribute("data-state", "succeeded")
+    # the body's edge shows that item's data went through it (as the graph's own edges do)
+    expect(page.locator(".v-fold path.cnb-edge[data-edge^='each::']")).to_have_class(
+        re.compile("cnb-flowed")
+    )
     inner.first.locator(".cnb-node-box").click()
     insp = page.locator(".v-fold .cnb-inspector")
     expect(insp.locator(".cnb-insp-title")).to_have_text("each[2].times")
