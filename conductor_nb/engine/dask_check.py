@@ -11,9 +11,10 @@ What a check found holds for the cluster it was made on, so an executor keeps it
   scheduler's own id): while they are the same workers, the versions they reported stand
   and the functions they loaded are not sent again. A worker that joined or restarted (a
   new server id) and a restarted scheduler make the next run check everything again.
-- on a full check, the version report and the function probe go out together (two round
-  trips in flight, not one after the other); the versions are read first, so a version
-  mismatch is what the run reports, never a load error it caused.
+- on a full check, the worker list, the version report and the function probe go out
+  together (three round trips in flight, not one after the other); the versions are read
+  first, so a version mismatch is what the run reports, never a load error it caused. The
+  worker list is kept only if every worker in it answered the other two.
 """
 
 from __future__ import annotations
@@ -43,21 +44,23 @@ class ClusterCheck:
         """Check ``functions`` (label -> function) on the cluster behind ``client``, or
         raise an :class:`ExecutorError` saying what to fix (``where`` is its address);
         ``blob_of`` gives a function's bytes as they travel."""
-        workers = _workers_of(client)
-        if workers is None or workers != self._workers:
-            self._workers = None
+        if self._workers is not None and _workers_of(client) != self._workers:
+            self._workers = None  # a worker joined, left or restarted: check everything
             self._loaded.clear()
         dask_remote.ship_modules({getattr(fn, "__module__", "") for fn in functions.values()})
         new = {label: fn for label, fn in functions.items() if self._loaded.get(id(fn)) is not fn}
         blobs = [(label, blob_of(fn)) for label, fn in new.items()]
-        if self._workers is None:
-            versions, loads = _both(
+        if self._workers is None:  # the three round trips at once
+            workers, versions, loads = _together(
+                lambda: _workers_of(client),
                 lambda: client.get_versions(packages=["conductor_nb"]),
                 (lambda: client.run(dask_remote.on_cluster_load, blobs)) if blobs else dict,
             )
-            _raise_for_versions(where, versions())
-            self._workers = workers
+            reported = versions()
+            _raise_for_versions(where, reported)
             failed = loads()
+            if _covered(workers(), reported.get("workers", {}), failed, bool(blobs)):
+                self._workers = workers()
         elif blobs:
             failed = client.run(dask_remote.on_cluster_load, blobs)
         else:
@@ -83,16 +86,22 @@ def _workers_of(client: Any) -> str | None:
         return None
 
 
-def _both(
-    first: Callable[[], Any], second: Callable[[], Any]
-) -> tuple[Callable[[], Any], Callable[[], Any]]:
-    """Start two blocking calls at once; each result is read (or raised) when asked for."""
-    pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="conductor-dask-check")
+def _together(*calls: Callable[[], Any]) -> list[Callable[[], Any]]:
+    """Start blocking calls at once; each result is read (or raised) when asked for."""
+    pool = concurrent.futures.ThreadPoolExecutor(len(calls), thread_name_prefix="cnb-dask-check")
     try:
-        one, two = pool.submit(first), pool.submit(second)
+        return [pool.submit(call).result for call in calls]
     finally:
         pool.shutdown(wait=False)
-    return one.result, two.result
+
+
+def _covered(workers: str | None, versions: Any, loaded: Any, probed: bool) -> bool:
+    """Every worker in ``workers`` answered the version report (and the probe, if one was
+    sent): a worker that joined while they were in flight makes the next run check again."""
+    if workers is None:
+        return False
+    addresses = {item.rsplit("=", 1)[0] for item in workers.split()[1:]}
+    return addresses <= set(versions) and (not probed or addresses <= set(loaded))
 
 
 def _raise_for_versions(where: str, versions: Any) -> None:
