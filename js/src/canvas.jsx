@@ -361,6 +361,14 @@ function Canvas({ model, store, host, api, on, initial }) {
     return true;
   }
 
+  // whether the whole graph shows at a readable zoom (the page then leaves the overview off), said once
+  const saidFits = useRef(false);
+  useEffect(() => {
+    if (saidFits.current || !size.w || !size.h || !laidOut.length) return;
+    saidFits.current = true;
+    on.fits(fitZoom >= FIT_ZOOM_MIN);
+  }, [size, laidOut]);
+
   useEffect(() => {
     if (placed.current || !size.w || !size.h || !laidOut.length) return;
     placed.current = true;

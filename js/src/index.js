@@ -13,7 +13,9 @@ import { icon } from "./icons.js";
 import { htmlEl, button, group, fmtSeconds } from "./dom.js";
 
 const NARROW = 560, MEDIUM = 800; // view widths (px) below which the inspector makes room
-const OVERVIEW_NODES = 30; // the overview map is on by default above this many nodes
+// the overview map is on by default when the graph opens larger than the canvas (before the
+// canvas has said, above this many nodes)
+const OVERVIEW_NODES = 30;
 // below this zoom a node's box holds 3 letters of its label at most: the labels go (the
 // node's title tells it on hover), the boxes keep their state colours
 const SPECKS_ZOOM = 0.2;
@@ -163,6 +165,7 @@ function render({ model, el }) {
   let focused = !!last.focused;
   let viewport = last.viewport || null;
   let overview = last.overview === undefined ? null : last.overview;
+  let fits = null; // whether the whole graph shows at a readable zoom (the canvas says)
   let folded = !!loadPref(model, "folded");
   let inspWidth = loadPref(model, "inspector") || 300;
   let folds = last.folds || [];
@@ -180,6 +183,7 @@ function render({ model, el }) {
     breakpoint: (id) => send({ event: "toggle_breakpoint", node: id }),
     viewport: (v) => { viewport = v; remember(); },
     folds: (ids) => { folds = ids; remember(); },
+    fits: (whole) => { if (fits !== whole) { fits = whole; if (map) drawLayout(); } },
     // the viewport, on the view's element: tests and tools read it there
     transform: ([x, y, k], size) => {
       if (map) map.setView({ x, y, k, w: size.w, h: size.h });
@@ -195,8 +199,10 @@ function render({ model, el }) {
   const canvas = mountCanvas(canvasEl, { model, store, on, initial: { viewport, selectedEdge, folds } });
   map = mountOverview(overviewBox, { store, moveTo: (x, y) => canvas.api.centerOn && canvas.api.centerOn(x, y) });
   const drawGraph = () => map.setGraph(expandGraph(model.get("graph")));
-  const showsOverview = () => (overview === null || overview === undefined
-    ? ((model.get("graph") || {}).nodes || []).length > OVERVIEW_NODES : overview);
+  const showsOverview = () => {
+    if (overview !== null && overview !== undefined) return overview;
+    return fits === null ? ((model.get("graph") || {}).nodes || []).length > OVERVIEW_NODES : !fits;
+  };
 
   // How each state looks comes from Python's one table (conductor_nb.model.states.STATE_STYLES,
   // the state_styles trait): turned into CSS variables here, never copied into view.css.

@@ -174,6 +174,9 @@ def test_labels_are_readable_at_the_opening_zoom_at_every_size(page: Any) -> Non
             f"{area['width']:.0f}x{area['height']:.0f}"
         )
         assert px >= 10, (n, px)
+        # the overview map is on wherever the graph opens larger than the canvas (30 nodes too)
+        fitted = n == 6
+        assert ("cnb-overview-on" in (v.get_attribute("class") or "")) != fitted, n
     # the views above were drawn at once (each one's time holds the others' work): the
     # 1,000-node view drawn again on its own, in a new cell, is the figure to read
     run_new_cell(page, "display(views[1000]); print('AGAIN-' + 'SENTINEL')", "AGAIN-SENTINEL")
