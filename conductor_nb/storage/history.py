@@ -12,7 +12,9 @@ the reason it was skipped or cancelled, inputs, outputs and the cache key; and
 every log line. Values are stored as described in :mod:`conductor_nb.storage.values`.
 
 A recorder (:mod:`conductor_nb.storage.recorder`) writes as events arrive, one
-transaction per burst, so a process killed mid-run leaves a readable history.
+transaction per burst, so a process killed mid-run leaves a readable history. The
+run's row lists its plan (node ids and types); a node has a row of its own once it
+has run (or while it runs long), and a plan node without one reads as pending.
 Opening a history marks runs whose process is gone as ``interrupted`` (their
 running nodes become ``cancelled``); resume them with :func:`conductor_nb.resume`.
 
@@ -28,7 +30,6 @@ blueprint)``, ``.count(status, blueprint)``, ``.get(id)`` (a unique id prefix wo
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 import shutil
@@ -37,7 +38,6 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from itertools import groupby
 from os import PathLike
 from pathlib import Path
@@ -46,6 +46,8 @@ from typing import TYPE_CHECKING, Any
 from conductor_nb.errors import StoreError
 from conductor_nb.storage import process
 from conductor_nb.storage.home import ENV_HOME, resolve_home
+from conductor_nb.storage.records import FINISHED, NodeRecord, RunRecord
+from conductor_nb.storage.sqlite_file import ONE_ROW, SCHEMA, insert_rows, migrate
 from conductor_nb.storage.values import ValueCodec
 from conductor_nb.storage.writer import Writer
 
@@ -55,104 +57,9 @@ if TYPE_CHECKING:
     from conductor_nb.storage.cache import HistoryCache
 
 DB_NAME = "history.db"
-SCHEMA_VERSION = 1
 UNFINISHED = ("created", "running", "paused")
-FINISHED = ("succeeded", "failed", "cancelled", "interrupted")
 
 Statement = tuple[str, Sequence[Any]]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY, blueprint_id TEXT, blueprint_name TEXT, blueprint TEXT,
-    blueprint_hash TEXT, params TEXT, status TEXT, created_at REAL, started_at REAL,
-    finished_at REAL, error TEXT, pid INTEGER, process_marker TEXT, host TEXT,
-    resumed_from TEXT, node_count INTEGER);
-CREATE INDEX IF NOT EXISTS runs_by_time ON runs (created_at);
-CREATE TABLE IF NOT EXISTS nodes (
-    run_id TEXT, node_id TEXT, type TEXT, status TEXT, attempts INTEGER DEFAULT 0,
-    queued_at REAL, started_at REAL, finished_at REAL, error TEXT, error_type TEXT,
-    traceback TEXT, reason TEXT, inputs TEXT, outputs TEXT, cache_key TEXT, position INTEGER,
-    PRIMARY KEY (run_id, node_id)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS logs (
-    run_id TEXT, node_id TEXT, time REAL, stream TEXT, text TEXT, level TEXT);
-CREATE INDEX IF NOT EXISTS logs_by_run ON logs (run_id, node_id);
-CREATE TABLE IF NOT EXISTS blob_refs (owner TEXT, digest TEXT,
-    PRIMARY KEY (owner, digest)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS blob_refs_by_digest ON blob_refs (digest);
-CREATE TABLE IF NOT EXISTS cache (
-    key TEXT PRIMARY KEY, outputs TEXT, node_type TEXT, created_at REAL);
-"""
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One run as the history knows it. Times are POSIX timestamps (seconds)."""
-
-    id: str
-    status: str
-    blueprint_id: str
-    blueprint_name: str
-    blueprint_hash: str
-    params: dict[str, Any]
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-    error: str | None
-    pid: int | None
-    host: str | None
-    resumed_from: str | None
-    node_count: int
-    counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds from start to finish (None while unfinished or never started)."""
-        if self.started_at is None or self.finished_at is None:
-            return None
-        return self.finished_at - self.started_at
-
-    @property
-    def started(self) -> _dt.datetime | None:
-        return None if self.started_at is None else _dt.datetime.fromtimestamp(self.started_at)
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in FINISHED
-
-    def __str__(self) -> str:
-        when = (self.started or _dt.datetime.fromtimestamp(self.created_at)).strftime(
-            "%Y-%m-%d %H:%M:%S"
-        )
-        dur = f"{self.duration:.2f}s" if self.duration is not None else "-"
-        return f"{self.id}  {self.status:<11} {self.blueprint_id:<20} {when}  {dur}"
-
-
-@dataclass(frozen=True)
-class NodeRecord:
-    """One node of a recorded run. ``inputs``/``outputs`` are decoded values."""
-
-    run_id: str
-    node_id: str
-    type: str
-    status: str
-    attempts: int
-    queued_at: float | None
-    started_at: float | None
-    finished_at: float | None
-    error: str | None
-    error_type: str | None
-    traceback: str | None
-    reason: str | None
-    inputs: dict[str, Any] | None
-    outputs: dict[str, Any] | None
-    cache_key: str | None
-
-    @property
-    def duration(self) -> float | None:
-        if self.started_at is None or self.finished_at is None:
-            return None
-        return self.finished_at - self.started_at
 
 
 class RunHistory:
@@ -177,10 +84,8 @@ class RunHistory:
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            self._db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
-            )
+            self._db.executescript(SCHEMA)
+            migrate(self._db)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(
                 f"cannot open the run history at {self.path}: {exc}; set "
@@ -236,6 +141,8 @@ class RunHistory:
                 rows = [params for _, params in group]
                 if len(rows) == 1:
                     self._db.execute(sql, rows[0])
+                elif sql.startswith("INSERT") and ONE_ROW.search(sql):
+                    insert_rows(self._db, sql, rows)
                 else:
                     self._db.executemany(sql, rows)
         except BaseException:
@@ -249,11 +156,12 @@ class RunHistory:
             return self._db.execute(sql, params).fetchall()
 
     def begin(self, run: Run, *, resumed_from: str | None = None) -> None:
-        """Record a new run and its nodes (all pending), before it starts."""
+        """Record a new run, before it starts (its nodes get rows as they run)."""
         self.write(self.begin_statements(run, resumed_from=resumed_from))
 
     def begin_statements(self, run: Run, *, resumed_from: str | None = None) -> list[Statement]:
-        """What :meth:`begin` writes (the recorder submits them to the writer thread)."""
+        """What :meth:`begin` writes (the recorder submits them to the writer thread): the
+        run's row, with its plan (node ids and types in order) instead of a row per node."""
         import hashlib
 
         data = run.blueprint.to_dict()
@@ -262,6 +170,7 @@ class RunHistory:
         folder = _blueprint_folder(run)
         if folder is not None:  # where its relative paths start, for a resume from elsewhere
             doc = json.dumps({**data, FOLDER_KEY: folder}, sort_keys=True, default=repr)
+        plan = json.dumps([[nid, nr.type] for nid, nr in run.node_runs.items()])
         row = (
             run.id,
             run.blueprint.id,
@@ -276,26 +185,15 @@ class RunHistory:
             process.hostname(),
             resumed_from,
             len(run.node_runs),
+            plan,
         )
-        nodes = [
-            (run.id, nid, nr.type, nr.status.value, i)
-            for i, (nid, nr) in enumerate(run.node_runs.items())
-        ]
         return [
             (
                 "INSERT OR REPLACE INTO runs (id, blueprint_id, blueprint_name, blueprint, "
                 "blueprint_hash, params, status, created_at, pid, process_marker, host, "
-                "resumed_from, node_count) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "resumed_from, node_count, plan) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 row,
-            ),
-            *(
-                (
-                    "INSERT OR REPLACE INTO nodes (run_id, node_id, type, status, position) "
-                    "VALUES (?,?,?,?,?)",
-                    n,
-                )
-                for n in nodes
-            ),
+            )
         ]
 
     def mark_interrupted(self) -> list[str]:
@@ -319,6 +217,14 @@ class RunHistory:
                     "status IN ('running','queued','pending')",  # each node ends terminal
                     (reason, run_id),
                 ),
+                *(
+                    (
+                        "INSERT OR IGNORE INTO nodes (run_id, node_id, type, status, reason, "
+                        "position) VALUES (?,?,?,'cancelled',?,?)",
+                        (run_id, node_id, type_, reason, position),
+                    )
+                    for position, node_id, type_ in self._unwritten(run_id)
+                ),
                 (
                     "UPDATE runs SET status='interrupted', error=COALESCE(error, ?), "
                     "finished_at=COALESCE((SELECT MAX(COALESCE(finished_at, started_at)) FROM "
@@ -328,6 +234,19 @@ class RunHistory:
             ]
         self.write(statements)
         return [rid for rid, _ in dead]
+
+    def _unwritten(self, run_id: str) -> list[tuple[int, str, str]]:
+        """(position, node id, type) of the run's plan nodes that have no row yet (they
+        never ran: a recorder writes a node's row when it has run, or runs long)."""
+        found = self._query("SELECT plan FROM runs WHERE id = ?", (run_id,))
+        if not found or not found[0][0]:
+            return []  # recorded before schema 2: every node has its row
+        written = {r[0] for r in self._query("SELECT node_id FROM nodes WHERE run_id=?", (run_id,))}
+        return [
+            (position, node_id, type_)
+            for position, (node_id, type_) in enumerate(json.loads(found[0][0]))
+            if node_id not in written
+        ]
 
     # ----------------------------------------------------------------- reading
     _RUN_COLUMNS = (
@@ -377,6 +296,16 @@ class RunHistory:
             )
             for run_id, state, count in rows:
                 out.setdefault(run_id, {})[state] = count
+            unwritten = self._query(  # plan nodes without a row have not run
+                f"SELECT id, node_count - (SELECT COUNT(*) FROM nodes WHERE run_id = runs.id "
+                f"AND position < runs.node_count) FROM runs WHERE plan IS NOT NULL AND id IN "
+                f"({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            for run_id, count in unwritten:
+                if count:
+                    states = out.setdefault(run_id, {})
+                    states["pending"] = states.get("pending", 0) + count
         return out
 
     @staticmethod
@@ -467,10 +396,12 @@ class RunHistory:
         """The nodes of a run in plan order (nested group nodes after them)."""
         full = self.resolve_id(run_id)
         rows = self._query(
-            f"SELECT {self._NODE_COLUMNS} FROM nodes WHERE run_id = ? ORDER BY position, node_id",
-            (full,),
+            f"SELECT {self._NODE_COLUMNS}, position FROM nodes WHERE run_id = ?", (full,)
         )
-        return [self._node(row, allow_pickle) for row in rows]
+        placed = [(row[-1], row[1], self._node(row[:-1], allow_pickle)) for row in rows]
+        placed += [(p, nid, _pending(full, nid, t)) for p, nid, t in self._unwritten(full)]
+        placed.sort(key=lambda item: (item[0] is not None, item[0] or 0, item[1]))  # as SQL
+        return [record for _, _, record in placed]
 
     def _node(self, row: tuple[Any, ...], allow_pickle: bool | None) -> NodeRecord:
         values = list(row)
@@ -573,6 +504,11 @@ class RunHistory:
         from conductor_nb.storage.rebuild import resume
 
         return resume(run_id, history=self, **options)
+
+
+def _pending(run_id: str, node_id: str, type_: str) -> NodeRecord:
+    """The record of a plan node that has no row: it has not run."""
+    return NodeRecord(run_id, node_id, type_, "pending", 0, *([None] * 10))
 
 
 FOLDER_KEY = "x-folder"

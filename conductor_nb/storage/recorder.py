@@ -4,16 +4,23 @@ Events arrive on the thread of the run's event loop. A node event only marks its
 node dirty: the run's own records already hold the node's state, kept by the one
 reducer (:func:`conductor_nb.engine.reducer.apply_event`), nested records
 included; run-level changes and log lines queue up as statements. A flush (on
-the same loop) builds one row per dirty node (its latest state: a node that was
-queued, started and finished since the last flush costs one row, its values
-encoded once) plus the queued statements, and hands them to the history's writer
-thread (:mod:`conductor_nb.storage.writer`) as one transaction; one batch is in
-flight at a time, and the run's own row (with its blueprint) goes first. Flushes happen at
+the same loop) builds the rows of the dirty nodes that are due plus the queued
+statements, and hands them to the history's writer thread
+(:mod:`conductor_nb.storage.writer`) as one transaction; one batch is in flight at
+a time, and the run's own row (with its blueprint and plan) goes first.
+
+A node has no row until it has run: the run's row lists the plan, and the history
+reads a plan node without a row as pending. A node gets one row when it finishes
+(its values encoded once); before that only where it matters: a side-effecting node
+while it runs, a node still running at the next flush (a long one), a node reset
+after its row was written, and every started node at a pause or the end. A queued
+node reads as pending. Flushes happen at
 most every :data:`FLUSH_INTERVAL` seconds while the run goes on (``call_later``
 on the run's loop) and at once on ``RunPaused`` and ``RunFinished``, which wait
 for the writer, so a finished or paused run is on disk before ``run.wait()`` returns; a process
 killed mid-run loses at most the last interval of progress, and its run is
-found as interrupted (and resumable) when the history is next opened.
+found as interrupted (and resumable) when the history is next opened: its nodes
+that had not finished, row or not, are then cancelled.
 
 Write-through for side effects. A node whose type declares ``side_effects``
 (shell-command, http-request, notebook, file-system, sql, image, spreadsheet, code,
@@ -61,12 +68,9 @@ FLUSH_INTERVAL = 0.1
 """Seconds between two writes while a run goes on (at most this much is lost on a kill)."""
 
 _NODE_ROW = (
-    "UPDATE nodes SET status=?, attempts=?, queued_at=?, started_at=?, finished_at=?, "
-    "error=?, error_type=?, traceback=?, reason=?, inputs=?, outputs=?, cache_key=? "
-    "WHERE run_id=? AND node_id=?"
-)
-_NEW_NODE = (
-    "INSERT OR IGNORE INTO nodes (run_id, node_id, type, status, position) VALUES (?,?,?,?,?)"
+    "INSERT OR REPLACE INTO nodes (run_id, node_id, type, status, attempts, queued_at, "
+    "started_at, finished_at, error, error_type, traceback, reason, inputs, outputs, cache_key, "
+    "position) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _LOG = "INSERT INTO logs VALUES (?,?,?,?,?,?)"
 _BLOB_REF = "INSERT OR IGNORE INTO blob_refs VALUES (?,?)"
@@ -88,6 +92,8 @@ class Recorder:
         self.redact = run.redact  # outputs hold real values; what is written masks secrets
         self.errors: dict[str, tuple[str, str]] = {}  # node -> (message, type) of its failure
         self.dirty: dict[str, None] = {}  # nodes whose row changed since the last write
+        self.waiting: set[str] = set()  # running at the last write, not written yet
+        self.shown: set[str] = set()  # nodes whose row on disk is not their final one
         self.statements: list[Statement] = []  # run rows, new nested nodes, log lines
         self.encoded: dict[tuple[str, str], tuple[Any, str | None, list[str]]] = {}
         self.budget = RecordBudget.from_env()  # this run's cap on recorded value bytes
@@ -111,6 +117,9 @@ class Recorder:
             if not self.scheduled:
                 self._schedule()
             return
+        if kind is ev.NodeSucceeded and event.node_id in self.known:  # type: ignore[attr-defined]
+            self._succeeded(event)  # type: ignore[arg-type]  # the other hot path
+            return
         if kind is ev.RunProgress:
             return
         if isinstance(event, ev.NodeEvent):
@@ -122,6 +131,16 @@ class Recorder:
         elif kind is ev.RunFinished or kind is ev.RunPaused:
             self.flush(wait=True)
         elif _is_slow_success(event):
+            self.flush()
+        elif not self.scheduled:
+            self._schedule()
+
+    def _succeeded(self, event: ev.NodeSucceeded) -> None:
+        node_id = event.node_id
+        self.dirty[node_id] = None
+        if node_id in self.write_through:
+            self.flush(durable=True)
+        elif event.duration >= FLUSH_INTERVAL:  # see _is_slow_success
             self.flush()
         elif not self.scheduled:
             self._schedule()
@@ -140,9 +159,6 @@ class Recorder:
         node_id = event.node_id
         if node_id not in self.known:
             self.known[node_id] = len(self.known)
-            self.statements.append(
-                (_NEW_NODE, (self.run_id, node_id, "", "pending", self.known[node_id]))
-            )
         if type(event) is ev.NodeLog:
             line = (self.run_id, node_id, event.time, event.stream, event.text, event.level)  # type: ignore[attr-defined]
             self.statements.append((_LOG, line))
@@ -156,6 +172,7 @@ class Recorder:
             self.errors[node_id] = (self._message(event), event.error_type)
         elif isinstance(event, ev.NodeReset):
             self.errors.pop(node_id, None)
+            self.shown.add(node_id)  # its row (if any) says finished: write it pending
         self.dirty[node_id] = None
 
     def _message(self, event: ev.NodeFailed) -> str:
@@ -194,31 +211,59 @@ class Recorder:
 
     # ----------------------------------------------------------------- writing
     def flush(self, durable: bool = False, wait: bool = False) -> None:
-        """Send the dirty nodes' rows and the queued statements to the writer thread as one
+        """Send the due nodes' rows and the queued statements to the writer thread as one
         transaction (``durable``: synced to disk; with ``wait`` too, written before this
-        returns). One batch is in flight at a time: the next flush waits for the last."""
+        returns, every running node included). One batch is in flight at a time: the next
+        flush waits for the last."""
         self.scheduled = False
         self._settle()
         if self.stopped or not (self.dirty or self.statements):
             return
-        dirty, self.dirty = list(self.dirty), {}
+        due = self._due(everything=wait)
         statements, self.statements = self.statements, []
-        changes = len(dirty) + len(statements)
-        try:
-            rows, refs = self._node_rows(dirty)
-        except Exception as exc:
-            self._failed(exc, changes)
-        else:
-            batch = [*statements, *refs, *rows]
-            self.in_flight = (self.history.submit(batch, durable=durable), changes)
-        for node_id in dirty:  # finished and sent: its encoded values are not needed
-            record = self.records.get(node_id)
-            if record is None or record.status.is_finished:
-                self.encoded.pop((node_id, "inputs"), None)
-                self.encoded.pop((node_id, "outputs"), None)
-                self.encoded.pop((node_id, "source"), None)
+        changes = len(due) + len(statements)
+        if changes:
+            try:
+                rows, refs = self._node_rows(due)
+            except Exception as exc:
+                self._failed(exc, changes)
+            else:
+                batch = [*statements, *refs, *rows]
+                self.in_flight = (self.history.submit(batch, durable=durable), changes)
+        if self.dirty and not self.scheduled:  # long nodes, written at the next flush
+            self._schedule()
         if durable or wait:
             self._settle()
+
+    def _due(self, everything: bool) -> list[str]:
+        """The dirty nodes whose row is written now. A node gets one row when it finishes;
+        before that only when it matters: a side-effecting node that runs, a node still
+        running one flush later (a long one), a node reset after its row was written, or
+        ``everything`` (a pause, the end). A queued node has no row
+        (it reads as pending). The rest stays dirty or waits for its next event."""
+        due: list[str] = []
+        dirty, self.dirty = self.dirty, {}
+        for node_id in dirty:
+            r = self.records.get(node_id)
+            if r is None:
+                continue
+            state = r.status
+            if state.is_finished:
+                due.append(node_id)
+                self.shown.discard(node_id)
+                self.waiting.discard(node_id)
+            elif node_id in self.shown or (everything and state is not NodeState.PENDING):
+                due.append(node_id)
+                self.shown.add(node_id)
+            elif state is NodeState.RUNNING:
+                if node_id in self.waiting or node_id in self.write_through:
+                    due.append(node_id)
+                    self.shown.add(node_id)
+                    self.waiting.discard(node_id)
+                else:
+                    self.waiting.add(node_id)
+                    self.dirty[node_id] = None
+        return due
 
     def _settle(self) -> None:
         """Wait for the batch in flight (if any) and report its failure."""
@@ -257,23 +302,23 @@ class Recorder:
     def _node_rows(self, node_ids: list[str]) -> tuple[list[Statement], list[Statement]]:
         rows: list[Statement] = []
         digests: set[str] = set()
+        run_id, known, records, errors = self.run_id, self.known, self.records, self.errors
         for node_id in node_ids:
-            r = self.records.get(node_id)
-            if r is None:
-                continue
-            inputs = self._encode(node_id, "inputs", r.inputs, digests)
-            outputs = self._encode(node_id, "outputs", self._masked(node_id, r.outputs), digests)
+            r = records[node_id]
+            state = r.status
+            final = state.is_finished
+            inputs = self._encode(node_id, "inputs", r.inputs, digests, final)
+            masked = self._masked(node_id, r.outputs, final)
+            outputs = self._encode(node_id, "outputs", masked, digests, final)
             error, error_type = (
-                self.errors.get(node_id, (None, None)) if r.status == "failed" else (None, None)
+                errors.get(node_id, _NO_ERROR) if state is NodeState.FAILED else _NO_ERROR
             )
+            row = (run_id, node_id, r.type, state.value, r.attempts, r.queued_at, r.started_at)
             rows.append(
                 (
                     _NODE_ROW,
                     (
-                        r.status.value,
-                        r.attempts,
-                        r.queued_at,
-                        r.started_at,
+                        *row,
                         r.finished_at,
                         error,
                         error_type,
@@ -282,37 +327,45 @@ class Recorder:
                         inputs,
                         outputs,
                         r.cache_key,
-                        self.run_id,
-                        node_id,
+                        known[node_id],
                     ),
                 )
             )
         refs: list[Statement] = [(_BLOB_REF, (self.run_id, d)) for d in sorted(digests)]
         return rows, refs
 
-    def _masked(self, node_id: str, outputs: Any) -> Any:
+    def _masked(self, node_id: str, outputs: Any, final: bool) -> Any:
         """``outputs`` with the run's secrets masked; the same object while it is unchanged
-        (so it is encoded once)."""
-        cached = self.encoded.get((node_id, "source"))
+        (so it is encoded once). ``final``: the node's last row, nothing is kept."""
+        key = (node_id, "source")
+        cached = self.encoded.pop(key, None) if final else self.encoded.get(key)
         if cached is not None and cached[0] is outputs:
             return cached[1]
         masked = self.redact(outputs)
-        self.encoded[(node_id, "source")] = (outputs, masked, [])
+        if not final:
+            self.encoded[key] = (outputs, masked, [])
         return masked
 
-    def _encode(self, node_id: str, field: str, value: Any, digests: set[str]) -> str | None:
-        """The stored text of a value, encoded once while it stays the same object."""
+    def _encode(
+        self, node_id: str, field: str, value: Any, digests: set[str], final: bool
+    ) -> str | None:
+        """The stored text of a value, encoded once while it stays the same object
+        (``final``: the node's last row, nothing is kept)."""
+        key = (node_id, field)
+        cached = self.encoded.pop(key, None) if final else self.encoded.get(key)
         if value is None:
             return None
-        cached = self.encoded.get((node_id, field))
         if cached is not None and cached[0] is value:
             digests.update(cached[2])
             return cached[1]
         text, found = self.history.codec.encode(value, self.budget)
-        self.encoded[(node_id, field)] = (value, text, list(found))
+        if not final:
+            self.encoded[key] = (value, text, list(found))
         digests.update(found)
         return text
 
+
+_NO_ERROR: tuple[None, None] = (None, None)
 
 _STATE_ONLY = frozenset({ev.NodeQueued, ev.NodeStarted})
 """Events that only mark their node's row dirty (its record holds the state)."""

@@ -151,7 +151,31 @@ def type_name(value: Any) -> str:
 _SCALARS = frozenset({str, int, bool, type(None)})
 """Types that are plain whatever their value (a float is plain only when finite)."""
 _KEYS = frozenset({str})
-_dumps = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps(v, separators=...), built once
+
+
+def _no_default(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _make_dumps() -> Any:
+    """``json.dumps(value, separators=(",", ":"))`` for plain values (checked by
+    :func:`is_plain`: no cycles), with one C encoder built once: ``JSONEncoder.encode``
+    builds a new one on every call, about half the cost of encoding a small value."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator: the pure-Python encoder
+        return json.JSONEncoder(separators=(",", ":")).encode
+    encoder = make(
+        None, _no_default, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
+    )
+
+    def dumps(value: Any) -> str:
+        chunks = encoder(value, 0)
+        return chunks[0] if len(chunks) == 1 else "".join(chunks)
+
+    return dumps
+
+
+_dumps = _make_dumps()
 
 
 def is_plain(value: Any, depth: int = 0) -> bool:

@@ -1,0 +1,88 @@
+"""How a run's nodes are kept: the run's row lists its plan, a node gets its row when it has
+run (or while it runs long), and a history written by the previous schema is still read."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+import conductor_nb as cnb
+from conductor_nb.storage import RunHistory, default_history
+from conductor_nb.storage.history import Statement
+from conductor_nb.storage.recorder import _NODE_ROW
+
+
+@cnb.node(name="rows_step")
+def step(v: int = 0) -> int:
+    return v + 1
+
+
+def _chain(n: int) -> cnb.Blueprint:
+    bp = cnb.Blueprint("rows-chain")
+    for i in range(n):
+        bp.add(step, id=f"s{i}")
+        if i:
+            bp.connect(f"s{i - 1}", f"s{i}.v")
+    return bp
+
+
+class SpyHistory(RunHistory):
+    """A real history that also keeps every node row it writes."""
+
+    def __init__(self, home: Path) -> None:
+        super().__init__(home)
+        self.node_rows: list[tuple[str, str]] = []  # (node id, status)
+
+    def write(self, statements: Iterable[Statement], *, durable: bool = False) -> None:
+        statements = list(statements)
+        self.node_rows += [(p[1], p[3]) for sql, p in statements if sql == _NODE_ROW]
+        super().write(statements, durable=durable)
+
+
+def test_a_paused_run_lists_its_never_run_nodes_as_pending() -> None:
+    run = _chain(4).start(breakpoints=["s2"]).wait()
+    assert run.status is cnb.RunState.PAUSED
+    history = default_history()
+    nodes = history.nodes(run.id)
+    assert [n.node_id for n in nodes] == ["s0", "s1", "s2", "s3"]
+    assert [n.status for n in nodes] == ["succeeded", "succeeded", "pending", "pending"]
+    assert (nodes[2].type, nodes[2].attempts, nodes[2].outputs) == ("rows_step", 0, None)
+    assert history.get(run.id).counts == {"succeeded": 2, "pending": 2}
+    stored = history._query("SELECT node_id FROM nodes WHERE run_id = ?", (run.id,))
+    assert sorted(row[0] for row in stored) == ["s0", "s1"]  # no row for what never ran
+    loaded = cnb.load_run(run.id)
+    assert loaded["s3"].status is cnb.NodeState.PENDING and loaded["s1"].output == 2
+
+    run.resume().wait()
+    assert [n.status for n in history.nodes(run.id)] == ["succeeded"] * 4
+    assert history.get(run.id).counts == {"succeeded": 4}
+
+
+def test_each_node_is_written_finished_once_and_never_as_queued(tmp_path: Path) -> None:
+    history = SpyHistory(tmp_path / "spy")
+    run = _chain(30).run(history=history)
+    assert run.status is cnb.RunState.SUCCEEDED
+    finished = [nid for nid, status in history.node_rows if status == "succeeded"]
+    assert sorted(finished) == sorted(f"s{i}" for i in range(30))  # once each
+    assert not [row for row in history.node_rows if row[1] in ("pending", "queued")]
+    assert history.get(run.id).counts == {"succeeded": 30}
+
+
+def test_a_history_of_the_previous_schema_is_read_and_extended(tmp_path: Path) -> None:
+    home = tmp_path / "old"
+    with RunHistory(home) as history:
+        old = _chain(3).run(history=history)
+    with sqlite3.connect(home / "history.db") as db:  # as schema 1 left it
+        db.execute("ALTER TABLE runs DROP COLUMN plan")
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    db.close()
+
+    with RunHistory(home) as history:
+        assert [n.status for n in history.nodes(old.id)] == ["succeeded"] * 3
+        assert history.get(old.id).counts == {"succeeded": 3}
+        new = _chain(3).start(history=history, breakpoints=["s1"]).wait()
+        assert [n.status for n in history.nodes(new.id)] == ["succeeded", "pending", "pending"]
+        schema = history._query("SELECT value FROM meta WHERE key = 'schema'")
+        assert schema == [("2",)]
+        assert new.resume().wait().status is cnb.RunState.SUCCEEDED  # no run left paused
