@@ -261,7 +261,11 @@ async def execute(
     (``follow``: called on the worker thread with a sync call's result, see
     :mod:`~conductor_nb.engine.follow`)."""
     node_type = node_type or planned.type
-    kwargs = await _arguments(host, planned, node_run, node_type, pinned_inputs)
+    pinned = pinned_inputs is not None
+    edge_inputs = dict(pinned_inputs or {}) if pinned else resolve_inputs(host, planned)
+    if edge_inputs and templates.has_template(planned.node.params):
+        edge_inputs = await host.executor.materialize(edge_inputs)  # templates read values
+    kwargs = _arguments(host, planned, node_run, node_type, edge_inputs, pinned)
     if kwargs is None:
         return False, set()
     node_run.inputs = host.redact(kwargs)  # what is recorded; the function gets the real values
@@ -277,24 +281,21 @@ async def execute(
             return True, _skipped_ports(node_run.outputs)
     if not await _attempts(host, planned, node_run, node_type, kwargs, follow):
         return False, set()
-    secret = host.holds_secret(node_run.outputs)  # secrets never go to disk
-    if use_cache and node_run.cache_key and host.cache is not None and not secret:
-        host.cache.put(node_run.cache_key, node_run.outputs or {})
+    cached = use_cache and node_run.cache_key and host.cache is not None
+    if cached and host.cache is not None and not host.holds_secret(node_run.outputs):
+        host.cache.put(node_run.cache_key or "", node_run.outputs or {})  # secrets never do
     return True, _skipped_ports(node_run.outputs)
 
 
-async def _arguments(
+def _arguments(
     host: NodeHost,
     planned: PlannedNode,
     node_run: NodeRun,
     node_type: NodeType,
-    pinned_inputs: Mapping[str, Any] | None,
+    edge_inputs: dict[str, Any],
+    pinned: bool,
 ) -> dict[str, Any] | None:
     """The call's keywords; None when the node already failed (wrong input, bad template)."""
-    pinned = pinned_inputs is not None
-    edge_inputs = dict(pinned_inputs or {}) if pinned else resolve_inputs(host, planned)
-    if edge_inputs and templates.has_template(planned.node.params):
-        edge_inputs = await host.executor.materialize(edge_inputs)  # templates read values
     mismatch = None if pinned else edge_mismatch(host, planned, edge_inputs)
     if mismatch is not None:
         _fail_before_call(host, planned, node_run, TypeError(mismatch), f"TypeError: {mismatch}")
