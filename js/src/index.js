@@ -13,9 +13,9 @@ import { icon } from "./icons.js";
 import { htmlEl, button, group, fmtSeconds } from "./dom.js";
 
 const NARROW = 560, MEDIUM = 800; // view widths (px) below which the inspector makes room
-// the overview map is on by default when the graph opens larger than the canvas (before the
-// canvas has said, above this many nodes)
-const OVERVIEW_NODES = 30;
+// the overview map is on by default when the graph opens larger than the canvas, unless it is a
+// handful of nodes (before the canvas has said: above OVERVIEW_NODES nodes)
+const OVERVIEW_NODES = 30, HANDFUL = 12;
 // below this zoom a node's box holds 3 letters of its label at most: the labels go (the
 // node's title tells it on hover), the boxes keep their state colours
 const SPECKS_ZOOM = 0.2;
@@ -201,7 +201,8 @@ function render({ model, el }) {
   const drawGraph = () => map.setGraph(expandGraph(model.get("graph")));
   const showsOverview = () => {
     if (overview !== null && overview !== undefined) return overview;
-    return fits === null ? ((model.get("graph") || {}).nodes || []).length > OVERVIEW_NODES : !fits;
+    const count = ((model.get("graph") || {}).nodes || []).length;
+    return fits === null ? count > OVERVIEW_NODES : !fits && count > HANDFUL;
   };
 
   // How each state looks comes from Python's one table (conductor_nb.model.states.STATE_STYLES,

@@ -189,6 +189,9 @@ def test_renders_nodes_edges_and_ports(page: Any) -> None:
     expect(node(page, "v-main", "double").locator(".cnb-node-label")).to_have_text("double")
     expect(status(page, "v-main")).to_have_text("idle")
     expect(page.locator(".v-fail .cnb-node")).to_have_count(2)
+    # four nodes wider than the 300 px high view: read by panning, no overview map over them
+    expect(page.locator(".v-main .cnb-view")).to_have_attribute("data-draw-ms", re.compile(r"\d"))
+    expect(page.locator(".v-main .cnb-view")).not_to_have_class(re.compile("cnb-overview-on"))
 
 
 def test_background_run_updates_live_while_kernel_idle(
