@@ -7,7 +7,10 @@ nothing is ready or running. Before each dispatch it asks the :class:`Stepper`
 go. A node's task is a *lane*: when its node ends and the next ready node may go,
 it runs that one too, so nodes that finish without waiting (most of a graph of
 small steps) cost no task and no trip through the event loop each; a lane hands
-back to the loop every :data:`LANE_SLICE` seconds. The driver sleeps on an
+back to the loop every :data:`LANE_SLICE` seconds. A sync node's worker thread may
+likewise go on with the one sync node its success makes ready, while the loop has
+nothing else to do (:mod:`~conductor_nb.engine.follow`); the lane records those nodes
+when the worker hands back. The driver sleeps on an
 ``asyncio.Event`` that every state change sets; it never polls. Every state change
 is published as an event (the journal moves the record through the reducer).
 
