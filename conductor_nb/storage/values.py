@@ -208,6 +208,16 @@ def _all_plain(items: Iterable[Any], depth: int) -> bool:
     return True
 
 
+def plain_text(values: Mapping[str, Any]) -> str | None:
+    """The stored text of ``{port: value}`` when every value is plain and it is small
+    enough to inline (the common case, one dumps); else None (see ValueCodec.encode)."""
+    if type(values) is dict and is_plain(values):
+        text = _dumps({key: {"v": value} for key, value in values.items()})
+        if len(text) <= INLINE_LIMIT:  # then each value is within the limit too
+            return text
+    return None
+
+
 class ValueCodec:
     """Encodes port values to envelopes (writing blobs) and decodes them back."""
 
@@ -225,10 +235,9 @@ class ValueCodec:
         """
         if values is None:
             return None, []
-        if is_plain(values):  # the common case: small plain values, inline in one dumps
-            text = _dumps({str(key): {"v": value} for key, value in values.items()})
-            if len(text) <= INLINE_LIMIT:  # then each value is within the limit too
-                return text, []
+        text = plain_text(values)
+        if text is not None:
+            return text, []
         envelopes: dict[str, Any] = {}
         blobs: list[str] = []
         for key, value in values.items():
