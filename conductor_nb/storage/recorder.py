@@ -84,9 +84,7 @@ class Recorder:
         self.history = history
         self.run_id = run.id
         self.known: dict[str, int] = {nid: i for i, nid in enumerate(run.node_runs)}
-        self.labels = {
-            nid: (p.type.name, 1 + max(0, p.node.retries)) for nid, p in run.plan.nodes.items()
-        }
+        self.plan = run.plan  # names a failed node's type and attempts in its error
         self.write_through = {nid for nid, p in run.plan.nodes.items() if p.type.side_effects}
         self.records = run.node_runs  # the run's records, kept by the one reducer
         self.redact = run.redact  # outputs hold real values; what is written masks secrets
@@ -180,12 +178,12 @@ class Recorder:
         self.dirty[node_id] = None
 
     def _message(self, event: ev.NodeFailed) -> str:
-        label = self.labels.get(event.node_id)
-        if label is None:
+        planned = self.plan.nodes.get(event.node_id)
+        if planned is None:
             return event.error
-        type_name, attempts = label
+        attempts = 1 + max(0, planned.node.retries)
         return (
-            f"node {event.node_id!r} ({type_name}) failed on attempt "
+            f"node {event.node_id!r} ({planned.type.name}) failed on attempt "
             f"{event.attempt}/{attempts}: {event.error}"
         )
 
