@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -137,7 +137,7 @@ class Follow:
             return None  # the loop runs it and fails it, with the usual message
         kwargs = node_runner.build_arguments(host, planned, node_type, edge_inputs)
         record = Followed(planned.id, kwargs, time.time())
-        collector = capture.LineCollector() if host.options.capture else None
+        collector = _Lines(host.redact) if host.options.capture else None
         token = capture.current_sink.set(collector)
         try:
             result = node_type.fn(**node_type.adapt_inputs(dict(kwargs)))
@@ -167,6 +167,17 @@ class Follow:
             self.done.append(record)
             return None
         return record
+
+
+class _Lines(capture.LineCollector):
+    """What a followed node prints or logs: kept for its record (replayed on the loop) and
+    shown where it would be from any worker thread (with the run's secrets masked)."""
+
+    passthrough = True
+
+    def __init__(self, redact: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.redact = redact
 
 
 def _left_after(driver: RunDriver, child: PlannedNode, ran: Mapping[str, Any]) -> int | None:

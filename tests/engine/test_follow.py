@@ -200,3 +200,35 @@ def test_a_node_two_successors_wait_for_goes_back_to_the_loop(registry, monkeypa
         bp.connect("s", f"{name}.x")
     run = bp.run(history=False)
     assert run.status is cnb.RunState.SUCCEEDED, run.summary()
+
+
+SHOWN = """
+import conductor_nb as cnb
+from conductor_nb.engine import follow
+follow.FOLLOW_SLICE = 60.0
+def step(x: int = 0) -> int:
+    print(f"at {x}")
+    return x + 1
+reg = cnb.Registry()
+reg.register(cnb.NodeType.from_function(step))
+bp = cnb.Blueprint("shown", registry=reg)
+for i in range(4):
+    bp.add("step", id=f"n{i}")
+    if i:
+        bp.connect(f"n{i - 1}", f"n{i}.x")
+run = bp.run(history=False)
+print(run.status.value, run["n3"].log_text.strip())
+"""
+
+
+def test_what_followed_nodes_print_is_shown_as_from_any_thread(tmp_path) -> None:
+    """A script's output shows every node's print, the followed ones' too."""
+    import subprocess
+    import sys
+
+    env = {"CONDUCTOR_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        [sys.executable, "-c", SHOWN], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["at 0", "at 1", "at 2", "at 3", "succeeded at 3"]
