@@ -16,8 +16,10 @@ It goes on only where that loses nothing (:meth:`Follow.next_of`):
   nodes run at once, round trips overlap anyway and results come back in batches);
 * the finished node makes exactly one node ready (when it makes several ready, the
   loop dispatches them side by side);
-* that node is a plain sync call: enabled, not async, no templates, no NodeContext,
-  no retries, no timeout, no result cache, no per-type limit, not steering the run;
+* neither node has side effects (the history commits such a node's success before
+  the run goes on), and the next one is a plain sync call: enabled, not async, no
+  templates, no NodeContext, no retries, no timeout, no result cache, no per-type
+  limit, not steering the run;
 * the run is not paused, stepping, cancelling or rerunning, no breakpoint or
   ``run_to`` is on that node, and its type was not replaced by a retry.
 
@@ -199,6 +201,7 @@ def is_plain(driver: RunDriver, planned: PlannedNode) -> bool:
         or node_type.is_async
         or inspect.iscoroutinefunction(node_type.fn)
         or node_type.runs_beside_engine
+        or node_type.side_effects
         or node_type.context_arg
         or node_type.raw_params
         or node.retries > 0
@@ -216,6 +219,7 @@ def may_start(driver: RunDriver, planned: PlannedNode) -> bool:
     return not (
         planned.type.is_async
         or planned.type.runs_beside_engine
+        or planned.type.side_effects  # its success is on disk before the run goes on
         or planned.node.timeout
         or debug.slow_motion
         or debug.faults

@@ -232,3 +232,27 @@ def test_what_followed_nodes_print_is_shown_as_from_any_thread(tmp_path) -> None
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["at 0", "at 1", "at 2", "at 3", "succeeded at 3"]
+
+
+def test_a_node_with_side_effects_goes_through_the_loop(registry, monkeypatch) -> None:
+    """Its success is committed before the run goes on: no worker runs it, nor goes on
+    after it."""
+    monkeypatch.setattr(follow, "FOLLOW_SLICE", 60.0)
+    calls = counting_calls(monkeypatch)
+
+    def plain(x: int = 0) -> int:
+        return x + 1
+
+    def effect(x: int = 0) -> int:
+        return x + 1
+
+    registry.register(cnb.NodeType.from_function(plain))
+    registry.register(cnb.NodeType.from_function(effect, side_effects=True))
+    bp = cnb.Blueprint("effects", registry=registry)
+    for i, name in enumerate(["plain", "effect", "plain", "plain"]):
+        bp.add(name, id=f"s{i}")
+        if i:
+            bp.connect(f"s{i - 1}", f"s{i}.x")
+    run = bp.run(history=False)
+    assert run["s3"].output == 4
+    assert calls == ["plain", "effect", "plain"]
