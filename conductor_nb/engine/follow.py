@@ -21,7 +21,12 @@ It goes on only where that loses nothing (:meth:`Follow.next_of`):
   templates, no NodeContext, no retries, no timeout, no result cache, no per-type
   limit, not steering the run;
 * the run is not paused, stepping, cancelling or rerunning, no breakpoint or
-  ``run_to`` is on that node, and its type was not replaced by a retry.
+  ``run_to`` is on that node, and its type was not replaced by a retry;
+* nobody watches node events live (a view, CLI progress, an event stream): the nodes a
+  worker goes on with are reported when it hands back, so a watcher would see the
+  first node running until the last one ended. Only observers that take events late
+  (``takes_events_late = True``: the history recorder, which records the real times)
+  leave following on.
 
 Nobody else can take that node meanwhile: it becomes ready only when the finished
 node's success is known, and only this worker knows it. The node runs in the lane's
@@ -104,6 +109,8 @@ class Follow:
         driver = self._driver
         stepper = driver.stepper
         if self.stop or driver.is_cancelling or stepper.paused or stepper.forced:
+            return None
+        if driver.journal.bus.wants_node_events_live():  # a watcher came in meanwhile
             return None
         if driver.has_other_work():  # the loop needs the interpreter: let it have it
             return None
@@ -226,6 +233,7 @@ def may_start(driver: RunDriver, planned: PlannedNode) -> bool:
         or debug.fault_rate
         or driver.stepper.is_stepping
         or not planned.downstream
+        or driver.journal.bus.wants_node_events_live()  # a view or progress shows each node
     )
 
 

@@ -256,3 +256,35 @@ def test_a_node_with_side_effects_goes_through_the_loop(registry, monkeypatch) -
     run = bp.run(history=False)
     assert run["s3"].output == 4
     assert calls == ["plain", "effect", "plain"]
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_a_live_watcher_sees_each_node_end_before_the_next_runs(
+    registry, monkeypatch, late
+) -> None:
+    """With a subscriber to node events (a view, CLI progress) nothing is followed: when a
+    node runs, the watcher has already seen its upstream node succeed. Only subscribers
+    that take events late (the history recorder) leave the worker to go on."""
+    monkeypatch.setattr(follow, "FOLLOW_SLICE", 60.0)
+    gate, seen, saw_when_running = threading.Event(), [], {}
+
+    def step(x: int = 0) -> int:
+        if x == 0:
+            assert gate.wait(30)
+        saw_when_running[x] = sum(kind == "NodeSucceeded" for kind in list(seen))
+        return x + 1
+
+    def watch(event: Any) -> None:
+        seen.append(event.kind)
+
+    if late:
+        watch.takes_events_late = True  # type: ignore[attr-defined]
+    run = sync_chain(registry, 6, step).start(history=False)
+    run.subscribe(watch)
+    gate.set()
+    run.wait(timeout=30)
+    assert run.status is cnb.RunState.SUCCEEDED and run["n5"].output == 6
+    if late:  # the worker went on: n1..n5 ran before the loop reported n0's end
+        assert saw_when_running[5] < 5, saw_when_running
+    else:
+        assert saw_when_running == {x: x for x in range(6)}, saw_when_running
