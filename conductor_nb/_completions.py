@@ -10,10 +10,11 @@ storage layer with :func:`keep_records`)::
                                            record.json    its end (written atomically)
 
 The runner reads the record when the child ends (instead of a pipe). Records stay until
-the node's outcome is committed: at the end of a run the storage layer drops the
-records of every node that did not end ``cancelled`` (:func:`drop`); a cancelled or
-interrupted node keeps its record, and ``runs resume`` finishes it from the record
-(:func:`latest`) when the child completed, instead of running it again. A run that is
+the node's outcome is committed: the storage layer drops a node's records once its
+success is on disk (or it failed), and at the end of a run those of every node that did
+not end ``cancelled`` (:func:`drop`); a cancelled or interrupted node keeps its record,
+and ``runs resume`` finishes it from the record (:func:`latest`) when the child
+completed, instead of running it again. A run that is
 not recorded (no history, a process-pool worker) uses a temporary folder, removed as
 soon as the runner has read it.
 """
@@ -33,6 +34,7 @@ RECORD = "record.json"
 INTENT = "intent.json"
 
 _roots: dict[str, Path] = {}
+_made: dict[str, set[str]] = {}  # run id -> nodes with records made by this process
 _lock = threading.Lock()
 
 
@@ -41,6 +43,7 @@ def keep_records(run_id: str, root: Path | None) -> None:
     with _lock:
         if root is None:
             _roots.pop(run_id, None)
+            _made.pop(run_id, None)
         else:
             _roots[run_id] = root
 
@@ -59,7 +62,15 @@ def new_folder(run_id: str, node_id: str, attempt: int) -> tuple[Path, bool]:
     folder = node_folder(root, run_id, node_id) / str(attempt)
     shutil.rmtree(folder, ignore_errors=True)  # a leftover of an attempt that never started
     folder.mkdir(parents=True)
+    with _lock:
+        _made.setdefault(run_id, set()).add(node_id)
     return folder, True
+
+
+def made(run_id: str) -> set[str]:
+    """The nodes of run ``run_id`` that have records made by this process (not yet dropped)."""
+    with _lock:
+        return set(_made.get(run_id, ()))
 
 
 def write_intent(folder: Path, *, encoding: str, allow_failure: bool, program: str) -> None:
@@ -145,6 +156,11 @@ def latest(root: Path, run_id: str, node_id: str) -> Completion | None:
 def drop(root: Path, run_id: str, node_ids: list[str] | None = None) -> None:
     """Remove the records of ``node_ids`` of run ``run_id`` (None: all of that run's)."""
     run_folder = root / run_id
+    with _lock:
+        if node_ids is None:
+            _made.pop(run_id, None)
+        else:
+            _made.get(run_id, set()).difference_update(node_ids)
     if node_ids is None:
         shutil.rmtree(run_folder, ignore_errors=True)
         return

@@ -1,8 +1,8 @@
 """Completion records of shell-command children in the history (see ``conductor_nb._completions``).
 
-A recorded run keeps its children's records under ``<home>/children``. When the run ends,
-the records of nodes whose outcome is committed (every node that did not end cancelled)
-are dropped; a cancelled or interrupted node keeps its record. ``resume`` then asks
+A recorded run keeps its children's records under ``<home>/children``. A node's records
+are dropped once its success is committed (or it failed), and when the run ends all but
+those of cancelled nodes; a cancelled or interrupted node keeps its record. ``resume`` then asks
 :func:`finish_from_records`: a node the killed (or cancelled) run left unfinished whose
 child completed by itself is finished from the record (its row in the old run becomes
 ``succeeded`` with the recorded outputs) and reused by the resumed run, so the child's
@@ -37,15 +37,23 @@ def records_root(history: RunHistory) -> Path:
 
 
 def keep_for(run: Run, history: RunHistory) -> None:
-    """Record ``run``'s children in ``history``; drop the needless records when it ends."""
+    """Record ``run``'s children in ``history``; drop each node's records once its outcome
+    is committed (subscribed after the recorder, which commits a side-effecting node's
+    success before passing the event on), and at the end of the run all but those of
+    cancelled nodes (a resume may finish them from their records)."""
     root = records_root(history)
     _completions.keep_records(run.id, root)
 
-    def on_finished(event: ev.Event) -> None:
-        done = [nid for nid, r in run.node_runs.items() if r.status is not NodeState.CANCELLED]
-        _completions.drop(root, run.id, None if len(done) == len(run.node_runs) else done)
+    def on_event(event: ev.Event) -> None:
+        if isinstance(event, ev.RunFinished):
+            made = _completions.made(run.id)
+            records = run.node_runs
+            kept = {n for n in made if n in records and records[n].status is NodeState.CANCELLED}
+            _completions.drop(root, run.id, None if not kept else sorted(made - kept))
+        elif event.node_id in _completions.made(run.id):  # type: ignore[attr-defined]
+            _completions.drop(root, run.id, [event.node_id])  # type: ignore[attr-defined]
 
-    run.subscribe(on_finished, ev.RunFinished)
+    run.subscribe(on_event, ev.NodeSucceeded, ev.NodeFailed, ev.RunFinished)
 
 
 def completed_children(
