@@ -86,3 +86,22 @@ def test_a_history_of_the_previous_schema_is_read_and_extended(tmp_path: Path) -
         schema = history._query("SELECT value FROM meta WHERE key = 'schema'")
         assert schema == [("2",)]
         assert new.resume().wait().status is cnb.RunState.SUCCEEDED  # no run left paused
+
+
+def test_a_file_blueprint_is_recorded_with_its_folder_as_one_sorted_document(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    from conductor_nb.storage.history import FOLDER_KEY
+
+    path = _chain(3).save(tmp_path / "flows" / "chain.yaml")
+    bp = cnb.Blueprint.load(path)
+    run = bp.run()
+    history = default_history()
+    stored = history._query("SELECT blueprint FROM runs WHERE id = ?", (run.id,))[0][0]
+    data = bp.to_dict()
+    folder = str(path.parent.resolve())
+    assert stored == json.dumps({**data, FOLDER_KEY: folder}, sort_keys=True, default=repr)
+    assert history.blueprint_folder(run.id) == folder
+    assert history.blueprint_doc(run.id) == data
