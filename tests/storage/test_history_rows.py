@@ -105,3 +105,23 @@ def test_a_file_blueprint_is_recorded_with_its_folder_as_one_sorted_document(
     assert stored == json.dumps({**data, FOLDER_KEY: folder}, sort_keys=True, default=repr)
     assert history.blueprint_folder(run.id) == folder
     assert history.blueprint_doc(run.id) == data
+
+
+def test_many_rows_go_in_as_multi_row_inserts_within_the_variable_limit(tmp_path: Path) -> None:
+    sql = "INSERT INTO logs VALUES (?,?,?,?,?,?)"
+    with RunHistory(tmp_path / "many") as history:
+        for limit in (None, 20):  # 20 variables: 3 rows of 6 per statement at most
+            if limit is not None:
+                history._db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+            for count in (2, 1023, 1100):
+                run_id = f"r{limit}-{count}"
+                rows = [
+                    (run_id, f"n{i}", float(i), "stdout", f"line {i}\n", "") for i in range(count)
+                ]
+                history.write([(sql, row) for row in rows])
+                stored = history._query(
+                    "SELECT run_id, node_id, time, stream, text, level FROM logs "
+                    "WHERE run_id = ? ORDER BY rowid",
+                    (run_id,),
+                )
+                assert stored == rows
