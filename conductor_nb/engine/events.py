@@ -153,9 +153,8 @@ class EventBus:
 
     def wants_node_events_live(self) -> bool:
         """Whether someone needs each node's events as it happens: a stream, or a callback
-        for node events that does not say ``takes_events_late = True`` (the history
-        recorder, which keeps the real times either way). A worker may run a chain of sync
-        nodes and report them together only when nobody does (:mod:`.follow`)."""
+        for node events that does not say ``takes_events_late = True``. A worker may run a
+        chain of sync nodes and report them together only when nobody does (:mod:`.follow`)."""
         if self._queues:
             return True
         return any(

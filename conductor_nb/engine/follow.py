@@ -22,11 +22,12 @@ It goes on only where that loses nothing (:meth:`Follow.next_of`):
   limit, not steering the run;
 * the run is not paused, stepping, cancelling or rerunning, no breakpoint or
   ``run_to`` is on that node, and its type was not replaced by a retry;
-* nobody watches node events live (a view, CLI progress, an event stream): the nodes a
-  worker goes on with are reported when it hands back, so a watcher would see the
-  first node running until the last one ended. Only observers that take events late
-  (``takes_events_late = True``: the history recorder, which records the real times)
-  leave following on.
+* nobody watches node events live (a view, CLI progress, an event stream, the history
+  recorder): the nodes a worker goes on with are reported when it hands back, so a
+  watcher would see the first node running until the last one ended (and a history
+  read while the run goes on, or after a SIGKILL, would miss a long node that ran so).
+  Only observers that say ``takes_events_late = True`` leave following on. So runs
+  with history on (the default) do not follow; ``history=False`` runs do.
 
 Nobody else can take that node meanwhile: it becomes ready only when the finished
 node's success is known, and only this worker knows it. The node runs in the lane's

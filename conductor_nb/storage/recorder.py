@@ -80,10 +80,6 @@ class Recorder:
     """Subscribe with ``run.subscribe(Recorder(history, run))``; it records the run first
     (:meth:`RunHistory.begin_statements`)."""
 
-    takes_events_late = True
-    """The real times travel in the events: nodes a worker ran in a row and reported
-    together are recorded as they ran (see :mod:`conductor_nb.engine.follow`)."""
-
     def __init__(self, history: RunHistory, run: Run, *, resumed_from: str | None = None) -> None:
         self.history = history
         self.run_id = run.id
