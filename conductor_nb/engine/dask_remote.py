@@ -46,6 +46,8 @@ from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import Any
 
+from conductor_nb.nodes import inner
+
 CHECKED_PACKAGES = ("conductor_nb", "dask", "distributed", "cloudpickle")
 _DIST_NAMES = {"conductor_nb": "conductor-nb"}
 
@@ -225,35 +227,11 @@ def node_functions(plan: Any) -> dict[str, Any]:
     registry = getattr(plan, "registry", None)
     if registry is not None:
         for planned in plan.nodes.values():
-            for path, node_type in _body_types(
+            for path, node_type in inner.body_types(
                 planned.id, planned.type, planned.node.params, registry
             ):
                 note(node_type, path)
     return dict(found.values())
-
-
-def _body_types(
-    path: str, node_type: Any, params: Mapping[str, Any], registry: Any, depth: int = 0
-) -> Iterable[tuple[str, Any]]:
-    """(path, type) of each node inside the bodies held in ``node_type``'s raw params."""
-    if depth > 20:
-        return
-    for name in node_type.raw_params:
-        doc = params.get(name)
-        nodes = doc.get("nodes") if isinstance(doc, Mapping) else None
-        if not isinstance(nodes, Mapping):
-            continue  # not a body (a self-rendered param), or one given at run time
-        for inner_id, inner in nodes.items():
-            if not isinstance(inner, Mapping):
-                continue
-            inner_type = registry.find(str(inner.get("type", "")), inner.get("version"))
-            if inner_type is None:
-                continue  # validation reports an unknown type
-            inner_path = f"{path}.{inner_id}"
-            yield inner_path, inner_type
-            inner_params = inner.get("params")
-            if isinstance(inner_params, Mapping):
-                yield from _body_types(inner_path, inner_type, inner_params, registry, depth + 1)
 
 
 def _where(fn: Any) -> str:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from conductor_nb.errors import Problem, problem
 from conductor_nb.model import templates
 from conductor_nb.nodes.builtin.files import PathNotAllowed, allowed_roots, confine
+from conductor_nb.nodes.inner import body_nodes
 
 if TYPE_CHECKING:
     from conductor_nb.model.blueprint import Blueprint
@@ -79,7 +80,7 @@ def _problems_in(
         if node_type.name in CONFINED_TYPES:
             found += _outside_paths(node_type, params, where, node_id, roots)
         for name in node_type.raw_params:
-            inner = _body_nodes(params.get(name))
+            inner = body_nodes(params.get(name))
             if inner is not None:
                 found += _problems_in(inner, f"{where}.{name}.", registry, roots)
     return found
@@ -100,20 +101,6 @@ def _outside_paths(
         except PathNotAllowed:
             found.append(_outside(where, node_id, node_type.name, spec.name, value, roots))
     return found
-
-
-def _body_nodes(body: Any) -> list[tuple[str, str, int | None, Mapping[str, Any]]] | None:
-    """The nodes of a body param's value (a blueprint document or a Blueprint), or None."""
-    nodes = getattr(body, "nodes", None)
-    if nodes is not None and not isinstance(body, Mapping):  # a Blueprint
-        return [(i, n.type, n.version, n.params) for i, n in nodes.items()]
-    if not isinstance(body, Mapping) or not isinstance(body.get("nodes"), Mapping):
-        return None  # not a body document: validation says so
-    return [
-        (str(i), str(n.get("type", "")), n.get("version"), n.get("params") or {})
-        for i, n in body["nodes"].items()
-        if isinstance(n, Mapping) and isinstance(n.get("params") or {}, Mapping)
-    ]
 
 
 def _outside(
