@@ -67,6 +67,12 @@ def new_folder(run_id: str, node_id: str, attempt: int) -> tuple[Path, bool]:
     return folder, True
 
 
+def holds(run_id: str, node_id: str) -> bool:
+    """Whether ``node_id`` of run ``run_id`` has records made by this process (not yet dropped)."""
+    with _lock:
+        return node_id in _made.get(run_id, ())
+
+
 def made(run_id: str) -> set[str]:
     """The nodes of run ``run_id`` that have records made by this process (not yet dropped)."""
     with _lock:

@@ -50,7 +50,7 @@ def keep_for(run: Run, history: RunHistory) -> None:
             records = run.node_runs
             kept = {n for n in made if n in records and records[n].status is NodeState.CANCELLED}
             _completions.drop(root, run.id, None if not kept else sorted(made - kept))
-        elif event.node_id in _completions.made(run.id):  # type: ignore[attr-defined]
+        elif _completions.holds(run.id, event.node_id):  # type: ignore[attr-defined]
             _completions.drop(root, run.id, [event.node_id])  # type: ignore[attr-defined]
 
     run.subscribe(on_event, ev.NodeSucceeded, ev.NodeFailed, ev.RunFinished)

@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 from conductor_nb.engine import events as ev
 from conductor_nb.engine.states import NodeState
-from conductor_nb.storage.values import RecordBudget, plain_text
+from conductor_nb.storage.values import RecordBudget
 
 if TYPE_CHECKING:
     from conductor_nb.engine.run import Run
@@ -342,12 +342,8 @@ class Recorder:
         return rows, refs
 
     def _text(self, values: Any, digests: set[str]) -> str | None:
-        if values is None:
-            return None
-        text = plain_text(values)
-        if text is None:
-            text, found = self.history.codec.encode(values, self.budget)
-            digests.update(found)
+        text, found = self.history.codec.encode(values, self.budget)  # plain values: one dumps
+        digests.update(found)
         return text
 
     def _masked(self, node_id: str, outputs: Any, final: bool) -> Any:
