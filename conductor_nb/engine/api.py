@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from conductor_nb.engine import environ, heap, hooks
 from conductor_nb.engine.options import RunOptions, RunSetup, resolve_params
-from conductor_nb.engine.plan import compile_plan, gc_paused
+from conductor_nb.engine.plan import gc_paused, plan_of
 from conductor_nb.engine.run import Run
 from conductor_nb.errors import BlueprintError, UnknownNameError
+from conductor_nb.model import snapshot
 from conductor_nb.nodes import file_roots
 
 if TYPE_CHECKING:
@@ -65,10 +66,10 @@ def prepare(
     if not isinstance(options, RunOptions):
         options = RunOptions.from_keywords(options)
     with gc_paused():
-        snapshot = bp.copy()  # edits made while the run goes on do not change it
-        plan = compile_plan(snapshot)
-        options = _checked_against(snapshot, options)
-        run = Run(snapshot, plan, resolve_params(bp, params), options, setup=setup)
+        snap = snapshot.take(bp)  # edits made while the run goes on do not change it
+        snapshot_bp, plan = snap.blueprint, plan_of(snap)
+        options = _checked_against(snapshot_bp, options)
+        run = Run(snapshot_bp, plan, resolve_params(bp, params), options, setup=setup)
         for name in options.breakpoints:
             if name not in plan.nodes:
                 where = f"breakpoints: blueprint {bp.id!r} has "

@@ -22,6 +22,7 @@ from conductor_nb.model.types import NodeType, Registry
 
 if TYPE_CHECKING:
     from conductor_nb.model.blueprint import Blueprint, Edge, Node
+    from conductor_nb.model.snapshot import Snapshot
     from conductor_nb.model.validate import Checked
 
 
@@ -136,6 +137,22 @@ def compile_plan(bp: Blueprint, *, validate: bool = True) -> Plan:
             found = locate(checked.problems, bp.locations)
             raise BlueprintError(found, name=bp.id, source=bp.source)
         return _compile(bp, checked)
+
+
+def plan_of(snap: Snapshot) -> Plan:
+    """The validated plan of a run snapshot, compiled once per snapshot: running the same
+    blueprint again reuses it while every node type it resolved is still the one its
+    registry gives (a type registered again, e.g. a cell run again, compiles anew)."""
+    known: tuple[Plan, dict[tuple[str, int | None], NodeType]] | None = snap.memo.get("plan")
+    if known is not None:
+        plan, types = known
+        registry = snap.blueprint.registry
+        if all(registry.find(name, version) is t for (name, version), t in types.items()):
+            return plan
+    plan = compile_plan(snap.blueprint)
+    types = {(p.node.type, p.node.version): p.type for p in plan.nodes.values()}
+    snap.memo["plan"] = (plan, types)
+    return plan
 
 
 @contextlib.contextmanager

@@ -53,7 +53,10 @@ def keep_for(run: Run, history: RunHistory) -> None:
         elif _completions.holds(run.id, event.node_id):  # type: ignore[attr-defined]
             _completions.drop(root, run.id, [event.node_id])  # type: ignore[attr-defined]
 
-    run.subscribe(on_event, ev.NodeSucceeded, ev.NodeFailed, ev.RunFinished)
+    # Only a side-effecting node (shell-command) starts children that leave records: a plan
+    # without one has nothing to drop per node, and is not called on every node's end.
+    spawns = any(p.type.side_effects for p in run.plan.nodes.values())
+    run.subscribe(on_event, *((ev.NodeSucceeded, ev.NodeFailed) if spawns else ()), ev.RunFinished)
 
 
 def completed_children(

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conductor_nb.errors import StoreError
+from conductor_nb.model import snapshot
 from conductor_nb.storage import process
 from conductor_nb.storage.home import ENV_HOME, resolve_home
 from conductor_nb.storage.records import FINISHED, NodeRecord, RunRecord
@@ -162,11 +163,8 @@ class RunHistory:
     def begin_statements(self, run: Run, *, resumed_from: str | None = None) -> list[Statement]:
         """What :meth:`begin` writes (the recorder submits them to the writer thread): the
         run's row, with its plan (node ids and types in order) instead of a row per node."""
-        import hashlib
-
-        data = run.blueprint.to_dict()
-        doc = json.dumps(data, sort_keys=True, default=repr)
-        digest = hashlib.sha256(doc.encode()).hexdigest()[:16]
+        snap = snapshot.described(run.blueprint)  # a run's copy was dumped when it was made
+        data, doc, digest = snap.data, snap.text, snap.digest
         folder = _blueprint_folder(run)
         if folder is not None:  # where its relative paths start, for a resume from elsewhere
             doc = _with_folder(doc, data, folder)

@@ -1,0 +1,99 @@
+"""Run snapshots of a blueprint: one copy, document and digest while its content holds.
+
+Every run works on a copy of its blueprint (edits made while it runs do not touch it)
+and records the blueprint's document in the history. At 10,000 nodes copying, dumping
+and (in the engine) validating and compiling cost more than a run of quick nodes, and
+running the same blueprint again is the usual case in a notebook. :func:`take` dumps
+the blueprint (it has to, for the history) and compares that document with the one of
+its last snapshot: while they are equal, the run gets the same snapshot, whose
+:attr:`Snapshot.memo` keeps what the engine worked out for it (the plan).
+
+The document is the identity only when it says everything: a param value that JSON
+cannot hold exactly (an object written by its ``repr``) makes every snapshot new.
+A snapshot edited through its blueprint's methods (a view of a run) is dropped as the
+last snapshot, so the next run copies again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from conductor_nb.model.blueprint import Blueprint
+
+_LAST = "_last_snapshot"  # the Blueprint attribute holding its last snapshot
+_OWN = "_snapshot"  # a snapshot's copy points at its Snapshot (for its document)
+
+
+@dataclass(slots=True, eq=False)
+class Snapshot:
+    """A copy of a blueprint with its document (``json.dumps(to_dict(), sort_keys=True)``)."""
+
+    blueprint: Blueprint
+    data: dict[str, Any]
+    text: str
+    exact: bool
+    """The text says the whole content (no value fell back to its ``repr``)."""
+    memo: dict[str, Any] = field(default_factory=dict)
+    """What was worked out for this content (the engine keeps the compiled plan here)."""
+    _digest: str | None = None
+
+    @property
+    def digest(self) -> str:
+        """16 hex digits of the document's SHA-256 (the history's blueprint hash)."""
+        if self._digest is None:
+            self._digest = hashlib.sha256(self.text.encode()).hexdigest()[:16]
+        return self._digest
+
+
+def take(bp: Blueprint) -> Snapshot:
+    """A snapshot of ``bp``: the last one while the content, registry and source are the
+    same, else a fresh copy."""
+    data, text, exact = _dump(bp)
+    last: Snapshot | None = bp.__dict__.get(_LAST)
+    if (
+        last is not None
+        and exact
+        and last.exact
+        and last.text == text
+        and last.blueprint.registry is bp.registry
+        and last.blueprint.source == bp.source
+        and of(last.blueprint) is last
+    ):
+        return last
+    copy = bp.copy()
+    snap = Snapshot(copy, data, text, exact)
+    copy.__dict__[_OWN] = snap
+    copy.on_change(_forget)
+    bp.__dict__[_LAST] = snap if exact else None
+    return snap
+
+
+def of(bp: Blueprint) -> Snapshot | None:
+    """The snapshot whose copy ``bp`` is, while that copy is unedited (else None)."""
+    return bp.__dict__.get(_OWN)
+
+
+def described(bp: Blueprint) -> Snapshot:
+    """``bp``'s snapshot when it is a run's unedited copy, else ``bp`` with its document
+    dumped now (not copied, not kept)."""
+    return of(bp) or Snapshot(bp, *_dump(bp))
+
+
+def _dump(bp: Blueprint) -> tuple[dict[str, Any], str, bool]:
+    data = bp.to_dict()
+    try:
+        return data, json.dumps(data, sort_keys=True), True
+    except (TypeError, ValueError):
+        return data, json.dumps(data, sort_keys=True, default=repr), False
+
+
+def _forget(copy: Blueprint) -> None:
+    """An edit to a snapshot's copy: it is no longer the snapshot of anything."""
+    copy.__dict__.pop(_OWN, None)
+
+
+__all__ = ["Snapshot", "described", "of", "take"]
