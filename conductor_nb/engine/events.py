@@ -1,4 +1,4 @@
-"""Typed events: every state change of a run is one frozen record, published in order.
+"""Typed events: every state change of a run is one record, published in order.
 
 Views, the CLI progress display and the run history subscribe to them; nothing
 else reaches into the runner. Subscribe by callback (``bus.subscribe(fn,
@@ -18,8 +18,12 @@ from typing import Any
 log = logging.getLogger("conductor_nb.engine")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
+    """A record of one state change. Treat it as read-only: every subscriber gets the same
+    object. (Not a frozen dataclass: a frozen one takes four times as long to make, and a
+    run makes three per node.)"""
+
     run_id: str
     time: float = field(default_factory=time.time, kw_only=True)
 
@@ -28,32 +32,32 @@ class Event:
         return type(self).__name__
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RunStarted(Event):
     blueprint_id: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     node_ids: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RunPaused(Event):
     reason: str = "pause"  # "pause" | "breakpoint" | "step" | "debug"
     node_id: str | None = None  # the node paused before (breakpoints)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RunResumed(Event):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RunFinished(Event):
     status: str = "succeeded"
     duration: float = 0.0
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RunProgress(Event):
     done: int = 0
     total: int = 0
@@ -61,36 +65,36 @@ class RunProgress(Event):
     eta: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NodeEvent(Event):
     node_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NodeQueued(NodeEvent):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NodeStarted(NodeEvent):
     attempt: int = 1
     inputs: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NodeSucceeded(NodeEvent):
     duration: float = 0.0
     attempt: int = 1
     outputs: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NodeCached(NodeEvent):
     key: str = ""
     outputs: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NodeFailed(NodeEvent):
     error: str = ""
     error_type: str = ""
@@ -99,31 +103,31 @@ class NodeFailed(NodeEvent):
     duration: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NodeRetrying(NodeEvent):
     attempt: int = 1  # the attempt that failed
     delay: float = 0.0
     error: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NodeSkipped(NodeEvent):
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NodeCancelled(NodeEvent):
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NodeLog(NodeEvent):
     stream: str = "stdout"  # stdout | stderr | log
     text: str = ""
     level: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NodeReset(NodeEvent):
     """A finished node goes back to pending (retry, rerun or resume)."""
 
