@@ -7,10 +7,10 @@ nothing is ready or running. Before each dispatch it asks the :class:`Stepper`
 go. A node's task is a *lane*: when its node ends and the next ready node may go,
 it runs that one too, so nodes that finish without waiting (most of a graph of
 small steps) cost no task and no trip through the event loop each; a lane hands
-back to the loop every :data:`LANE_SLICE` seconds. A sync node's worker thread may
-likewise go on with the one sync node its success makes ready, while the loop has
-nothing else to do (:mod:`~conductor_nb.engine.follow`); the lane records those nodes
-when the worker hands back. The driver sleeps on an
+back to the loop every :data:`LANE_SLICE` seconds. A lane whose node is a plain sync
+call hands it to a :class:`~conductor_nb.engine.follow.Feed` instead: worker threads run
+it and the plain sync nodes that become ready after it, reporting each start and end
+as they happen, with no trip through the loop per node. The driver sleeps on an
 ``asyncio.Event`` that every state change sets; it never polls. Every state change
 is published as an event (the journal moves the record through the reducer).
 
@@ -45,7 +45,7 @@ from conductor_nb.engine.events import (
     RunProgress,
 )
 from conductor_nb.engine.executors import Executor, make_executor
-from conductor_nb.engine.follow import Follow, Followed, may_start
+from conductor_nb.engine.follow import Feed, feeds, run_plain
 from conductor_nb.engine.journal import Journal, env_secrets
 from conductor_nb.engine.limits import Limits, current_permit
 from conductor_nb.engine.options import ResultCache, RunOptions, RunSetup, new_run_id
@@ -126,7 +126,8 @@ class RunDriver:
         """node -> its type's definition when it was retried (the function fixed in a cell)"""
         self._host: NodeHost | None = None
         self._holds_heap = False  # the collector leaves the run's objects alone (heap.hold)
-        self._plain: dict[str, bool] = {}  # node -> a worker may run it after its upstream
+        self.plain: dict[str, bool] = {}  # node -> a plain sync call (engine/follow.py)
+        self.feed: Feed | None = None  # the plain sync nodes running now (engine/follow.py)
 
     # ----------------------------------------------------------- reading
     @property
@@ -349,11 +350,10 @@ class RunDriver:
         until = time.monotonic() + LANE_SLICE
         next_id: str | None = node_id
         while next_id is not None:
-            planned = self.plan.nodes[next_id]
-            follow = Follow(self, planned, self._plain) if may_start(self, planned) else None
-            if not await self._node_task(next_id, pinned, follow):
-                return
-            if follow is not None and follow.done and not await self._followed(follow, task):
+            if pinned is None and feeds(self, self.plan.nodes[next_id]):
+                if not await run_plain(self, task, next_id):
+                    return
+            elif not await self._node_task(next_id, pinned):
                 return
             pinned, next_id = None, None
             while (
@@ -368,51 +368,26 @@ class RunDriver:
                     break
                 next_id = None
 
-    async def _followed(self, follow: Follow, task: asyncio.Task[None]) -> bool:
-        """Record the nodes a worker ran after the lane's node (:mod:`.follow`); False
-        when the lane was cancelled meanwhile."""
-        for done in follow.done:
-            node_id = done.node_id
-            if self._cancelling or not self.scheduler.is_ready(node_id):
-                return True  # it ran, but the run is ending: it ends cancelled with the rest
-            self.scheduler.take(node_id)
-            if not self._queue(node_id):
-                continue
-            self._tasks[node_id] = task
-            if not await self._node_task(node_id, None, followed=done):
-                return False
-        return True
-
     async def _node_task(
         self,
         node_id: str,
         pinned: Mapping[str, Any] | None = None,
-        follow: Follow | None = None,
-        followed: Followed | None = None,
     ) -> bool:
-        """Run one node to its end (or record one a worker ran: ``followed``); False when
-        it was cancelled (its lane ends too)."""
+        """Run one node to its end; False when it was cancelled (its lane ends too)."""
         planned = self.plan.nodes[node_id]
         record = self.node_runs[node_id]
         ok, skipped_ports, going_on = False, set[str](), True
         permit = self._limits.permit(planned.type.name, planned.type.concurrency)
         try:
-            if followed is not None:  # it ran in the slot of the node before it
-                ok, skipped_ports = await node_runner.record_followed(
-                    self.host(), planned, record, followed
-                )
-                return True
             if self.options.debug.slow_motion:
                 await asyncio.sleep(self.options.debug.slow_motion)
             await permit.acquire()
             current_permit.set(permit)
             node_type = self.current_types.get(node_id)
             ok, skipped_ports = await node_runner.execute(
-                self.host(), planned, record, pinned, node_type, follow
+                self.host(), planned, record, pinned, node_type
             )
         except asyncio.CancelledError:
-            if follow is not None:
-                follow.stop = True  # the worker starts nothing more
             self._mark_cancelled(node_id, "cancelled while running")
             going_on = False
         except Exception as exc:  # an engine bug must not hang the run
@@ -422,6 +397,45 @@ class RunDriver:
             self._tasks.pop(node_id, None)
             self._node_done(node_id, ok, skipped_ports)
         return going_on
+
+    # ------------------------------------------ for feeds (engine/follow.py)
+    def has_free_slot(self) -> bool:
+        """Another ready node may be dispatched now (not pausing, stepping or cancelling)."""
+        stepper = self.stepper
+        return (
+            not self._cancelling
+            and not stepper.paused
+            and not stepper.forced
+            and len(self._tasks) < max(1, self.options.concurrency)
+        )
+
+    def take_next(self) -> str | None:
+        return self._take_next()
+
+    def dispatch_taken(self, node_id: str) -> None:
+        """A taken node gets a lane of its own."""
+        self._start_node(node_id)
+
+    def queue(self, node_id: str) -> bool:
+        return self._queue(node_id)
+
+    def take_claimed(self, node_id: str) -> bool:
+        """A worker went on with ``node_id``: it is taken and queued; False when the run
+        no longer lets it run (it is ending, or the node is not ready)."""
+        if self._cancelling or not self.scheduler.is_ready(node_id):
+            return False
+        self.scheduler.take(node_id)
+        return self._queue(node_id)
+
+    def running_in(self, node_id: str, task: asyncio.Task[None]) -> None:
+        self._tasks[node_id] = task
+
+    def node_ended(self, node_id: str, ok: bool, skipped_ports: set[str]) -> None:
+        self._tasks.pop(node_id, None)
+        self._node_done(node_id, ok, skipped_ports)
+
+    def mark_cancelled(self, node_id: str, reason: str) -> None:
+        self._mark_cancelled(node_id, reason)
 
     def _node_done(self, node_id: str, ok: bool, skipped_ports: set[str]) -> None:
         record = self.node_runs[node_id]

@@ -155,18 +155,6 @@ class EventBus:
 
         return unsubscribe
 
-    def wants_node_events_live(self) -> bool:
-        """Whether someone needs each node's events as it happens: a stream, or a callback
-        for node events that does not say ``takes_events_late = True``. A worker may run a
-        chain of sync nodes and report them together only when nobody does (:mod:`.follow`)."""
-        if self._queues:
-            return True
-        return any(
-            not getattr(callback, "takes_events_late", False)
-            and any(issubclass(NodeEvent, t) or issubclass(t, NodeEvent) for t in types)
-            for callback, types in self._subs
-        )
-
     def publish(self, event: Event) -> None:
         for entry in tuple(self._subs):
             callback, types = entry

@@ -59,9 +59,6 @@ class Call:
     key: str = ""
     local: bool = False  # steers the run: runs on the engine's loop on every executor
     context_arg: str | None = None  # the keyword holding the node's NodeContext, if any
-    follow: Callable[[Any], None] | None = None
-    """Called with a sync call's result on the thread that ran it, before the result is
-    handed back (executors that run calls elsewhere ignore it)."""
 
 
 def detach(call: Call) -> Call:
@@ -108,6 +105,12 @@ class Executor:
         """Reach remote resources now, so a bad address fails before a run starts
         (blocking; the default has nothing to reach)."""
 
+    def thread_lane(self) -> ThreadLane | None:
+        """Worker threads in this process that the engine may hand plain sync calls to
+        directly (:mod:`~conductor_nb.engine.follow`); None: every call goes through
+        :meth:`submit`."""
+        return None
+
     @property
     def dashboard_link(self) -> str | None:
         """Where to watch the executor work (a Dask dashboard), if anywhere."""
@@ -148,10 +151,14 @@ class LocalExecutor(Executor):
             await self.start()
         assert self._pool is not None
         # results come back in batches; logs and the node context follow into the thread
-        result = await self._pool.call(call.fn, call.kwargs, call.follow)
+        result = await self._pool.call(call.fn, call.kwargs)
         if inspect.isawaitable(result):
             result = await result
         return result
+
+    def thread_lane(self) -> ThreadLane | None:
+        """The pool (started by :meth:`start`), unless a subclass runs calls its own way."""
+        return self._pool if type(self).submit is LocalExecutor.submit else None
 
     async def close(self) -> None:
         self.shutdown()

@@ -1,208 +1,106 @@
-"""Sync successors on the same worker thread: a chain of sync nodes without a loop trip each.
+"""Plain sync nodes fed to worker threads: no trip through the event loop per node.
 
-A sync node runs on a worker thread (:class:`~conductor_nb.engine.threads.ThreadLane`).
-When it returns, its worker may go on with the one node its success makes ready,
-instead of handing the result to the event loop and waiting for the loop to send
-that node back to a thread (two thread switches per node: a chain of sync nodes
-would cost a loop round trip each). The worker runs such successors for up to
-:data:`FOLLOW_SLICE` seconds, then hands back everything it ran; the driver records
-those nodes on the loop (queued, started, logs, succeeded or failed, with the times
-they really ran) before it dispatches anything else.
+A sync node's function runs on a worker thread. Sent one by one, each node would cost
+a round trip (the loop hands the call over, the worker hands the result back, the
+node's task wakes up). A :class:`Feed` instead keeps a queue of *plain* sync calls
+that a worker drains without waiting for the loop, while the loop records what
+the worker reports and adds the nodes that become ready:
 
-It goes on only where that loses nothing (:meth:`Follow.next_of`):
+* the worker posts each node's start, the lines it prints or logs, and its end as they
+  happen; the loop applies them in batches (one wake-up per batch), so the run's
+  records, events, history and CLI progress show each node running exactly while it
+  runs, at most a loop tick late;
+* the loop adds ready plain nodes to the queue while slots are free (at most
+  ``concurrency`` nodes queued or running, as for any dispatch), each with its slot;
+* a worker that ends a node whose success makes exactly one plain node ready, with
+  nothing else queued and nothing else of the run ready or running, goes on with that
+  node itself (a chain of sync nodes then costs no round trip at all); it *claims*
+  the node in the same report as the end of the one before, so the loop never
+  dispatches it too, and the claimed node runs in the slot of the node before it;
+* a worker runs at most :data:`BACKLOG` nodes ahead of what the loop has recorded,
+  so a watcher never lags behind the work, nor a cancel or pause;
+* nodes that block are not held up behind each other: when every worker of the feed
+  has been in one call for :data:`HELP_AFTER` seconds and calls are waiting, another
+  worker thread takes the next one (up to ``concurrency``).
 
-* the loop has nothing else to do: no other node of the run is running or ready (a
-  worker running Python holds the interpreter lock the loop would need; where many
-  nodes run at once, round trips overlap anyway and results come back in batches);
-* the finished node makes exactly one node ready (when it makes several ready, the
-  loop dispatches them side by side);
-* neither node has side effects (the history commits such a node's success before
-  the run goes on), and the next one is a plain sync call: enabled, not async, no
-  templates, no NodeContext, no retries, no timeout, no result cache, no per-type
-  limit, not steering the run;
-* the run is not paused, stepping, cancelling or rerunning, no breakpoint or
-  ``run_to`` is on that node, and its type was not replaced by a retry;
-* nobody watches node events live (a view, CLI progress, an event stream, the history
-  recorder): the nodes a worker goes on with are reported when it hands back, so a
-  watcher would see the first node running until the last one ended (and a history
-  read while the run goes on, or after a SIGKILL, would miss a long node that ran so).
-  Only observers that say ``takes_events_late = True`` leave following on. So runs
-  with history on (the default) do not follow; ``history=False`` runs do.
-
-Nobody else can take that node meanwhile: it becomes ready only when the finished
-node's success is known, and only this worker knows it. The node runs in the lane's
-concurrency slot, as a node an async lane goes on with does. What it prints or logs
-is collected and replayed into its record on the loop.
+*Plain* (:func:`is_plain`): enabled, not async, no side effects (the history commits
+such a node's success before the run goes on, see ``storage/recorder.py``), no
+templates, no NodeContext, no retries, no timeout, no result cache, no per-type
+limit, not steering the run, and its type not replaced by a retry; the run uses the
+local executor with no fault injection, slow motion or stepping. Any other node is
+dispatched from the loop as usual. Cancelling a feed starts nothing more; a call
+already running cannot be stopped (as with any sync node) and ends cancelled.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from conductor_nb.engine import capture, node_runner
+from conductor_nb.engine.context import LineSink
 from conductor_nb.model import templates
 from conductor_nb.model.types import SKIP
 
 if TYPE_CHECKING:
-    from conductor_nb.engine.context import NodeHost
     from conductor_nb.engine.driver import RunDriver
+    from conductor_nb.engine.limits import Permit
     from conductor_nb.engine.plan import PlannedNode
-    from conductor_nb.model.types import NodeType
 
-FOLLOW_SLICE = 0.002
-"""Seconds a worker may go on with successors before it hands its results back."""
+BACKLOG = 64
+"""Nodes a worker may end before the loop has recorded them; then it waits."""
+
+HELP_AFTER = 0.001
+"""Seconds every worker of a feed may spend in one call while others wait, before
+another worker takes the next waiting call."""
 
 
 @dataclass(slots=True)
-class Followed:
-    """One node a worker ran after the dispatched one, for the driver to record."""
+class Job:
+    """One node of a feed: its call, and the slot it holds."""
 
-    node_id: str
+    planned: PlannedNode
     kwargs: dict[str, Any]
-    started: float
-    finished: float = 0.0
-    ok: bool = False
-    result: Any = None  # the raw result when it is awaitable (the loop awaits it)
+    permit: Permit | None
+    started: bool = False
+
+
+@dataclass(slots=True)
+class Ended:
+    """What a worker reports when a node's call is over."""
+
+    finished: float
     outputs: dict[str, Any] | None = None
     error: BaseException | None = None
-    lines: list[tuple[str, str, str]] = field(default_factory=list)
+    result: Any = None  # an awaitable result: the loop awaits it
+    claim: tuple[PlannedNode, dict[str, Any]] | None = None  # the node this worker runs next
 
 
-class Follow:
-    """Handed with a sync call to the worker; called there with the call's result."""
-
-    __slots__ = ("_driver", "_first", "_host", "_plain", "done", "returned_at", "stop")
-
-    def __init__(self, driver: RunDriver, first: PlannedNode, plain: dict[str, bool]) -> None:
-        self._driver = driver
-        self._host: NodeHost = driver.host()
-        self._first = first
-        self._plain = plain  # node -> whether it may be followed (the driver's, shared)
-        self.done: list[Followed] = []
-        self.stop = False  # the dispatched node was cancelled: start nothing more
-        self.returned_at: float | None = None  # when the dispatched call returned
-
-    # ------------------------------------------------------------ on the worker
-    def __call__(self, result: Any) -> None:
-        """Go on from the dispatched node's ``result`` while the successor is plain."""
-        self.returned_at = time.time()
-        until = time.monotonic() + FOLLOW_SLICE
-        planned = self._first
-        outputs = _outputs_of(self._host, planned.type, result)
-        ran: dict[str, dict[str, Any]] = {}
-        while outputs is not None and time.monotonic() < until:
-            ran[planned.id] = outputs
-            following = self.next_of(planned, ran)
-            if following is None:
-                return
-            record = self._run(following, ran)
-            if record is None:
-                return
-            self.done.append(record)
-            planned, outputs = following, record.outputs
-
-    def next_of(self, planned: PlannedNode, ran: dict[str, dict[str, Any]]) -> PlannedNode | None:
-        """The one node ``planned``'s success makes ready, if it may run here now."""
-        driver = self._driver
-        stepper = driver.stepper
-        if self.stop or driver.is_cancelling or stepper.paused or stepper.forced:
-            return None
-        if driver.journal.bus.wants_node_events_live():  # a watcher came in meanwhile
-            return None
-        if driver.has_other_work():  # the loop needs the interpreter: let it have it
-            return None
-        nodes = driver.plan.nodes
-        ready: list[str] = []
-        for child in planned.downstream:
-            left = _left_after(driver, nodes[child], ran)
-            if left is None or (left == 0 and ready):
-                return None  # it may be ready too: the loop runs them side by side
-            if left == 0:
-                ready.append(child)
-        if not ready:
-            return None
-        child = ready[0]
-        if child in ran or driver.scheduler.is_finished(child) or not self._may_follow(child):
-            return None
-        if child in stepper.breakpoints or child == stepper.run_to:
-            return None
-        if child in driver.current_types:
-            return None
-        return nodes[child]
-
-    def _may_follow(self, node_id: str) -> bool:
-        known = self._plain.get(node_id)
-        if known is None:
-            known = self._plain[node_id] = is_plain(self._driver, self._driver.plan.nodes[node_id])
-        return known
-
-    def _run(self, planned: PlannedNode, ran: dict[str, dict[str, Any]]) -> Followed | None:
-        host, node_type = self._host, planned.type
-        edge_inputs = node_runner.resolve_inputs(host, planned, ran)
-        if node_runner.edge_mismatch(host, planned, edge_inputs) is not None:
-            return None  # the loop runs it and fails it, with the usual message
-        kwargs = node_runner.build_arguments(host, planned, node_type, edge_inputs)
-        record = Followed(planned.id, kwargs, time.time())
-        collector = _Lines(host.redact) if host.options.capture else None
-        token = capture.current_sink.set(collector)
-        try:
-            result = node_type.fn(**node_type.adapt_inputs(dict(kwargs)))
-        except StopIteration as exc:  # as the thread lane hands it over
-            record.error = RuntimeError(f"StopIteration: {exc}")
-        except Exception as exc:
-            record.error = exc
-        finally:
-            capture.current_sink.reset(token)
-            record.finished = time.time()
-            record.lines = collector.lines if collector is not None else []
-        if record.error is not None:
-            self.done.append(record)
-            return None
-        if inspect.isawaitable(result):
-            record.result = result
-            self.done.append(record)
-            return None
-        try:
-            record.outputs = host.executor.split_outputs(node_type, result)
-        except Exception as exc:
-            record.error = exc
-            self.done.append(record)
-            return None
-        record.ok = True
-        if any(value is SKIP for value in record.outputs.values()):
-            self.done.append(record)
-            return None
-        return record
-
-
-class _Lines(capture.LineCollector):
-    """What a followed node prints or logs: kept for its record (replayed on the loop) and
-    shown where it would be from any worker thread (with the run's secrets masked)."""
-
-    passthrough = True
-
-    def __init__(self, redact: Callable[[Any], Any]) -> None:
-        super().__init__()
-        self.redact = redact
-
-
-def _left_after(driver: RunDriver, child: PlannedNode, ran: Mapping[str, Any]) -> int | None:
-    """How many upstream nodes ``child`` still waits for once the nodes in ``ran`` are
-    recorded (None: too many upstream nodes to count them here)."""
-    waiting = driver.scheduler.waiting_on(child.id)
-    if waiting <= 1:
-        return 0
-    if waiting > len(ran) or len(child.upstream) > 64:
-        return None if waiting <= len(ran) else waiting - len(ran)
-    return waiting - sum(1 for u in child.upstream if u in ran)
+def feeds(driver: RunDriver, planned: PlannedNode) -> bool:
+    """Whether ``planned`` goes to a feed (see the module docstring)."""
+    debug = driver.options.debug
+    if (
+        debug.slow_motion
+        or debug.faults
+        or debug.fault_rate
+        or driver.stepper.is_stepping
+        or planned.id in driver.current_types
+        or driver.executor.thread_lane() is None
+    ):
+        return False
+    known = driver.plain.get(planned.id)
+    if known is None:
+        known = driver.plain[planned.id] = is_plain(driver, planned)
+    return known
 
 
 def is_plain(driver: RunDriver, planned: PlannedNode) -> bool:
-    """Whether ``planned`` is a sync call a worker may run after its upstream node."""
+    """Whether ``planned`` is a sync call a worker may run without the loop in between."""
     node, node_type = planned.node, planned.type
     return not (
         not node.enabled
@@ -220,30 +118,323 @@ def is_plain(driver: RunDriver, planned: PlannedNode) -> bool:
     )
 
 
-def may_start(driver: RunDriver, planned: PlannedNode) -> bool:
-    """Whether a dispatch of ``planned`` may carry a :class:`Follow` (a sync call on the
-    local thread lane, no timeout, no fault injection or slow motion, not stepping)."""
-    debug = driver.options.debug
-    return not (
-        planned.type.is_async
-        or planned.type.runs_beside_engine
-        or planned.type.side_effects  # its success is on disk before the run goes on
-        or planned.node.timeout
-        or debug.slow_motion
-        or debug.faults
-        or debug.fault_rate
-        or driver.stepper.is_stepping
-        or not planned.downstream
-        or driver.journal.bus.wants_node_events_live()  # a view or progress shows each node
-    )
-
-
-def _outputs_of(host: NodeHost, node_type: NodeType, result: Any) -> dict[str, Any] | None:
-    """The dispatched node's outputs as the loop will split them (None: do not go on)."""
-    if inspect.isawaitable(result):
-        return None
+async def run_plain(driver: RunDriver, task: asyncio.Task[None], node_id: str) -> bool:
+    """Run plain ``node_id`` (taken and queued) in the run's feed: the one running now
+    (then this lane ends: False), else a new one that this lane runs until it has
+    nothing open (True: the lane goes on; False: it was cancelled)."""
+    feed = driver.feed
+    if feed is not None and feed.adopt(node_id):
+        return False
+    feed = driver.feed = Feed(driver, task)
     try:
-        outputs = host.executor.split_outputs(node_type, result)
-    except Exception:  # the loop fails the node with it
-        return None
-    return None if any(value is SKIP for value in outputs.values()) else outputs
+        return await feed.run(node_id)
+    finally:
+        driver.feed = None
+
+
+class Feed:
+    """Plain sync nodes of one run on worker threads, for one lane (its task)."""
+
+    def __init__(self, driver: RunDriver, task: asyncio.Task[None]) -> None:
+        lane = driver.executor.thread_lane()
+        assert lane is not None
+        self._driver, self._task, self._lane = driver, task, lane
+        self._host = driver.host()
+        self._loop = asyncio.get_running_loop()
+        self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)  # a worker waits here for the loop
+        self._jobs: deque[Job] = deque()  # queued, not started
+        self._items: list[tuple[Any, ...]] = []  # reports not applied yet
+        self._waiter: asyncio.Future[Any] | None = None
+        self._workers = 0
+        self._busy: dict[int, float] = {}  # worker thread -> when its current call started
+        self._backlog = 0  # nodes ended on a worker, not recorded yet
+        self._open: dict[str, Job] = {}  # queued or running (the loop's view)
+        self._ran: dict[str, dict[str, Any]] = {}  # outputs of nodes ended on a worker
+        self._timer: asyncio.TimerHandle | None = None
+        self.stop = False
+        self.refused: set[str] = set()  # claimed by a worker while the run was ending
+
+    # ------------------------------------------------------------------ on the loop
+    async def run(self, first: str) -> bool:
+        """Run ``first`` (taken and queued) and the plain nodes that become ready while
+        it runs, until none is open; False when cancelled."""
+        planned = self._driver.plan.nodes[first]
+        permit = self._driver.limits.permit(planned.type.name, planned.type.concurrency)
+        try:
+            await permit.acquire()
+        except asyncio.CancelledError:
+            self._driver.mark_cancelled(first, "cancelled while running")
+            self._close(first, None, False, set())
+            return False
+        try:
+            self._add(first, permit)
+            self._refill()
+            while self._open:
+                for item in self._take_items() or await self._wait_items():
+                    await self._apply(item)
+                self._refill()
+        except asyncio.CancelledError:
+            self._cancel()
+            return False
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+        return True
+
+    def adopt(self, node_id: str) -> bool:
+        """Take ``node_id`` (taken and queued by another lane) if a slot is free now."""
+        planned = self._driver.plan.nodes[node_id]
+        permit = self._driver.limits.permit(planned.type.name, planned.type.concurrency)
+        if self.stop or not permit.take_now():
+            return False
+        self._add(node_id, permit)
+        return True
+
+    def _add(self, node_id: str, permit: Permit | None) -> None:
+        """Queue ``node_id`` for a worker (or fail it now: a value that cannot fit)."""
+        driver, host = self._driver, self._host
+        planned = driver.plan.nodes[node_id]
+        edge_inputs = node_runner.resolve_inputs(host, planned)
+        mismatch = node_runner.edge_mismatch(host, planned, edge_inputs)
+        if mismatch is not None:
+            record = driver.node_runs[node_id]
+            error = TypeError(mismatch)
+            node_runner.fail_before_call(host, planned, record, error, f"TypeError: {mismatch}")
+            self._close(node_id, permit, False, set())
+            return
+        kwargs = node_runner.build_arguments(host, planned, planned.type, edge_inputs)
+        job = Job(planned, kwargs, permit)
+        self._open[node_id] = job
+        driver.running_in(node_id, self._task)
+        with self._lock:
+            self._jobs.append(job)
+            start = self._workers == 0
+            self._workers += start
+        if start:
+            self._lane.post(self._drain)
+
+    def _refill(self) -> None:
+        """Queue ready plain nodes while slots are free; others get a lane of their own."""
+        driver = self._driver
+        while not self.stop and driver.has_free_slot():
+            node_id = driver.take_next()
+            if node_id is None:
+                break
+            planned = driver.plan.nodes[node_id]
+            permit = driver.limits.permit(planned.type.name, planned.type.concurrency)
+            if not feeds(driver, planned) or not permit.take_now():
+                driver.dispatch_taken(node_id)  # dispatched from the loop as usual
+            elif driver.queue(node_id):
+                self._add(node_id, permit)
+            else:
+                permit.release()  # disabled: skipped
+        if self._jobs and self._timer is None and not self.stop:
+            self._timer = self._loop.call_later(HELP_AFTER, self._help)
+
+    def _help(self) -> None:
+        """Another worker for the waiting calls when every worker is stuck in one call."""
+        self._timer = None
+        now, limit = time.monotonic(), max(1, self._driver.options.concurrency)
+        with self._lock:
+            if self.stop or not self._jobs:
+                return
+            stuck = len(self._busy) == self._workers and all(
+                now - since >= HELP_AFTER for since in self._busy.values()
+            )
+            more = stuck and self._workers < limit
+            self._workers += more
+        if more:
+            self._lane.post(self._drain)
+        self._timer = self._loop.call_later(HELP_AFTER, self._help)
+
+    def _take_items(self) -> list[tuple[Any, ...]]:
+        with self._lock:
+            items, self._items = self._items, []
+            if not items:
+                self._waiter = self._loop.create_future()
+            return items
+
+    async def _wait_items(self) -> list[tuple[Any, ...]]:
+        assert self._waiter is not None
+        await self._waiter
+        with self._lock:
+            items, self._items = self._items, []
+            return items
+
+    async def _apply(self, item: tuple[Any, ...]) -> None:
+        kind, node_id, value = item
+        if kind == "end":
+            with self._lock:
+                self._backlog -= 1
+                self._room.notify_all()
+        job = self._open.get(node_id)
+        if job is None:  # the run refused it (it was ending): it ends cancelled
+            return
+        host, record = self._host, self._driver.node_runs[node_id]
+        if kind == "line":
+            host.log(node_id, *value)
+        elif kind == "start":
+            job.started = True
+            node_runner.record_started(host, job.planned, record, job.kwargs, value)
+        else:
+            ended: Ended = value
+            ok, skipped = await node_runner.record_ended(host, job.planned, record, ended)
+            claim, permit = ended.claim, job.permit
+            self._close(node_id, None if claim else permit, ok, skipped)  # makes it ready
+            if claim is not None and not self._claim(*claim, permit) and permit is not None:
+                permit.release()  # else the claimed node runs in this slot
+
+    def _claim(self, planned: PlannedNode, kwargs: dict[str, Any], permit: Permit | None) -> bool:
+        """Record that a worker took ``planned`` after the node before it; False when
+        the run no longer lets it run (its reports are then ignored)."""
+        if not self._driver.take_claimed(planned.id):
+            self.refused.add(planned.id)
+            return False
+        self._open[planned.id] = Job(planned, kwargs, permit)
+        self._driver.running_in(planned.id, self._task)
+        return True
+
+    def _close(self, node_id: str, permit: Permit | None, ok: bool, skipped: set[str]) -> None:
+        self._open.pop(node_id, None)
+        if permit is not None:
+            permit.release()
+        self._driver.node_ended(node_id, ok, skipped)
+
+    def _cancel(self) -> None:
+        with self._lock:
+            self.stop = True
+            self._jobs.clear()
+            self._room.notify_all()
+        for node_id, job in list(self._open.items()):
+            reason = "cancelled while running" if job.started else "the run was cancelled"
+            self._driver.mark_cancelled(node_id, reason)
+            self._close(node_id, job.permit, False, set())
+
+    # ------------------------------------------------------------ on a worker
+    def _post(self, item: tuple[Any, ...]) -> None:
+        with self._lock:
+            self._items.append(item)
+            waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            self._lane.wake(self._loop, waiter)
+
+    def _line(self, node_id: str, stream: str, text: str, level: str) -> None:
+        self._post(("line", node_id, (stream, text, level)))
+
+    def _drain(self) -> None:
+        """A worker: run queued calls (and the nodes it claims) until none is left."""
+        me = threading.get_ident()
+        job: Job | None = None
+        try:
+            while True:
+                with self._lock:
+                    while not self.stop and self._must_wait(job is None):
+                        self._room.wait()  # the loop records what ended, then may queue more
+                    if job is None and self._jobs and not self.stop:
+                        job = self._jobs.popleft()
+                    if job is None or self.stop:
+                        return
+                    self._busy[me] = time.monotonic()
+                self._post(("start", job.planned.id, time.time()))
+                ended = self._call(job)
+                with self._lock:
+                    del self._busy[me]
+                    self._backlog += 1
+                self._post(("end", job.planned.id, ended))
+                job = Job(*ended.claim, None) if ended.claim is not None else None
+        finally:
+            with self._lock:
+                self._busy.pop(me, None)
+                self._workers -= 1
+
+    def _must_wait(self, idle: bool) -> bool:
+        """Too far ahead of the loop; or nothing to run while the loop may queue more."""
+        return self._backlog >= BACKLOG or (idle and not self._jobs and self._backlog > 0)
+
+    def _call(self, job: Job) -> Ended:
+        """Run one node's function here; what it printed goes to the loop line by line."""
+        host, planned = self._host, job.planned
+        node_type = planned.type
+        sink: LineSink | None = None
+        if host.options.capture:
+            sink = LineSink(host, planned.id)
+            sink.log = self._line
+        token = capture.current_sink.set(sink)
+        error: BaseException | None = None
+        try:
+            result = node_type.fn(**node_type.adapt_inputs(dict(job.kwargs)))
+        except StopIteration as exc:  # as the thread lane hands it over
+            error = RuntimeError(f"StopIteration: {exc}")
+        except BaseException as exc:  # the node fails with it, as on the loop
+            error = exc
+        finally:
+            capture.current_sink.reset(token)
+            if sink is not None:
+                sink.flush()
+        ended = Ended(time.time())
+        if error is not None:
+            ended.error = error
+        elif inspect.isawaitable(result):
+            ended.result = result
+        else:
+            try:
+                ended.outputs = host.executor.split_outputs(node_type, result)
+            except Exception as exc:
+                ended.error = exc
+                return ended
+            self._ran[planned.id] = ended.outputs
+            if not any(value is SKIP for value in ended.outputs.values()):
+                ended.claim = self._next_of(planned)
+        return ended
+
+    def _next_of(self, planned: PlannedNode) -> tuple[PlannedNode, dict[str, Any]] | None:
+        """The one node ``planned``'s success makes ready, with its call's keywords, if
+        this worker may go on with it (see the module docstring)."""
+        driver = self._driver
+        stepper = driver.stepper
+        try:
+            if (
+                self.stop
+                or self._jobs
+                or driver.is_cancelling
+                or stepper.paused
+                or stepper.forced
+                or driver.has_other_work()
+            ):
+                return None
+            nodes = driver.plan.nodes
+            ready: str | None = None
+            for child in planned.downstream:
+                left = self._left_after(nodes[child])
+                if left is None or (left == 0 and ready is not None):
+                    return None  # it may be ready too: the loop runs them side by side
+                if left == 0:
+                    ready = child
+            if ready is None or ready in self._ran or ready in self.refused:
+                return None
+            if driver.scheduler.is_finished(ready) or ready in stepper.breakpoints:
+                return None
+            following = nodes[ready]
+            if ready == stepper.run_to or not feeds(driver, following):
+                return None
+            edge_inputs = node_runner.resolve_inputs(self._host, following, self._ran)
+            if node_runner.edge_mismatch(self._host, following, edge_inputs) is not None:
+                return None  # the loop fails it, with the usual message
+            kwargs = node_runner.build_arguments(self._host, following, following.type, edge_inputs)
+        except Exception:  # the run changed under this worker: the loop decides
+            return None
+        return following, kwargs
+
+    def _left_after(self, child: PlannedNode) -> int | None:
+        """How many upstream nodes ``child`` still waits for once the nodes this feed ran
+        are recorded (None: too many upstream nodes to count them here). Reads only
+        counts that fall as the loop records: a stale read waits for more, never less."""
+        scheduler = self._driver.scheduler
+        waiting = scheduler.waiting_on(child.id)
+        if waiting <= 1:
+            return 0  # only the node just ended, which the loop has not recorded yet
+        if len(child.upstream) > 64:
+            return None
+        ran = self._ran
+        return sum(1 for u in child.upstream if u not in ran and not scheduler.succeeded(u))

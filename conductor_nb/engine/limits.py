@@ -31,6 +31,22 @@ class Permit:
             await semaphore.acquire()  # cancelled here: nothing more is held
             self._held.append(semaphore)
 
+    def take_now(self) -> bool:
+        """Take the permit if it is free now (never waits); False when it is not."""
+        if any(semaphore.locked() for semaphore in self._semaphores):
+            return False
+        for semaphore in self._semaphores:
+            waiting = semaphore.acquire()
+            try:
+                waiting.send(None)  # a free semaphore is taken without suspending
+            except StopIteration:
+                self._held.append(semaphore)
+            else:  # cannot happen for a free semaphore: give it back and say so
+                waiting.close()
+                self.release()
+                return False
+        return True
+
     def release(self) -> None:
         held, self._held = self._held, []
         for semaphore in held:

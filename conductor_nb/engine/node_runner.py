@@ -35,7 +35,7 @@ from conductor_nb.model import templates
 from conductor_nb.model.types import MISSING, SKIP, NodeType, kind_mismatch
 
 if TYPE_CHECKING:
-    from conductor_nb.engine.follow import Follow, Followed
+    from conductor_nb.engine.follow import Ended
     from conductor_nb.engine.plan import PlannedNode
 
 
@@ -255,11 +255,8 @@ async def execute(
     node_run: NodeRun,
     pinned_inputs: Mapping[str, Any] | None = None,
     node_type: NodeType | None = None,
-    follow: Follow | None = None,
 ) -> Outcome:
-    """Run one node to its final state: arguments, then the cache, then the attempts
-    (``follow``: called on the worker thread with a sync call's result, see
-    :mod:`~conductor_nb.engine.follow`)."""
+    """Run one node to its final state: arguments, then the cache, then the attempts."""
     node_type = node_type or planned.type
     pinned = pinned_inputs is not None
     edge_inputs = dict(pinned_inputs or {}) if pinned else resolve_inputs(host, planned)
@@ -279,7 +276,7 @@ async def execute(
         node_run.cache_key = cache_key(node_type, kwargs)
         if _served_from_cache(host, planned, node_run):
             return True, _skipped_ports(node_run.outputs)
-    if not await _attempts(host, planned, node_run, node_type, kwargs, follow):
+    if not await _attempts(host, planned, node_run, node_type, kwargs):
         return False, set()
     cached = use_cache and node_run.cache_key and host.cache is not None
     if cached and host.cache is not None and not host.holds_secret(node_run.outputs):
@@ -298,12 +295,12 @@ def _arguments(
     """The call's keywords; None when the node already failed (wrong input, bad template)."""
     mismatch = None if pinned else edge_mismatch(host, planned, edge_inputs)
     if mismatch is not None:
-        _fail_before_call(host, planned, node_run, TypeError(mismatch), f"TypeError: {mismatch}")
+        fail_before_call(host, planned, node_run, TypeError(mismatch), f"TypeError: {mismatch}")
         return None
     try:
         kwargs = build_arguments(host, planned, node_type, edge_inputs)
     except templates.TemplateError as exc:
-        _fail_before_call(host, planned, node_run, exc, f"template error {exc}")
+        fail_before_call(host, planned, node_run, exc, f"template error {exc}")
         return None
     if pinned:
         kwargs.update({k: v for k, v in edge_inputs.items() if k in node_type.value_names})
@@ -329,7 +326,6 @@ async def _attempts(
     node_run: NodeRun,
     node_type: NodeType,
     kwargs: dict[str, Any],
-    follow: Follow | None = None,
 ) -> bool:
     """Call the node until it succeeds or has no attempt left (retry delay and backoff)."""
     node = planned.node
@@ -342,7 +338,7 @@ async def _attempts(
             NodeStarted(host.run_id, node_id=planned.id, attempt=attempt, inputs=node_run.inputs)
         )
         try:
-            result = await _attempt(host, planned, node_run, node_type, kwargs, follow)
+            result = await _attempt(host, planned, node_run, node_type, kwargs)
             outputs = host.executor.split_outputs(node_type, result)
         except asyncio.CancelledError:
             raise
@@ -363,9 +359,7 @@ async def _attempts(
                 continue
             _fail(host, planned, node_run, exc, _describe(exc))
             return False
-        # a worker that went on with successors noted when this call returned
-        ended = follow.returned_at if follow is not None else None
-        node_run.finished_at = ended or time.time()
+        node_run.finished_at = time.time()
         node_run.outputs = outputs
         host.publish(
             NodeSucceeded(
@@ -380,32 +374,33 @@ async def _attempts(
         return True
 
 
-async def record_followed(
-    host: NodeHost, planned: PlannedNode, node_run: NodeRun, done: Followed
-) -> Outcome:
-    """Record a node that a worker thread ran after its upstream node (see
-    :mod:`~conductor_nb.engine.follow`): started, its log lines, then its end, with the
-    times it really ran."""
+def record_started(
+    host: NodeHost, planned: PlannedNode, node_run: NodeRun, kwargs: dict[str, Any], when: float
+) -> None:
+    """A worker started ``planned`` at ``when`` (see :mod:`~conductor_nb.engine.follow`)."""
     node_run.attempts += 1
-    node_run.started_at = done.started
-    node_run.inputs = host.redact(done.kwargs)
+    node_run.started_at = when
+    node_run.inputs = host.redact(kwargs)
     host.publish(
         NodeStarted(
             host.run_id,
             node_id=planned.id,
             attempt=node_run.attempts,
             inputs=node_run.inputs,
-            time=done.started,
+            time=when,
         )
     )
-    if done.lines:
-        sink = LineSink(host, planned.id)
-        capture.replay(done.lines, sink)
-        sink.flush()
-    outputs, error, finished = done.outputs, done.error, done.finished
-    if done.result is not None:  # an awaitable result: awaited here, as the executor does
+
+
+async def record_ended(
+    host: NodeHost, planned: PlannedNode, node_run: NodeRun, ended: Ended
+) -> Outcome:
+    """A worker ended ``planned``'s call: its success or failure, with the time it ended
+    (an awaitable result is awaited here, as the executor does)."""
+    outputs, error, finished = ended.outputs, ended.error, ended.finished
+    if ended.result is not None:
         try:
-            outputs = host.executor.split_outputs(planned.type, await done.result)
+            outputs = host.executor.split_outputs(planned.type, await ended.result)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -420,7 +415,7 @@ async def record_followed(
         NodeSucceeded(
             host.run_id,
             node_id=planned.id,
-            duration=finished - done.started,
+            duration=finished - (node_run.started_at or finished),
             attempt=node_run.attempts,
             outputs=outputs,
             time=finished,
@@ -438,7 +433,7 @@ def _skipped_ports(outputs: Mapping[str, Any] | None) -> set[str]:
 _NO_PORTS: set[str] = set()  # shared and never changed: most nodes skip no port
 
 
-def _fail_before_call(
+def fail_before_call(
     host: NodeHost, planned: PlannedNode, node_run: NodeRun, exc: Exception, message: str
 ) -> None:
     """A failure before the function is called counts as an attempt that failed."""
@@ -453,7 +448,6 @@ async def _attempt(
     node_run: NodeRun,
     node_type: NodeType,
     kwargs: dict[str, Any],
-    follow: Follow | None = None,
 ) -> Any:
     node = planned.node
     call_kwargs = node_type.adapt_inputs(dict(kwargs))  # tables as the type hints ask
@@ -465,7 +459,7 @@ async def _attempt(
         if host.executor.inline_async and node_type.is_async:
             coro = node_type.fn(**call_kwargs)  # fast path: no executor hop for local async
         else:
-            coro = host.executor.submit(_call(planned, node_type, call_kwargs, follow))
+            coro = host.executor.submit(_call(planned, node_type, call_kwargs))
         debug = host.options.debug
         if debug.faults or debug.fault_rate:
             coro = _with_faults(host, planned.id, coro)
@@ -481,12 +475,7 @@ async def _attempt(
             sink.flush()
 
 
-def _call(
-    planned: PlannedNode,
-    node_type: NodeType,
-    kwargs: dict[str, Any],
-    follow: Follow | None = None,
-) -> Call:
+def _call(planned: PlannedNode, node_type: NodeType, kwargs: dict[str, Any]) -> Call:
     return Call(
         node_type.fn,
         kwargs,
@@ -495,7 +484,6 @@ def _call(
         dict(planned.node.resources),
         local=node_type.runs_beside_engine,
         context_arg=node_type.context_arg,
-        follow=follow,
     )
 
 

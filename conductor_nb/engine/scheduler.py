@@ -56,6 +56,9 @@ class Scheduler:
     def is_finished(self, node_id: str) -> bool:
         return node_id in self._outcome
 
+    def succeeded(self, node_id: str) -> bool:
+        return self._outcome.get(node_id) is True
+
     def waiting_on(self, node_id: str) -> int:
         """How many upstream nodes of ``node_id`` have not succeeded yet."""
         return self._remaining.get(node_id, 0)

@@ -10,7 +10,9 @@ when every running worker is busy: quick calls are served by one or two threads
 Calls keep their ``contextvars`` context (logs and the node context follow into
 the thread).
 A call cannot be stopped once running: cancelling its future only drops the
-result, as with ``run_in_executor``.
+result, as with ``run_in_executor``. :meth:`ThreadLane.post` runs a function with no
+future (a :class:`~conductor_nb.engine.follow.Feed` draining its queue), and
+:meth:`ThreadLane.wake` resolves a future of the loop's in the same batched hand-back.
 """
 
 from __future__ import annotations
@@ -27,12 +29,11 @@ log = logging.getLogger("conductor_nb.engine")
 
 _Outcome = tuple[asyncio.Future[Any], bool, Any]
 _Item = tuple[
-    asyncio.AbstractEventLoop,
-    asyncio.Future[Any],
+    asyncio.AbstractEventLoop | None,
+    asyncio.Future[Any] | None,
     contextvars.Context,
     Callable[..., Any],
     dict[str, Any],
-    Callable[[Any], None] | None,
 ]
 
 
@@ -50,24 +51,31 @@ class ThreadLane:
         self._idle = 0  # workers waiting for a call
         self._waiting = 0  # calls queued and not yet taken
 
-    def call(
-        self,
-        fn: Callable[..., Any],
-        kwargs: dict[str, Any],
-        follow: Callable[[Any], None] | None = None,
-    ) -> asyncio.Future[Any]:
-        """``fn(**kwargs)`` on a worker; ``follow(result)`` runs there after it succeeds,
-        before the result is handed back (it must not raise)."""
+    def call(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
+        """``fn(**kwargs)`` on a worker; its result (or exception) comes back in the future."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
+        self._put((loop, future, contextvars.copy_context(), fn, kwargs))
+        return future
+
+    def post(self, fn: Callable[[], None]) -> None:
+        """``fn()`` on a worker, in a copy of the caller's context; nothing is handed
+        back (it reports by itself; an exception it raises is logged)."""
+        self._put((None, None, contextvars.copy_context(), fn, {}))
+
+    def wake(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]) -> None:
+        """Resolve ``future`` (with None) on its loop, with the results handed back now
+        (callable from any thread)."""
+        self._deliver(loop, (future, True, None))
+
+    def _put(self, item: _Item) -> None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the thread lane is shut down")
             self._waiting += 1
             if self._waiting > self._idle and len(self._threads) < self.workers:
                 self._spawn()  # every worker is busy: one more (quick calls need few)
-        self._queue.put((loop, future, contextvars.copy_context(), fn, kwargs, follow))
-        return future
+        self._queue.put(item)
 
     def shutdown(self) -> None:
         """Stop the workers once the queued calls are done (running calls finish)."""
@@ -94,7 +102,13 @@ class ThreadLane:
                 self._waiting -= item is not None
             if item is None:
                 return
-            loop, future, ctx, fn, kwargs, follow = item
+            loop, future, ctx, fn, kwargs = item
+            if loop is None or future is None:
+                try:
+                    ctx.run(fn)
+                except BaseException:
+                    log.error("a posted function failed on a worker thread", exc_info=True)
+                continue
             if future.cancelled():
                 continue
             try:
@@ -103,11 +117,6 @@ class ThreadLane:
                 outcome = (future, False, RuntimeError(f"StopIteration: {exc}"))
             except BaseException as exc:  # handed to the awaiting task, which decides
                 outcome = (future, False, exc)
-            if follow is not None and outcome[1] and not future.cancelled():
-                try:
-                    ctx.run(follow, outcome[2])
-                except Exception:  # the call's own result must still get back
-                    log.error("a worker could not go on after its call", exc_info=True)
             self._deliver(loop, outcome)
 
     def _deliver(self, loop: asyncio.AbstractEventLoop, outcome: _Outcome) -> None:

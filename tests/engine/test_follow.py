@@ -1,7 +1,8 @@
-"""A worker thread goes on with the one sync node its node makes ready (engine/follow.py)."""
+"""Plain sync nodes fed to worker threads, reported live (engine/follow.py)."""
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ import pytest
 import conductor_nb as cnb
 from conductor_nb.engine import follow
 from conductor_nb.engine.threads import ThreadLane
+from conductor_nb.storage import RunHistory
 
 
 def sync_chain(registry: cnb.Registry, n: int, fn: Callable[..., Any]) -> cnb.Blueprint:
@@ -25,54 +27,98 @@ def sync_chain(registry: cnb.Registry, n: int, fn: Callable[..., Any]) -> cnb.Bl
 
 
 def counting_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the functions handed to worker threads from the loop."""
+    """What the loop hands to worker threads: a node's function (``call``), or a feed's
+    worker (``post``)."""
     calls: list[str] = []
-    real = ThreadLane.call
+    call, post = ThreadLane.call, ThreadLane.post
 
-    def call(self: ThreadLane, fn: Any, kwargs: Any, then: Any = None) -> Any:
+    def counted_call(self: ThreadLane, fn: Any, kwargs: Any) -> Any:
         calls.append(fn.__name__)
-        return real(self, fn, kwargs, then)
+        return call(self, fn, kwargs)
 
-    monkeypatch.setattr(ThreadLane, "call", call)
+    def counted_post(self: ThreadLane, fn: Any) -> None:
+        calls.append("feed")
+        post(self, fn)
+
+    monkeypatch.setattr(ThreadLane, "call", counted_call)
+    monkeypatch.setattr(ThreadLane, "post", counted_post)
     return calls
 
 
+def no_feeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every node goes through the loop one by one (the path before feeds)."""
+    monkeypatch.setattr(follow, "is_plain", lambda driver, planned: False)
+
+
 def wait_until(check: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 30  # a guard against hanging, not a performance bound
     while not check():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.001)
 
 
-def test_a_chain_of_sync_nodes_goes_on_on_its_worker(registry, monkeypatch) -> None:
-    """One hand-off to a thread runs the whole chain (the slice made long); every node
-    is recorded as usual, in order, with the times it ran."""
-    monkeypatch.setattr(follow, "FOLLOW_SLICE", 60.0)
+def test_a_chain_of_sync_nodes_runs_on_one_worker_with_history_on(registry, monkeypatch) -> None:
+    """One worker runs the whole chain (each node claimed by the worker that ran the one
+    before it), with the defaults (history on); every node is recorded as usual, in
+    order, with the times it ran, in the run and in the history."""
     calls = counting_calls(monkeypatch)
 
     def step(x: int = 0) -> int:
         return x + 1
 
-    run = sync_chain(registry, 300, step).run(history=False)
+    run = sync_chain(registry, 300, step).run()
     assert run.status is cnb.RunState.SUCCEEDED, run.summary()
     assert run["n299"].output == 300
-    assert calls == ["step"]
+    assert calls == ["feed"]
     assert run["n5"].inputs == {"x": 5} and run["n5"].attempts == 1
     kinds = [(e.kind, e.node_id) for e in run.events if getattr(e, "node_id", None) == "n7"]
     assert kinds == [("NodeQueued", "n7"), ("NodeStarted", "n7"), ("NodeSucceeded", "n7")]
     for a, b in zip(list(run.node_runs.values()), list(run.node_runs.values())[1:], strict=False):
         assert a.started_at <= a.finished_at <= b.started_at <= b.finished_at
+    stored = {n.node_id: n.status for n in RunHistory().nodes(run.id)}
+    assert set(stored.values()) == {"succeeded"} and len(stored) == 300
 
 
-def test_with_no_slice_every_node_goes_through_the_loop(registry, monkeypatch) -> None:
-    monkeypatch.setattr(follow, "FOLLOW_SLICE", 0.0)
+def test_without_feeds_every_node_goes_through_the_loop(registry, monkeypatch) -> None:
+    no_feeds(monkeypatch)
     calls = counting_calls(monkeypatch)
 
     def step(x: int = 0) -> int:
         return x + 1
 
     run = sync_chain(registry, 20, step).run(history=False)
-    assert run["n19"].output == 20 and len(calls) == 20
+    assert run["n19"].output == 20 and calls == ["step"] * 20
+
+
+def test_a_long_followed_node_is_seen_running_while_it_runs(registry, monkeypatch) -> None:
+    """A watcher, the run's records and the history see the node a worker went on with
+    running while it runs, and the quick one before it succeeded."""
+    calls = counting_calls(monkeypatch)
+    gate, seen = threading.Event(), []
+
+    def step(x: int = 0) -> int:
+        if x == 3:
+            assert gate.wait(30)
+        return x + 1
+
+    run = sync_chain(registry, 5, step).start()
+    run.subscribe(lambda event: seen.append((event.kind, getattr(event, "node_id", None))))
+    wait_until(lambda: run["n3"].status is cnb.NodeState.RUNNING)
+    assert [run[f"n{i}"].status.value for i in range(5)] == [
+        *["succeeded"] * 3,
+        "running",
+        "pending",
+    ]
+    wait_until(lambda: ("NodeStarted", "n3") in seen)
+    assert ("NodeSucceeded", "n3") not in seen
+    history = RunHistory()
+    wait_until(lambda: {n.node_id: n.status for n in history.nodes(run.id)}.get("n3") == "running")
+    stored = {n.node_id: n.status for n in history.nodes(run.id)}
+    assert [stored[f"n{i}"] for i in range(3)] == ["succeeded"] * 3
+    gate.set()
+    run.wait(timeout=30)
+    assert run.status is cnb.RunState.SUCCEEDED and run["n4"].output == 5
+    assert calls == ["feed"]  # n3 was run by the worker that ran n2
 
 
 def outcome(run: cnb.Run) -> dict[str, tuple[str, str, int]]:
@@ -92,19 +138,71 @@ def test_a_node_failing_on_the_worker_ends_as_on_the_loop(registry, monkeypatch)
         return x + 1
 
     bp = sync_chain(registry, 8, step)
-    monkeypatch.setattr(follow, "FOLLOW_SLICE", 60.0)
-    followed = bp.run(history=False)
-    monkeypatch.setattr(follow, "FOLLOW_SLICE", 0.0)
+    fed = bp.run(history=False)
+    no_feeds(monkeypatch)
     plain = bp.run(history=False)
-    assert followed.status is cnb.RunState.FAILED
-    assert outcome(followed) == outcome(plain)
-    assert "ValueError: boom" in str(followed["n3"].error)
-    assert 'raise ValueError("boom")' in followed["n3"].traceback
-    assert followed["n4"].reason == "upstream node 'n3' failed"
+    assert fed.status is cnb.RunState.FAILED
+    assert outcome(fed) == outcome(plain)
+    assert "ValueError: boom" in str(fed["n3"].error)
+    assert 'raise ValueError("boom")' in fed["n3"].traceback
+    assert fed["n4"].reason == "upstream node 'n3' failed"
 
 
-def test_what_followed_nodes_print_lands_in_their_own_records(registry, monkeypatch) -> None:
-    monkeypatch.setattr(follow, "FOLLOW_SLICE", 60.0)
+def random_graph(registry: cnb.Registry, n: int, seed: int) -> cnb.Blueprint:
+    def mix(items: list | None = None) -> int:
+        return sum(items or ()) % 1_000_003 + 1
+
+    node_type = cnb.NodeType.from_function(mix)
+    node_type.inputs = tuple(cnb.Port(p.name, many=True) for p in node_type.inputs)
+    registry.register(node_type)
+    rng = random.Random(seed)
+    bp = cnb.Blueprint("random", registry=registry)
+    for i in range(n):
+        bp.add("mix", id=f"r{i}")
+        for up in rng.sample(range(max(0, i - 30), i), k=min(i, rng.randint(0, 3))):
+            bp.connect(f"r{up}", f"r{i}.items")
+    return bp
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_graphs_give_the_same_results_fed_or_not(registry, monkeypatch, seed) -> None:
+    bp = random_graph(registry, 400, seed)
+    fed = bp.run(history=False, concurrency=random.Random(seed).choice([1, 3, 8]))
+    no_feeds(monkeypatch)
+    plain = bp.run(history=False)
+    assert fed.status is cnb.RunState.SUCCEEDED, fed.summary()
+    assert {k: r.output for k, r in fed.node_runs.items()} == {
+        k: r.output for k, r in plain.node_runs.items()
+    }
+    for node_id, planned in fed.plan.nodes.items():  # no node started before its inputs ended
+        for up in planned.upstream:
+            assert fed[up].finished_at <= fed[node_id].started_at
+
+
+def test_no_more_nodes_run_at_once_than_concurrency(registry) -> None:
+    running, most, lock = [0], [0], threading.Lock()
+
+    def busy(items: list | None = None) -> int:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.003)
+        with lock:
+            running[0] -= 1
+        return 1
+
+    node_type = cnb.NodeType.from_function(busy)
+    node_type.inputs = tuple(cnb.Port(p.name, many=True) for p in node_type.inputs)
+    registry.register(node_type)
+    bp = cnb.Blueprint("wide", registry=registry)
+    for i in range(40):
+        bp.add("busy", id=f"b{i}")
+    run = bp.run(history=False, concurrency=3)
+    assert run.status is cnb.RunState.SUCCEEDED
+    assert 1 < most[0] <= 3  # blocking nodes do run side by side, within the limit
+
+
+def test_what_fed_nodes_print_lands_in_their_own_records(registry, monkeypatch) -> None:
     calls = counting_calls(monkeypatch)
 
     def step(x: int = 0) -> int:
@@ -112,13 +210,12 @@ def test_what_followed_nodes_print_lands_in_their_own_records(registry, monkeypa
         return x + 1
 
     run = sync_chain(registry, 6, step).run(history=False)
-    assert len(calls) == 1
+    assert calls == ["feed"]
     assert [r.log_text for r in run.node_runs.values()] == [f"at {i}\n" for i in range(6)]
 
 
-def test_a_paused_run_starts_no_node_on_the_worker(registry, monkeypatch) -> None:
+def test_a_paused_run_starts_no_node_on_the_worker(registry) -> None:
     """n5 pauses the run and waits until it is paused: its worker starts nothing more."""
-    monkeypatch.setattr(follow, "FOLLOW_SLICE", 60.0)
     gate, handle = threading.Event(), []
 
     def step(x: int = 0) -> int:
@@ -141,8 +238,7 @@ def test_a_paused_run_starts_no_node_on_the_worker(registry, monkeypatch) -> Non
     assert run.status is cnb.RunState.SUCCEEDED and run["n11"].output == 12
 
 
-def test_a_breakpoint_stops_the_worker_before_its_node(registry, monkeypatch) -> None:
-    monkeypatch.setattr(follow, "FOLLOW_SLICE", 60.0)
+def test_a_breakpoint_stops_the_worker_before_its_node(registry) -> None:
     ran: list[int] = []
 
     def step(x: int = 0) -> int:
@@ -157,8 +253,7 @@ def test_a_breakpoint_stops_the_worker_before_its_node(registry, monkeypatch) ->
     assert run.status is cnb.RunState.SUCCEEDED and ran == list(range(10))
 
 
-def test_a_cancel_stops_the_worker_and_the_run_ends_cancelled(registry, monkeypatch) -> None:
-    monkeypatch.setattr(follow, "FOLLOW_SLICE", 60.0)
+def test_a_cancel_stops_the_worker_and_the_run_ends_cancelled(registry) -> None:
     gate, handle, ran = threading.Event(), [], []
 
     def step(x: int = 0) -> int:
@@ -179,10 +274,9 @@ def test_a_cancel_stops_the_worker_and_the_run_ends_cancelled(registry, monkeypa
     assert {r.status for r in run.node_runs.values()} == {cnb.NodeState.CANCELLED}
 
 
-def test_a_node_two_successors_wait_for_goes_back_to_the_loop(registry, monkeypatch) -> None:
-    """A node that makes two nodes ready hands back: they run side by side (two blocking
-    nodes meet at a barrier of two; on one worker they would not)."""
-    monkeypatch.setattr(follow, "FOLLOW_SLICE", 60.0)
+def test_two_blocking_nodes_ready_together_run_side_by_side(registry) -> None:
+    """Two blocking nodes meet at a barrier of two: one worker alone would wait forever;
+    a second worker takes the waiting call once the first is stuck in its own."""
     barrier = threading.Barrier(2, timeout=30)
 
     def src() -> int:
@@ -204,8 +298,6 @@ def test_a_node_two_successors_wait_for_goes_back_to_the_loop(registry, monkeypa
 
 SHOWN = """
 import conductor_nb as cnb
-from conductor_nb.engine import follow
-follow.FOLLOW_SLICE = 60.0
 def step(x: int = 0) -> int:
     print(f"at {x}")
     return x + 1
@@ -237,7 +329,6 @@ def test_what_followed_nodes_print_is_shown_as_from_any_thread(tmp_path) -> None
 def test_a_node_with_side_effects_goes_through_the_loop(registry, monkeypatch) -> None:
     """Its success is committed before the run goes on: no worker runs it, nor goes on
     after it."""
-    monkeypatch.setattr(follow, "FOLLOW_SLICE", 60.0)
     calls = counting_calls(monkeypatch)
 
     def plain(x: int = 0) -> int:
@@ -255,36 +346,4 @@ def test_a_node_with_side_effects_goes_through_the_loop(registry, monkeypatch) -
             bp.connect(f"s{i - 1}", f"s{i}.x")
     run = bp.run(history=False)
     assert run["s3"].output == 4
-    assert calls == ["plain", "effect", "plain"]
-
-
-@pytest.mark.parametrize("late", [False, True])
-def test_a_live_watcher_sees_each_node_end_before_the_next_runs(
-    registry, monkeypatch, late
-) -> None:
-    """With a subscriber to node events (a view, CLI progress) nothing is followed: when a
-    node runs, the watcher has already seen its upstream node succeed. Only subscribers
-    that take events late (the history recorder) leave the worker to go on."""
-    monkeypatch.setattr(follow, "FOLLOW_SLICE", 60.0)
-    gate, seen, saw_when_running = threading.Event(), [], {}
-
-    def step(x: int = 0) -> int:
-        if x == 0:
-            assert gate.wait(30)
-        saw_when_running[x] = sum(kind == "NodeSucceeded" for kind in list(seen))
-        return x + 1
-
-    def watch(event: Any) -> None:
-        seen.append(event.kind)
-
-    if late:
-        watch.takes_events_late = True  # type: ignore[attr-defined]
-    run = sync_chain(registry, 6, step).start(history=False)
-    run.subscribe(watch)
-    gate.set()
-    run.wait(timeout=30)
-    assert run.status is cnb.RunState.SUCCEEDED and run["n5"].output == 6
-    if late:  # the worker went on: n1..n5 ran before the loop reported n0's end
-        assert saw_when_running[5] < 5, saw_when_running
-    else:
-        assert saw_when_running == {x: x for x in range(6)}, saw_when_running
+    assert calls == ["feed", "effect", "feed"]
