@@ -420,9 +420,10 @@ class RunDriver:
         return self._queue(node_id)
 
     def take_claimed(self, node_id: str) -> bool:
-        """A worker went on with ``node_id``: it is taken and queued; False when the run
-        no longer lets it run (it is ending, or the node is not ready)."""
-        if self._cancelling or not self.scheduler.is_ready(node_id):
+        """A worker went on with ``node_id``: it is taken and queued (also while the run
+        is cancelling: it ran, and ends cancelled or as it ended); False when the node is
+        not ready."""
+        if not self.scheduler.is_ready(node_id):
             return False
         self.scheduler.take(node_id)
         return self._queue(node_id)

@@ -12,6 +12,10 @@ the worker reports and adds the nodes that become ready:
   runs, at most a loop tick late;
 * the loop adds ready plain nodes to the queue while slots are free (at most
   ``concurrency`` nodes queued or running, as for any dispatch), each with its slot;
+  when every slot is taken it also takes up to :data:`RESERVE` ready plain nodes
+  ahead, in order: a worker that ends a node starts the next of them in its slot
+  (they stay pending until then, and go back to the ready nodes when the run pauses,
+  steps or has a breakpoint or ``run_to``);
 * a worker that ends a node whose success makes exactly one plain node ready, with
   nothing else queued and nothing else of the run ready or running, goes on with that
   node itself (a chain of sync nodes then costs no round trip at all); it *claims*
@@ -55,6 +59,9 @@ if TYPE_CHECKING:
 BACKLOG = 64
 """Nodes a worker may end before the loop has recorded them; then it waits."""
 
+RESERVE = 64
+"""Ready plain nodes taken ahead, for a worker to start when it ends a node."""
+
 HELP_AFTER = 0.001
 """Seconds every worker of a feed may spend in one call while others wait, before
 another worker takes the next waiting call."""
@@ -68,6 +75,7 @@ class Job:
     kwargs: dict[str, Any]
     permit: Permit | None
     started: bool = False
+    reserved: bool = False  # taken ahead for a worker to start when it ends a node
 
 
 @dataclass(slots=True)
@@ -78,7 +86,7 @@ class Ended:
     outputs: dict[str, Any] | None = None
     error: BaseException | None = None
     result: Any = None  # an awaitable result: the loop awaits it
-    claim: tuple[PlannedNode, dict[str, Any]] | None = None  # the node this worker runs next
+    claim: Job | None = None  # the node this worker runs next, in the same slot
 
 
 def feeds(driver: RunDriver, planned: PlannedNode) -> bool:
@@ -154,6 +162,8 @@ class Feed:
         self._timer: asyncio.TimerHandle | None = None
         self.stop = False
         self.refused: set[str] = set()  # claimed by a worker while the run was ending
+        self._reserve: deque[Job] = deque()  # taken ahead, for a worker that ends a node
+        self._reserved: dict[str, Job] = {}  # the same, as the loop sees them
 
     # ------------------------------------------------------------------ on the loop
     async def run(self, first: str) -> bool:
@@ -175,11 +185,14 @@ class Feed:
                     await self._apply(item)
                 self._refill()
         except asyncio.CancelledError:
+            for item in self._take_items():  # what ended before the cancel ended so
+                await self._apply(item)
             self._cancel()
             return False
         finally:
             if self._timer is not None:
                 self._timer.cancel()
+        self._unreserve()
         return True
 
     def adopt(self, node_id: str) -> bool:
@@ -229,8 +242,52 @@ class Feed:
                 self._add(node_id, permit)
             else:
                 permit.release()  # disabled: skipped
+        if self._may_reserve():
+            self._top_up()
+        elif self._reserved:
+            self._unreserve()  # paused, stepping, a breakpoint set...: they wait in order
         if self._jobs and self._timer is None and not self.stop:
             self._timer = self._loop.call_later(HELP_AFTER, self._help)
+
+    def _may_reserve(self) -> bool:
+        driver, stepper = self._driver, self._driver.stepper
+        return not (
+            self.stop
+            or driver.is_cancelling
+            or stepper.paused
+            or stepper.forced
+            or stepper.breakpoints
+            or stepper.run_to is not None
+        )
+
+    def _top_up(self) -> None:
+        """Take ready plain nodes ahead (in order), so a worker that ends a node starts
+        the next one without waiting for the loop: they stay pending until it does."""
+        driver, host = self._driver, self._host
+        while len(self._reserved) < RESERVE:
+            node_id = driver.scheduler.peek()
+            if node_id is None:
+                return
+            planned = driver.plan.nodes[node_id]
+            if not feeds(driver, planned):
+                return
+            edge_inputs = node_runner.resolve_inputs(host, planned)
+            if node_runner.edge_mismatch(host, planned, edge_inputs) is not None:
+                return  # dispatched as usual, and failed there
+            driver.scheduler.take(node_id)
+            kwargs = node_runner.build_arguments(host, planned, planned.type, edge_inputs)
+            job = self._reserved[node_id] = Job(planned, kwargs, None, reserved=True)
+            with self._lock:
+                self._reserve.append(job)
+
+    def _unreserve(self) -> None:
+        """The nodes taken ahead that no worker started go back to the ready ones."""
+        with self._lock:
+            jobs = list(self._reserve)
+            self._reserve.clear()
+        for job in jobs:
+            del self._reserved[job.planned.id]
+            self._driver.scheduler.untake(job.planned.id)
 
     def _help(self) -> None:
         """Another worker for the waiting calls when every worker is stuck in one call."""
@@ -282,17 +339,24 @@ class Feed:
             ok, skipped = await node_runner.record_ended(host, job.planned, record, ended)
             claim, permit = ended.claim, job.permit
             self._close(node_id, None if claim else permit, ok, skipped)  # makes it ready
-            if claim is not None and not self._claim(*claim, permit) and permit is not None:
+            if claim is not None and not self._claim(claim, permit) and permit is not None:
                 permit.release()  # else the claimed node runs in this slot
 
-    def _claim(self, planned: PlannedNode, kwargs: dict[str, Any], permit: Permit | None) -> bool:
-        """Record that a worker took ``planned`` after the node before it; False when
-        the run no longer lets it run (its reports are then ignored)."""
-        if not self._driver.take_claimed(planned.id):
-            self.refused.add(planned.id)
+    def _claim(self, claim: Job, permit: Permit | None) -> bool:
+        """Record that a worker took ``claim`` after the node before it; False when the
+        run no longer lets it run (its reports are then ignored)."""
+        driver, node_id = self._driver, claim.planned.id
+        if claim.reserved:
+            taken = driver.queue(node_id)
+            if taken:
+                del self._reserved[node_id]
+        else:
+            taken = driver.take_claimed(node_id)
+        if not taken:
+            self.refused.add(node_id)
             return False
-        self._open[planned.id] = Job(planned, kwargs, permit)
-        self._driver.running_in(planned.id, self._task)
+        self._open[node_id] = Job(claim.planned, claim.kwargs, permit)
+        driver.running_in(node_id, self._task)
         return True
 
     def _close(self, node_id: str, permit: Permit | None, ok: bool, skipped: set[str]) -> None:
@@ -310,6 +374,12 @@ class Feed:
             reason = "cancelled while running" if job.started else "the run was cancelled"
             self._driver.mark_cancelled(node_id, reason)
             self._close(node_id, job.permit, False, set())
+        with self._lock:
+            self._reserve.clear()
+        for node_id in list(self._reserved):
+            del self._reserved[node_id]
+            self._driver.mark_cancelled(node_id, "the run was cancelled")
+            self._driver.node_ended(node_id, False, set())
 
     # ------------------------------------------------------------ on a worker
     def _post(self, item: tuple[Any, ...]) -> None:
@@ -341,12 +411,20 @@ class Feed:
                 with self._lock:
                     del self._busy[me]
                     self._backlog += 1
+                    if ended.claim is None and self._reserve and self._may_start_reserved():
+                        ended.claim = self._reserve.popleft()  # in the slot of the one ended
                 self._post(("end", job.planned.id, ended))
-                job = Job(*ended.claim, None) if ended.claim is not None else None
+                job = ended.claim
         finally:
             with self._lock:
                 self._busy.pop(me, None)
                 self._workers -= 1
+
+    def _may_start_reserved(self) -> bool:
+        driver, stepper = self._driver, self._driver.stepper
+        return not (
+            self.stop or self._jobs or driver.is_cancelling or stepper.paused or stepper.forced
+        )
 
     def _must_wait(self, idle: bool) -> bool:
         """Too far ahead of the loop; or nothing to run while the loop may queue more."""
@@ -388,7 +466,7 @@ class Feed:
                 ended.claim = self._next_of(planned)
         return ended
 
-    def _next_of(self, planned: PlannedNode) -> tuple[PlannedNode, dict[str, Any]] | None:
+    def _next_of(self, planned: PlannedNode) -> Job | None:
         """The one node ``planned``'s success makes ready, with its call's keywords, if
         this worker may go on with it (see the module docstring)."""
         driver = self._driver
@@ -397,6 +475,7 @@ class Feed:
             if (
                 self.stop
                 or self._jobs
+                or self._reserve
                 or driver.is_cancelling
                 or stepper.paused
                 or stepper.forced
@@ -424,7 +503,7 @@ class Feed:
             kwargs = node_runner.build_arguments(self._host, following, following.type, edge_inputs)
         except Exception:  # the run changed under this worker: the loop decides
             return None
-        return following, kwargs
+        return Job(following, kwargs, None)
 
     def _left_after(self, child: PlannedNode) -> int | None:
         """How many upstream nodes ``child`` still waits for once the nodes this feed ran

@@ -94,6 +94,11 @@ class Scheduler:
         self._running.add(node_id)
         return node_id
 
+    def untake(self, node_id: str) -> None:
+        """A taken node that did not start is ready again."""
+        self._running.discard(node_id)
+        self._push(node_id)
+
     def done(self, node_id: str, ok: bool, skipped_ports: Collection[str] = ()) -> list[str]:
         """Record an outcome; return the nodes that are skipped as a consequence."""
         self._running.discard(node_id)
