@@ -45,10 +45,11 @@ from conductor_nb.engine.events import (
     RunProgress,
 )
 from conductor_nb.engine.executors import Executor, make_executor
-from conductor_nb.engine.follow import Feed, feeds, run_plain
+from conductor_nb.engine.follow import Feed, run_plain
 from conductor_nb.engine.journal import Journal, env_secrets
 from conductor_nb.engine.limits import Limits, current_permit
 from conductor_nb.engine.options import ResultCache, RunOptions, RunSetup, new_run_id
+from conductor_nb.engine.plain import feeds
 from conductor_nb.engine.plan import Plan
 from conductor_nb.engine.scheduler import Scheduler
 from conductor_nb.engine.states import NodeState, RunState, move_run
@@ -126,7 +127,7 @@ class RunDriver:
         """node -> its type's definition when it was retried (the function fixed in a cell)"""
         self._host: NodeHost | None = None
         self._holds_heap = False  # the collector leaves the run's objects alone (heap.hold)
-        self.plain: dict[str, bool] = {}  # node -> a plain sync call (engine/follow.py)
+        self.plain: dict[int, bool] = {}  # a type is plain sync (engine/follow.py)
         self.feed: Feed | None = None  # the plain sync nodes running now (engine/follow.py)
 
     # ----------------------------------------------------------- reading

@@ -27,12 +27,10 @@ the worker reports and adds the nodes that become ready:
   has been in one call for :data:`HELP_AFTER` seconds and calls are waiting, another
   worker thread takes the next one (up to ``concurrency``).
 
-*Plain* (:func:`is_plain`): enabled, not async, no side effects (the history commits
-such a node's success before the run goes on, see ``storage/recorder.py``), no
-templates, no NodeContext, no retries, no timeout, no result cache, no per-type
-limit, not steering the run, and its type not replaced by a retry; the run uses the
-local executor with no fault injection, slow motion or stepping. Any other node is
-dispatched from the loop as usual. Cancelling a feed starts nothing more; a call
+*Plain* nodes and the node a worker goes on with are defined in
+:mod:`~conductor_nb.engine.plain` (no side effects among them: the history commits such
+a node's success before the run goes on). Any other node is dispatched from the loop
+as usual. Cancelling a feed starts nothing more; a call
 already running cannot be stopped (as with any sync node) and ends cancelled.
 """
 
@@ -43,12 +41,11 @@ import inspect
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from conductor_nb.engine import capture, node_runner
 from conductor_nb.engine.context import LineSink
-from conductor_nb.model import templates
+from conductor_nb.engine.plain import Ended, Job, feeds, successor
 from conductor_nb.model.types import SKIP
 
 if TYPE_CHECKING:
@@ -65,65 +62,6 @@ RESERVE = 64
 HELP_AFTER = 0.001
 """Seconds every worker of a feed may spend in one call while others wait, before
 another worker takes the next waiting call."""
-
-
-@dataclass(slots=True)
-class Job:
-    """One node of a feed: its call, and the slot it holds."""
-
-    planned: PlannedNode
-    kwargs: dict[str, Any]
-    permit: Permit | None
-    started: bool = False
-    reserved: bool = False  # taken ahead for a worker to start when it ends a node
-
-
-@dataclass(slots=True)
-class Ended:
-    """What a worker reports when a node's call is over."""
-
-    finished: float
-    outputs: dict[str, Any] | None = None
-    error: BaseException | None = None
-    result: Any = None  # an awaitable result: the loop awaits it
-    claim: Job | None = None  # the node this worker runs next, in the same slot
-
-
-def feeds(driver: RunDriver, planned: PlannedNode) -> bool:
-    """Whether ``planned`` goes to a feed (see the module docstring)."""
-    debug = driver.options.debug
-    if (
-        debug.slow_motion
-        or debug.faults
-        or debug.fault_rate
-        or driver.stepper.is_stepping
-        or planned.id in driver.current_types
-        or driver.executor.thread_lane() is None
-    ):
-        return False
-    known = driver.plain.get(planned.id)
-    if known is None:
-        known = driver.plain[planned.id] = is_plain(driver, planned)
-    return known
-
-
-def is_plain(driver: RunDriver, planned: PlannedNode) -> bool:
-    """Whether ``planned`` is a sync call a worker may run without the loop in between."""
-    node, node_type = planned.node, planned.type
-    return not (
-        not node.enabled
-        or node_type.is_async
-        or inspect.iscoroutinefunction(node_type.fn)
-        or node_type.runs_beside_engine
-        or node_type.side_effects
-        or node_type.context_arg
-        or node_type.raw_params
-        or node.retries > 0
-        or node.timeout
-        or driver.options.caches(node)
-        or templates.has_template(node.params)
-        or driver.limits.is_limited(node_type.name, node_type.concurrency)
-    )
 
 
 async def run_plain(driver: RunDriver, task: asyncio.Task[None], node_id: str) -> bool:
@@ -339,8 +277,16 @@ class Feed:
             ok, skipped = await node_runner.record_ended(host, job.planned, record, ended)
             claim, permit = ended.claim, job.permit
             self._close(node_id, None if claim else permit, ok, skipped)  # makes it ready
-            if claim is not None and not self._claim(claim, permit) and permit is not None:
-                permit.release()  # else the claimed node runs in this slot
+            if claim is None:
+                return
+            if not self._claim(claim, permit):
+                if permit is not None:
+                    permit.release()
+                return
+            record = self._driver.node_runs[claim.planned.id]  # it runs in this slot
+            node_runner.record_started(
+                host, claim.planned, record, claim.kwargs, ended.claim_started
+            )
 
     def _claim(self, claim: Job, permit: Permit | None) -> bool:
         """Record that a worker took ``claim`` after the node before it; False when the
@@ -355,7 +301,7 @@ class Feed:
         if not taken:
             self.refused.add(node_id)
             return False
-        self._open[node_id] = Job(claim.planned, claim.kwargs, permit)
+        self._open[node_id] = Job(claim.planned, claim.kwargs, permit, started=True)
         driver.running_in(node_id, self._task)
         return True
 
@@ -406,13 +352,16 @@ class Feed:
                     if job is None or self.stop:
                         return
                     self._busy[me] = time.monotonic()
-                self._post(("start", job.planned.id, time.time()))
+                if not job.started:  # a claimed node's start goes with the end before it
+                    self._post(("start", job.planned.id, time.time()))
                 ended = self._call(job)
                 with self._lock:
                     del self._busy[me]
                     self._backlog += 1
                     if ended.claim is None and self._reserve and self._may_start_reserved():
                         ended.claim = self._reserve.popleft()  # in the slot of the one ended
+                if ended.claim is not None:
+                    ended.claim.started, ended.claim_started = True, time.time()
                 self._post(("end", job.planned.id, ended))
                 job = ended.claim
         finally:
@@ -467,53 +416,7 @@ class Feed:
         return ended
 
     def _next_of(self, planned: PlannedNode) -> Job | None:
-        """The one node ``planned``'s success makes ready, with its call's keywords, if
-        this worker may go on with it (see the module docstring)."""
-        driver = self._driver
-        stepper = driver.stepper
-        try:
-            if (
-                self.stop
-                or self._jobs
-                or self._reserve
-                or driver.is_cancelling
-                or stepper.paused
-                or stepper.forced
-                or driver.has_other_work()
-            ):
-                return None
-            nodes = driver.plan.nodes
-            ready: str | None = None
-            for child in planned.downstream:
-                left = self._left_after(nodes[child])
-                if left is None or (left == 0 and ready is not None):
-                    return None  # it may be ready too: the loop runs them side by side
-                if left == 0:
-                    ready = child
-            if ready is None or ready in self._ran or ready in self.refused:
-                return None
-            if driver.scheduler.is_finished(ready) or ready in stepper.breakpoints:
-                return None
-            following = nodes[ready]
-            if ready == stepper.run_to or not feeds(driver, following):
-                return None
-            edge_inputs = node_runner.resolve_inputs(self._host, following, self._ran)
-            if node_runner.edge_mismatch(self._host, following, edge_inputs) is not None:
-                return None  # the loop fails it, with the usual message
-            kwargs = node_runner.build_arguments(self._host, following, following.type, edge_inputs)
-        except Exception:  # the run changed under this worker: the loop decides
+        """The node this worker goes on with after ``planned`` (see the module docstring)."""
+        if self.stop or self._jobs or self._reserve:
             return None
-        return Job(following, kwargs, None)
-
-    def _left_after(self, child: PlannedNode) -> int | None:
-        """How many upstream nodes ``child`` still waits for once the nodes this feed ran
-        are recorded (None: too many upstream nodes to count them here). Reads only
-        counts that fall as the loop records: a stale read waits for more, never less."""
-        scheduler = self._driver.scheduler
-        waiting = scheduler.waiting_on(child.id)
-        if waiting <= 1:
-            return 0  # only the node just ended, which the loop has not recorded yet
-        if len(child.upstream) > 64:
-            return None
-        ran = self._ran
-        return sum(1 for u in child.upstream if u not in ran and not scheduler.succeeded(u))
+        return successor(self._driver, self._host, planned, self._ran, self.refused)

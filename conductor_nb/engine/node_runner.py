@@ -35,7 +35,7 @@ from conductor_nb.model import templates
 from conductor_nb.model.types import MISSING, SKIP, NodeType, kind_mismatch
 
 if TYPE_CHECKING:
-    from conductor_nb.engine.follow import Ended
+    from conductor_nb.engine.plain import Ended
     from conductor_nb.engine.plan import PlannedNode
 
 

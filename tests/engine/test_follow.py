@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import conductor_nb as cnb
-from conductor_nb.engine import follow
+from conductor_nb.engine import plain
 from conductor_nb.engine.threads import ThreadLane
 from conductor_nb.errors import StoreError
 from conductor_nb.storage import RunHistory
@@ -48,7 +48,7 @@ def counting_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def no_feeds(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every node goes through the loop one by one (the path before feeds)."""
-    monkeypatch.setattr(follow, "is_plain", lambda driver, planned: False)
+    monkeypatch.setattr(plain, "is_plain", lambda driver, planned: False)
 
 
 def wait_until(check: Callable[[], bool]) -> None:
