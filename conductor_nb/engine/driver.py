@@ -47,7 +47,7 @@ from conductor_nb.engine.events import (
 from conductor_nb.engine.executors import Executor, make_executor
 from conductor_nb.engine.follow import Feed, run_plain
 from conductor_nb.engine.journal import Journal, env_secrets
-from conductor_nb.engine.limits import Limits, current_permit
+from conductor_nb.engine.limits import LaneSlot, Limits, current_permit
 from conductor_nb.engine.options import ResultCache, RunOptions, RunSetup, new_run_id
 from conductor_nb.engine.plain import feeds
 from conductor_nb.engine.plan import Plan
@@ -350,39 +350,51 @@ class RunDriver:
         assert task is not None
         until = time.monotonic() + LANE_SLICE
         next_id: str | None = node_id
-        while next_id is not None:
-            if pinned is None and feeds(self, self.plan.nodes[next_id]):
-                if not await run_plain(self, task, next_id):
+        slot = LaneSlot(self._limits)
+        try:
+            while next_id is not None:
+                if pinned is None and feeds(self, self.plan.nodes[next_id]):
+                    slot.release()  # a feed takes its nodes' permits itself
+                    if not await run_plain(self, task, next_id):
+                        return
+                elif not await self._node_task(next_id, pinned, slot=slot):
                     return
-            elif not await self._node_task(next_id, pinned):
-                return
-            pinned, next_id = None, None
-            while (
-                not self._cancelling
-                and not self.stepper.paused
-                and not self.stepper.forced
-                and time.monotonic() < until
-                and (next_id := self._take_next()) is not None
-            ):
-                if self._queue(next_id):
-                    self._tasks[next_id] = task
-                    break
-                next_id = None
+                pinned, next_id = None, None
+                while (
+                    not self._cancelling
+                    and not self.stepper.paused
+                    and not self.stepper.forced
+                    and time.monotonic() < until
+                    and (next_id := self._take_next()) is not None
+                ):
+                    if self._queue(next_id):
+                        self._tasks[next_id] = task
+                        break
+                    next_id = None
+        finally:
+            slot.release()
 
     async def _node_task(
         self,
         node_id: str,
         pinned: Mapping[str, Any] | None = None,
+        *,
+        slot: LaneSlot | None = None,
     ) -> bool:
-        """Run one node to its end; False when it was cancelled (its lane ends too)."""
+        """Run one node to its end; False when it was cancelled (its lane ends too).
+        ``slot``: the lane's, kept after the node."""
         planned = self.plan.nodes[node_id]
         record = self.node_runs[node_id]
         ok, skipped_ports, going_on = False, set[str](), True
-        permit = self._limits.permit(planned.type.name, planned.type.concurrency)
+        permit, kept = None, False
         try:
             if self.options.debug.slow_motion:
                 await asyncio.sleep(self.options.debug.slow_motion)
-            await permit.acquire()
+            if slot is None:
+                permit = self._limits.permit(planned.type.name, planned.type.concurrency)
+                await permit.acquire()
+            else:
+                permit, kept = await slot.permit(planned.type.name, planned.type.concurrency)
             current_permit.set(permit)
             node_type = self.current_types.get(node_id)
             ok, skipped_ports = await node_runner.execute(
@@ -394,7 +406,8 @@ class RunDriver:
         except Exception as exc:  # an engine bug must not hang the run
             node_runner._fail(self.host(), planned, record, exc, f"internal error: {exc!r}")
         finally:
-            permit.release()
+            if permit is not None and not kept:
+                permit.release()
             self._tasks.pop(node_id, None)
             self._node_done(node_id, ok, skipped_ports)
         return going_on

@@ -90,6 +90,36 @@ class Limits:
         return Permit((semaphore, self._slots))
 
 
+class LaneSlot:
+    """The slot a lane (a task that runs one node after another) keeps between its nodes:
+    taken for its first node, given back when the lane ends, so a node after another costs
+    no semaphore round. A node whose type has a limit of its own takes its own permit
+    (the lane gives its slot back first: with ``concurrency=1`` it would wait for itself)."""
+
+    def __init__(self, limits: Limits) -> None:
+        self._limits = limits
+        self._kept: Permit | None = None
+
+    async def permit(self, type_name: str, type_default: int | None) -> tuple[Permit, bool]:
+        """The acquired permit of the next node, and whether the lane keeps it afterwards
+        (else the node releases it when it ends)."""
+        if self._limits.is_limited(type_name, type_default):
+            self.release()
+            own = self._limits.permit(type_name, type_default)
+            await own.acquire()
+            return own, False
+        if self._kept is None:
+            kept = self._limits.permit(type_name, type_default)
+            await kept.acquire()
+            self._kept = kept
+        return self._kept, True
+
+    def release(self) -> None:
+        if self._kept is not None:
+            self._kept.release()
+            self._kept = None
+
+
 current_permit: contextvars.ContextVar[Permit | None] = contextvars.ContextVar(
     "conductor_permit", default=None
 )
