@@ -135,44 +135,58 @@ class NodeReset(NodeEvent):
 
 
 Callback = Callable[[Event], Any]
+_Sub = tuple[Callback, tuple[type[Event], ...]]
 
 
 class EventBus:
     """Ordered fan-out of events to callbacks and async iterators."""
 
     def __init__(self) -> None:
-        self._subs: list[tuple[Callback, tuple[type[Event], ...]]] = []
+        self._subs: list[_Sub] = []
+        self._routes: dict[type[Event], tuple[_Sub, ...]] = {}  # event type -> its subscribers
         self._queues: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Event | None]]] = []
         self.errors: list[str] = []
 
     def subscribe(self, callback: Callback, *types: type[Event]) -> Callable[[], None]:
         entry = (callback, types or (Event,))
         self._subs.append(entry)
+        self._routes.clear()
 
         def unsubscribe() -> None:
-            if entry in self._subs:
-                self._subs.remove(entry)
+            self._detach(entry)
 
         return unsubscribe
 
+    def _detach(self, entry: _Sub) -> None:
+        if entry in self._subs:
+            self._subs.remove(entry)
+            self._routes.clear()
+
+    def _route(self, kind: type[Event]) -> tuple[_Sub, ...]:
+        """The subscribers of events of type ``kind``, in the order they subscribed (worked
+        out once per type while nobody subscribes or leaves: a run publishes three events
+        per node, of a handful of types)."""
+        route = self._routes.get(kind)
+        if route is None:
+            route = self._routes[kind] = tuple(e for e in self._subs if issubclass(kind, e[1]))
+        return route
+
     def publish(self, event: Event) -> None:
-        for entry in tuple(self._subs):
-            callback, types = entry
-            if not isinstance(event, types):
-                continue
+        for entry in self._route(type(event)):
             try:
-                callback(event)
+                entry[0](event)
             except Exception as exc:
-                if entry in self._subs:
-                    self._subs.remove(entry)
+                self._detach(entry)
+                callback = entry[0]
                 message = (
                     f"event subscriber {getattr(callback, '__qualname__', callback)!r} "
                     f"raised {type(exc).__name__}: {exc}; it was detached"
                 )
                 self.errors.append(message)
                 log.warning(message, exc_info=True)
-        for loop, queue in tuple(self._queues):
-            _put(loop, queue, event)
+        if self._queues:
+            for loop, queue in tuple(self._queues):
+                _put(loop, queue, event)
 
     def close(self) -> None:
         for loop, queue in tuple(self._queues):

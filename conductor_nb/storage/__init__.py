@@ -92,7 +92,9 @@ def on_run_created(run: Run) -> None:
         from conductor_nb.storage.rebuild import _resumed_from
         from conductor_nb.storage.recorder import Recorder
 
-        run.subscribe(Recorder(history, run, resumed_from=_resumed_from.get(run.id)))
+        run.subscribe(
+            Recorder(history, run, resumed_from=_resumed_from.get(run.id)), *Recorder.EVENTS
+        )
         children.keep_for(run, history)
     except Exception as exc:
         log.warning(

@@ -77,8 +77,8 @@ _BLOB_REF = "INSERT OR IGNORE INTO blob_refs VALUES (?,?)"
 
 
 class Recorder:
-    """Subscribe with ``run.subscribe(Recorder(history, run))``; it records the run first
-    (:meth:`RunHistory.begin_statements`)."""
+    """Subscribe with ``run.subscribe(Recorder(history, run), *Recorder.EVENTS)``; it records
+    the run first (:meth:`RunHistory.begin_statements`)."""
 
     def __init__(self, history: RunHistory, run: Run, *, resumed_from: str | None = None) -> None:
         self.history = history
@@ -107,15 +107,30 @@ class Recorder:
             self.dirty.update(dict.fromkeys(reused))
             self.flush()
 
+    EVENTS: tuple[type[ev.Event], ...] = (
+        ev.RunStarted,
+        ev.RunPaused,
+        ev.RunResumed,
+        ev.RunFinished,
+        ev.NodeStarted,
+        ev.NodeSucceeded,
+        ev.NodeCached,
+        ev.NodeFailed,
+        ev.NodeRetrying,
+        ev.NodeSkipped,
+        ev.NodeCancelled,
+        ev.NodeLog,
+        ev.NodeReset,
+    )
+    """What it subscribes to: every event but ``NodeQueued`` (a queued node reads as
+    pending: it has no row of its own) and ``RunProgress``."""
+
     def __call__(self, event: ev.Event) -> None:
         if self.stopped:
             return
         kind = type(event)
-        if kind in _STATE_ONLY and event.node_id in self.known:  # type: ignore[attr-defined]
-            node_id = event.node_id  # type: ignore[attr-defined]  # the hot path
-            if kind is ev.NodeQueued and node_id not in self.shown:
-                return  # a queued node has no row (see _due)
-            self.dirty[node_id] = None
+        if kind is ev.NodeStarted and event.node_id in self.known:  # type: ignore[attr-defined]
+            self.dirty[event.node_id] = None  # type: ignore[attr-defined]  # the hot path
             if not self.scheduled:
                 self._schedule()
             return
@@ -378,9 +393,6 @@ class Recorder:
 
 
 _NO_ERROR: tuple[None, None] = (None, None)
-
-_STATE_ONLY = frozenset({ev.NodeQueued, ev.NodeStarted})
-"""Events that only mark their node's row dirty (its record holds the state)."""
 
 
 def _is_slow_success(event: ev.Event) -> bool:

@@ -157,15 +157,24 @@ def _no_default(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def _make_dumps() -> Any:
+def _make_dumps(allow_nan: bool = True) -> Any:
     """``json.dumps(value, separators=(",", ":"))`` for plain values (checked by
     :func:`is_plain`: no cycles), with one C encoder built once: ``JSONEncoder.encode``
-    builds a new one on every call, about half the cost of encoding a small value."""
+    builds a new one on every call, about half the cost of encoding a small value.
+    Without ``allow_nan`` a NaN or infinite float raises ValueError."""
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # no C accelerator: the pure-Python encoder
-        return json.JSONEncoder(separators=(",", ":")).encode
+        return json.JSONEncoder(separators=(",", ":"), allow_nan=allow_nan).encode
     encoder = make(
-        None, _no_default, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
+        None,
+        _no_default,
+        json.encoder.encode_basestring_ascii,
+        None,
+        ":",
+        ",",
+        False,
+        False,
+        allow_nan,
     )
 
     def dumps(value: Any) -> str:
@@ -176,6 +185,7 @@ def _make_dumps() -> Any:
 
 
 _dumps = _make_dumps()
+_finite_dumps = _make_dumps(allow_nan=False)
 
 
 def is_plain(value: Any, depth: int = 0) -> bool:
@@ -208,14 +218,32 @@ def _all_plain(items: Iterable[Any], depth: int) -> bool:
     return True
 
 
+_FLAT = frozenset({str, int, bool, float, type(None)})
+"""Types a flat value may hold when the encoder refuses NaN and infinite floats."""
+
+
 def plain_text(values: Mapping[str, Any]) -> str | None:
     """The stored text of ``{port: value}`` when every value is plain and it is small
-    enough to inline (the common case, one dumps); else None (see ValueCodec.encode)."""
-    if type(values) is dict and is_plain(values):
-        text = _dumps({key: {"v": value} for key, value in values.items()})
-        if len(text) <= INLINE_LIMIT:  # then each value is within the limit too
-            return text
-    return None
+    enough to inline (the common case, one dumps); else None (see ValueCodec.encode).
+
+    Scalars and flat lists and dicts of them (most port values) are checked by their
+    types alone, without a call per item; their floats are checked by the encoder."""
+    if type(values) is not dict or not _KEYS.issuperset(map(type, values)):
+        return None
+    flat = _FLAT.issuperset
+    for value in values.values():
+        kind = type(value)
+        if kind in _FLAT or (kind is list and flat(map(type, value))):
+            continue
+        if kind is dict and _KEYS.issuperset(map(type, value)) and flat(map(type, value.values())):
+            continue
+        if not is_plain(value, 1):
+            return None
+    try:
+        text = _finite_dumps({key: {"v": value} for key, value in values.items()})
+    except ValueError:  # a NaN or an infinite float: not plain
+        return None
+    return text if len(text) <= INLINE_LIMIT else None  # then each value is within it too
 
 
 class ValueCodec:

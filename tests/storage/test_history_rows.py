@@ -125,3 +125,15 @@ def test_many_rows_go_in_as_multi_row_inserts_within_the_variable_limit(tmp_path
                     (run_id,),
                 )
                 assert stored == rows
+
+
+def test_the_recorder_hears_every_event_but_queued_and_progress() -> None:
+    """A new event type must be added to Recorder.EVENTS (or said not to need a row)."""
+    from conductor_nb.engine import events as ev
+    from conductor_nb.storage.recorder import Recorder
+
+    def leaves(cls: type) -> set[type]:
+        subs = cls.__subclasses__()
+        return set().union(*(leaves(s) for s in subs)) if subs else {cls}
+
+    assert set(Recorder.EVENTS) == leaves(ev.Event) - {ev.NodeQueued, ev.RunProgress}
