@@ -286,9 +286,9 @@ class RunDriver:
     def _open_cache(self) -> None:
         """The result cache, when some node of this plan caches: the option's, else the
         one the whole run tree shares (the storage layer's default, opened once)."""
-        if self._cache is not None or not any(
-            self.options.caches(p.node) for p in self.plan.nodes.values()
-        ):
+        option = self.options.cache  # None: each node's own setting
+        some = bool(self.plan.caching_nodes) if option is None else bool(option and self.plan.nodes)
+        if self._cache is not None or not some:
             return
         root = self._root()
         if root._cache is None:

@@ -425,9 +425,11 @@ async def record_ended(
 
 
 def _skipped_ports(outputs: Mapping[str, Any] | None) -> set[str]:
-    if not outputs or not any(value is SKIP for value in outputs.values()):
-        return _NO_PORTS
-    return {port for port, value in outputs.items() if value is SKIP}
+    if outputs:
+        for value in outputs.values():
+            if value is SKIP:
+                return {port for port, value in outputs.items() if value is SKIP}
+    return _NO_PORTS
 
 
 _NO_PORTS: set[str] = set()  # shared and never changed: most nodes skip no port

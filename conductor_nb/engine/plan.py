@@ -69,6 +69,17 @@ class Plan:
     def __len__(self) -> int:
         return len(self.order)
 
+    @functools.cached_property
+    def side_effect_nodes(self) -> frozenset[str]:
+        """Nodes whose type declares side effects (the history commits each one's success
+        before the run goes on)."""
+        return frozenset(nid for nid, p in self.nodes.items() if p.type.side_effects)
+
+    @functools.cached_property
+    def caching_nodes(self) -> frozenset[str]:
+        """Nodes whose ``cache`` setting asks for the result cache."""
+        return frozenset(nid for nid, p in self.nodes.items() if p.node.cache)
+
     @property
     def max_parallelism(self) -> int:
         """The widest topological level: how many nodes can run at once at most."""

@@ -113,15 +113,20 @@ class Scheduler:
             for child in planned.downstream:
                 self._skip(child, skipped)
             return skipped
-        branch_skipped = {t for port in skipped_ports for t in planned.consumers.get(port, ())}
+        branch_skipped = (
+            {t for port in skipped_ports for t in planned.consumers.get(port, ())}
+            if skipped_ports
+            else ()
+        )
+        remaining = self._remaining
         for child in planned.downstream:
             if child in self._outcome:
                 continue
             if child in branch_skipped:
                 self._skip(child, skipped)
                 continue
-            self._remaining[child] -= 1
-            if self._remaining[child] == 0:
+            remaining[child] -= 1
+            if remaining[child] == 0:
                 self._push(child)
         return skipped
 

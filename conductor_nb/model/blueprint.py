@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import re
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -145,6 +146,10 @@ class Edge:
     target_port: str
 
     def __str__(self) -> str:
+        return self._text
+
+    @functools.cached_property
+    def _text(self) -> str:  # written once: every run dumps every edge of its blueprint
         return f"{self.source}.{self.source_port} -> {self.target}.{self.target_port}"
 
     @classmethod

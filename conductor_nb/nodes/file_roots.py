@@ -72,10 +72,14 @@ def _problems_in(
     roots: list[Path],
 ) -> list[Problem]:
     found = []
+    types: dict[tuple[str, int | None], Any] = {}  # one lookup per type, not per node
     for node_id, type_name, version, params in nodes:
-        node_type = registry.find(type_name, version)
+        key = (type_name, version)
+        node_type = types[key] if key in types else types.setdefault(key, registry.find(*key))
         if node_type is None:
             continue  # validation names an unknown type
+        if node_type.name not in CONFINED_TYPES and not node_type.raw_params:
+            continue  # nothing of this node can name a path
         where = f"{prefix}nodes.{node_id}.params"
         if node_type.name in CONFINED_TYPES:
             found += _outside_paths(node_type, params, where, node_id, roots)

@@ -55,7 +55,7 @@ def keep_for(run: Run, history: RunHistory) -> None:
 
     # Only a side-effecting node (shell-command) starts children that leave records: a plan
     # without one has nothing to drop per node, and is not called on every node's end.
-    spawns = any(p.type.side_effects for p in run.plan.nodes.values())
+    spawns = bool(run.plan.side_effect_nodes)
     run.subscribe(on_event, *((ev.NodeSucceeded, ev.NodeFailed) if spawns else ()), ev.RunFinished)
 
 

@@ -85,7 +85,7 @@ class Recorder:
         self.run_id = run.id
         self.known: dict[str, int] = {nid: i for i, nid in enumerate(run.node_runs)}
         self.plan = run.plan  # names a failed node's type and attempts in its error
-        self.write_through = {nid for nid, p in run.plan.nodes.items() if p.type.side_effects}
+        self.write_through = run.plan.side_effect_nodes
         self.records = run.node_runs  # the run's records, kept by the one reducer
         self.redact = run.redact  # outputs hold real values; what is written masks secrets
         self.masks = bool(run.options.env)  # no env exposed to the run: no secret to mask
