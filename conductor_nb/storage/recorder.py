@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 from conductor_nb.engine import events as ev
 from conductor_nb.engine.states import NodeState
-from conductor_nb.storage.values import RecordBudget
+from conductor_nb.storage.values import RecordBudget, plain_text
 
 if TYPE_CHECKING:
     from conductor_nb.engine.run import Run
@@ -135,7 +135,14 @@ class Recorder:
                 self._schedule()
             return
         if kind is ev.NodeSucceeded and event.node_id in self.known:  # type: ignore[attr-defined]
-            self._succeeded(event)  # type: ignore[arg-type]  # the other hot path
+            node_id = event.node_id  # type: ignore[attr-defined]  # the other hot path
+            self.dirty[node_id] = None
+            if node_id in self.write_through:
+                self.flush(durable=True)
+            elif event.duration >= FLUSH_INTERVAL:  # type: ignore[attr-defined]  # see _is_slow_success
+                self.flush()
+            elif not self.scheduled:
+                self._schedule()
             return
         if kind is ev.RunProgress:
             return
@@ -148,16 +155,6 @@ class Recorder:
         elif kind is ev.RunFinished or kind is ev.RunPaused:
             self.flush(wait=True)
         elif _is_slow_success(event):
-            self.flush()
-        elif not self.scheduled:
-            self._schedule()
-
-    def _succeeded(self, event: ev.NodeSucceeded) -> None:
-        node_id = event.node_id
-        self.dirty[node_id] = None
-        if node_id in self.write_through:
-            self.flush(durable=True)
-        elif event.duration >= FLUSH_INTERVAL:  # see _is_slow_success
             self.flush()
         elif not self.scheduled:
             self._schedule()
@@ -357,8 +354,12 @@ class Recorder:
         return rows, refs
 
     def _text(self, values: Any, digests: set[str]) -> str | None:
-        text, found = self.history.codec.encode(values, self.budget)  # plain values: one dumps
-        digests.update(found)
+        if values is None:
+            return None
+        text = plain_text(values)  # the common case: one dumps, no blob
+        if text is None:
+            text, found = self.history.codec.encode(values, self.budget)
+            digests.update(found)
         return text
 
     def _masked(self, node_id: str, outputs: Any, final: bool) -> Any:

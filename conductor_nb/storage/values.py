@@ -231,16 +231,23 @@ def plain_text(values: Mapping[str, Any]) -> str | None:
     if type(values) is not dict or not _KEYS.issuperset(map(type, values)):
         return None
     flat = _FLAT.issuperset
-    for value in values.values():
+    wrapped = {}
+    for key, value in values.items():
         kind = type(value)
-        if kind in _FLAT or (kind is list and flat(map(type, value))):
-            continue
-        if kind is dict and _KEYS.issuperset(map(type, value)) and flat(map(type, value.values())):
-            continue
-        if not is_plain(value, 1):
+        if not (
+            kind in _FLAT
+            or (kind is list and flat(map(type, value)))
+            or (
+                kind is dict
+                and _KEYS.issuperset(map(type, value))
+                and flat(map(type, value.values()))
+            )
+            or is_plain(value, 1)
+        ):
             return None
+        wrapped[key] = {"v": value}
     try:
-        text = _finite_dumps({key: {"v": value} for key, value in values.items()})
+        text = _finite_dumps(wrapped)
     except ValueError:  # a NaN or an infinite float: not plain
         return None
     return text if len(text) <= INLINE_LIMIT else None  # then each value is within it too
