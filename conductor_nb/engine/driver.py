@@ -404,7 +404,7 @@ class RunDriver:
             self._mark_cancelled(node_id, "cancelled while running")
             going_on = False
         except Exception as exc:  # an engine bug must not hang the run
-            node_runner._fail(self.host(), planned, record, exc, f"internal error: {exc!r}")
+            node_runner.fail_internal(self.host(), planned, record, exc)
         finally:
             if permit is not None and not kept:
                 permit.release()

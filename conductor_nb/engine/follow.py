@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import threading
 import time
 from collections import deque
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
     from conductor_nb.engine.driver import RunDriver
     from conductor_nb.engine.limits import Permit
     from conductor_nb.engine.plan import PlannedNode
+
+log = logging.getLogger("conductor_nb.engine")
 
 BACKLOG = 64
 """Nodes a worker may end before the loop has recorded them; then it waits."""
@@ -127,6 +130,9 @@ class Feed:
                 await self._apply(item)
             self._cancel()
             return False
+        except Exception as exc:  # an engine bug must not hang the run: its nodes fail
+            log.error("run %s: a sync feed failed", self._driver.id, exc_info=True)
+            self._fail_open(exc)
         finally:
             if self._timer is not None:
                 self._timer.cancel()
@@ -311,6 +317,16 @@ class Feed:
             permit.release()
         self._driver.node_ended(node_id, ok, skipped)
 
+    def _fail_open(self, exc: Exception) -> None:
+        with self._lock:
+            self.stop = True
+            self._jobs.clear()
+            self._room.notify_all()
+        for node_id, job in list(self._open.items()):
+            record = self._driver.node_runs[node_id]
+            node_runner.fail_internal(self._host, job.planned, record, exc)
+            self._close(node_id, job.permit, False, set())
+
     def _cancel(self) -> None:
         with self._lock:
             self.stop = True
@@ -360,9 +376,12 @@ class Feed:
                     self._backlog += 1
                     if ended.claim is None and self._reserve and self._may_start_reserved():
                         ended.claim = self._reserve.popleft()  # in the slot of the one ended
-                if ended.claim is not None:
-                    ended.claim.started, ended.claim_started = True, time.time()
-                self._post(("end", job.planned.id, ended))
+                    if ended.claim is not None:
+                        ended.claim.started, ended.claim_started = True, time.time()
+                    self._items.append(("end", job.planned.id, ended))
+                    waiter, self._waiter = self._waiter, None
+                if waiter is not None:
+                    self._lane.wake(self._loop, waiter)
                 job = ended.claim
         finally:
             with self._lock:

@@ -435,6 +435,11 @@ def _skipped_ports(outputs: Mapping[str, Any] | None) -> set[str]:
 _NO_PORTS: set[str] = set()  # shared and never changed: most nodes skip no port
 
 
+def fail_internal(host: NodeHost, planned: PlannedNode, node_run: NodeRun, exc: Exception) -> None:
+    """An engine bug while running the node: it fails with it (the run goes on)."""
+    _fail(host, planned, node_run, exc, f"internal error: {exc!r}")
+
+
 def fail_before_call(
     host: NodeHost, planned: PlannedNode, node_run: NodeRun, exc: Exception, message: str
 ) -> None:

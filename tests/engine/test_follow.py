@@ -418,3 +418,22 @@ def test_a_wide_run_cancelled_midway_ends_every_node(registry) -> None:
     states = {r.status.value for r in run.node_runs.values()}
     assert states <= {"succeeded", "cancelled"} and "cancelled" in states
     assert sum(r.status is cnb.NodeState.CANCELLED for r in run.node_runs.values()) > 200
+
+
+def test_an_engine_error_in_a_feed_fails_its_nodes_and_the_run_ends(registry, monkeypatch) -> None:
+    """A bug while recording a fed node does not hang the run: the nodes it had fail
+    with an internal error, and the run ends failed."""
+    from conductor_nb.engine import node_runner
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("recording broke")
+
+    monkeypatch.setattr(node_runner, "record_started", broken)
+
+    def step(x: int = 0) -> int:
+        return x + 1
+
+    run = sync_chain(registry, 5, step).run(history=False)
+    assert run.status is cnb.RunState.FAILED
+    assert "internal error" in str(run["n0"].error) and "recording broke" in str(run["n0"].error)
+    assert run["n4"].status is cnb.NodeState.SKIPPED
