@@ -56,10 +56,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("conductor_nb.engine")
 
-BACKLOG = 64
+BACKLOG = 256
 """Nodes a worker may end before the loop has recorded them; then it waits."""
 
-RESERVE = 64
+RESERVE = 256
 """Ready plain nodes taken ahead, for a worker to start when it ends a node."""
 
 HELP_AFTER = 0.001
