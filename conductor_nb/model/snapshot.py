@@ -35,8 +35,9 @@ class Snapshot:
     blueprint: Blueprint
     data: dict[str, Any]
     text: str
-    exact: bool
-    """The text says the whole content (no value fell back to its ``repr``)."""
+    key: str | None
+    """The content as compared with the next run's (None: some value is not JSON, so its
+    content cannot be told from its text, and the snapshot is never reused)."""
     memo: dict[str, Any] = field(default_factory=dict)
     """What was worked out for this content (the engine keeps the compiled plan here)."""
     _digest: str | None = None
@@ -52,23 +53,22 @@ class Snapshot:
 def take(bp: Blueprint) -> Snapshot:
     """A snapshot of ``bp``: the last one while the content, registry and source are the
     same, else a fresh copy."""
-    data, text, exact = _dump(bp)
+    key = _key(bp)
     last: Snapshot | None = bp.__dict__.get(_LAST)
     if (
-        last is not None
-        and exact
-        and last.exact
-        and last.text == text
+        key is not None
+        and last is not None
+        and last.key == key
         and last.blueprint.registry is bp.registry
         and last.blueprint.source == bp.source
         and of(last.blueprint) is last
     ):
         return last
     copy = bp.copy()
-    snap = Snapshot(copy, data, text, exact)
+    snap = Snapshot(copy, *_dump(bp), key)
     copy.__dict__[_OWN] = snap
     copy.on_change(_forget)
-    bp.__dict__[_LAST] = snap if exact else None
+    bp.__dict__[_LAST] = snap if key is not None else None
     return snap
 
 
@@ -80,15 +80,41 @@ def of(bp: Blueprint) -> Snapshot | None:
 def described(bp: Blueprint) -> Snapshot:
     """``bp``'s snapshot when it is a run's unedited copy, else ``bp`` with its document
     dumped now (not copied, not kept)."""
-    return of(bp) or Snapshot(bp, *_dump(bp))
+    return of(bp) or Snapshot(bp, *_dump(bp), None)
 
 
-def _dump(bp: Blueprint) -> tuple[dict[str, Any], str, bool]:
+def _dump(bp: Blueprint) -> tuple[dict[str, Any], str]:
+    """The blueprint's document and its text (what the history keeps of a run; empty when
+    a value holds itself: such a run runs, but is not recorded)."""
     data = bp.to_dict()
     try:
-        return data, json.dumps(data, sort_keys=True), True
+        return data, json.dumps(data, sort_keys=True, default=repr)
+    except ValueError:  # a circular value
+        return data, ""
+
+
+def _key(bp: Blueprint) -> str | None:
+    """Everything the blueprint holds, as JSON text: its nodes' fields raw (cheaper than
+    their document form, which leaves defaults out), its edges, params, outputs and env.
+    None when a value is not JSON (its text would not tell a change)."""
+    try:
+        return _exact_dumps(
+            [
+                bp.id,
+                bp.name,
+                bp.description,
+                [[name, *vars(spec).values()] for name, spec in bp.params.items()],
+                [list(vars(node).values()) for node in bp.nodes.values()],
+                [str(edge) for edge in bp.edges],
+                bp.outputs,
+                bp.env,
+            ]
+        )
     except (TypeError, ValueError):
-        return data, json.dumps(data, sort_keys=True, default=repr), False
+        return None
+
+
+_exact_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _forget(copy: Blueprint) -> None:

@@ -164,6 +164,8 @@ class RunHistory:
         """What :meth:`begin` writes (the recorder submits them to the writer thread): the
         run's row, with its plan (node ids and types in order) instead of a row per node."""
         snap = snapshot.described(run.blueprint)  # a run's copy was dumped when it was made
+        if not snap.text:
+            raise StoreError(f"blueprint {run.blueprint.id!r} holds a value that contains itself")
         data, doc, digest = snap.data, snap.text, snap.digest
         folder = _blueprint_folder(run)
         if folder is not None:  # where its relative paths start, for a resume from elsewhere

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import conductor_nb as cnb
 from conductor_nb.model import snapshot
+from conductor_nb.model.params import ParamSpec
 
 
 def _blueprint(registry: cnb.Registry) -> cnb.Blueprint:
@@ -110,3 +111,22 @@ def test_history_records_the_document_of_the_run(registry, tmp_path) -> None:
     assert cnb.load_run(second.id, home=tmp_path).blueprint.nodes["src"].params["value"] == 4
     records = {r.id: r for r in cnb.runs(home=tmp_path)}
     assert records[first.id].blueprint_hash != records[second.id].blueprint_hash
+
+
+def test_blueprint_params_edited_count(registry) -> None:
+    bp = _blueprint(registry)
+    bp.params["start"] = ParamSpec.coerce(3)
+    bp.nodes["src"].params["value"] = "{{ params.start }}"
+    assert bp.run(history=False).outputs == {"result": 6}
+    bp.params["start"].default = 7
+    assert bp.run(history=False).outputs == {"result": 14}
+
+
+def test_a_circular_value_is_copied_every_time(registry) -> None:
+    bp = _blueprint(registry)
+    loop: list = []
+    loop.append(loop)
+    bp.nodes["src"].params["value"] = loop  # not JSON at all: never compared by its text
+    assert snapshot.take(bp).key is None
+    assert snapshot.take(bp) is not snapshot.take(bp)
+    assert snapshot.take(bp).text == ""  # the history says it cannot record it
