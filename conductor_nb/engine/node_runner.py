@@ -113,8 +113,9 @@ def resolve_inputs(
     values: dict[str, Any] = {}
     recorded = host.outputs_of
     outputs_of = (lambda node_id: first.get(node_id) or recorded(node_id)) if first else recorded
+    ports = planned.type.facts.inputs_by_name
     for port_name, sources in planned.sources.items():
-        port = planned.type.input(port_name)
+        port = ports.get(port_name)
         if port is not None and port.many:
             values[port_name] = [outputs_of(src.node).get(src.port) for src in sources]
         else:
@@ -128,8 +129,9 @@ def edge_mismatch(
 ) -> str | None:
     """A value arriving on an edge that plainly cannot fit its port's declared type
     (``rows: list[dict]`` fed a dict), said with the feeding output and its siblings."""
+    ports = planned.type.facts.inputs_by_name
     for port_name, sources in planned.sources.items():
-        port = planned.type.input(port_name)
+        port = ports.get(port_name)
         if port is None or port.many or len(sources) != 1:
             continue
         problem = kind_mismatch(port.type, edge_inputs.get(port_name))

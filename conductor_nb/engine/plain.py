@@ -67,14 +67,6 @@ def feeds(driver: RunDriver, planned: PlannedNode) -> bool:
 def is_plain(driver: RunDriver, planned: PlannedNode) -> bool:
     """Whether ``planned`` is a sync call a worker may run without the loop in between."""
     node, node_type = planned.node, planned.type
-    if (
-        not node.enabled
-        or node.retries > 0
-        or node.timeout
-        or driver.options.caches(node)
-        or templates.has_template(node.params)
-    ):
-        return False
     known = driver.plain.get(id(node_type))  # the type's part, once per type and run
     if known is None:
         known = driver.plain[id(node_type)] = not (
@@ -86,7 +78,13 @@ def is_plain(driver: RunDriver, planned: PlannedNode) -> bool:
             or node_type.raw_params
             or driver.limits.is_limited(node_type.name, node_type.concurrency)
         )
-    return known
+    return known and not (
+        not node.enabled
+        or node.retries > 0
+        or node.timeout
+        or driver.options.caches(node)
+        or templates.has_template(node.params)
+    )
 
 
 def successor(

@@ -235,6 +235,11 @@ def strings_in(value: Any) -> list[str]:
 
 
 def has_template(value: Any) -> bool:
+    kind = type(value)
+    if kind is str:
+        return "{{" in value or "{%" in value
+    if kind is dict and not value:  # most nodes' params: checked for every node of every run
+        return False
     if isinstance(value, str):
         return "{{" in value or "{%" in value
     if isinstance(value, Mapping):
