@@ -263,7 +263,7 @@ class Recorder:
             if r is None:
                 continue
             state = r.status
-            if state.is_finished:
+            if state in _FINAL:
                 due.append(node_id)
                 self.shown.discard(node_id)
                 self.waiting.discard(node_id)
@@ -321,7 +321,7 @@ class Recorder:
         for node_id in node_ids:
             r = records[node_id]
             state = r.status
-            final = state.is_finished
+            final = state in _FINAL
             if final and not self.encoded:  # the common case: a node's only row
                 inputs = self._text(r.inputs, digests)
                 outputs = self._text(self.redact(r.outputs) if self.masks else r.outputs, digests)
@@ -332,7 +332,7 @@ class Recorder:
             error, error_type = (
                 errors.get(node_id, _NO_ERROR) if state is NodeState.FAILED else _NO_ERROR
             )
-            row = (run_id, node_id, r.type, state.value, r.attempts, r.queued_at, r.started_at)
+            row = (run_id, node_id, r.type, _TEXT[state], r.attempts, r.queued_at, r.started_at)
             rows.append(
                 (
                     _NODE_ROW,
@@ -394,6 +394,8 @@ class Recorder:
 
 
 _NO_ERROR: tuple[None, None] = (None, None)
+_FINAL = frozenset(s for s in NodeState if s.is_finished)
+_TEXT = {state: state.value for state in NodeState}  # a dict lookup, not the enum's property
 
 
 def _is_slow_success(event: ev.Event) -> bool:
