@@ -3,15 +3,17 @@
 Every run works on a copy of its blueprint (edits made while it runs do not touch it)
 and records the blueprint's document in the history. At 10,000 nodes copying, dumping
 and (in the engine) validating and compiling cost more than a run of quick nodes, and
-running the same blueprint again is the usual case in a notebook. :func:`take` dumps
-the blueprint (it has to, for the history) and compares that document with the one of
-its last snapshot: while they are equal, the run gets the same snapshot, whose
-:attr:`Snapshot.memo` keeps what the engine worked out for it (the plan).
+running the same blueprint again is the usual case in a notebook. :func:`take` writes
+the blueprint's content as one JSON text (its nodes' fields as they are, its edges,
+params, outputs and env: cheaper than the document) and compares it with that of its
+last snapshot: while they are equal (and the registry and source are the same), the run
+gets the same snapshot, whose :attr:`Snapshot.memo` keeps what the engine worked out for
+it (the plan). Edits made in place (``bp.nodes["x"].params["n"] = 2``, no ``changed()``
+call) are seen: the content is compared, not an edit counter.
 
-The document is the identity only when it says everything: a param value that JSON
-cannot hold exactly (an object written by its ``repr``) makes every snapshot new.
-A snapshot edited through its blueprint's methods (a view of a run) is dropped as the
-last snapshot, so the next run copies again.
+A value JSON cannot hold (an object, a value that contains itself) gives no such text:
+then every run copies afresh. A snapshot edited through its blueprint's methods (a view
+of a run) is no longer anyone's last snapshot, so the next run copies again.
 """
 
 from __future__ import annotations
