@@ -16,7 +16,9 @@ while it runs, a node still running at the next flush (a long one), a node reset
 after its row was written, and every started node at a pause or the end. A queued
 node reads as pending. Flushes happen at
 most every :data:`FLUSH_INTERVAL` seconds while the run goes on (``call_later``
-on the run's loop) and at once on ``RunPaused`` and ``RunFinished``, which wait
+on the run's loop), or every :data:`BATCH_ROWS` nodes that succeeded (so the writer
+thread writes while the run goes on, on another core, and the last batch is small),
+and at once on ``RunPaused`` and ``RunFinished``, which wait
 for the writer, so a finished or paused run is on disk before ``run.wait()`` returns; a process
 killed mid-run loses at most the last interval of progress, and its run is
 found as interrupted (and resumable) when the history is next opened: its nodes
@@ -65,6 +67,8 @@ log = logging.getLogger("conductor_nb.storage")
 
 MAX_FAILURES = 3
 FLUSH_INTERVAL = 0.1
+BATCH_ROWS = 1000
+"""Nodes that succeeded since the last write that make the next write go at once."""
 """Seconds between two writes while a run goes on (at most this much is lost on a kill)."""
 
 _NODE_ROW = (
@@ -97,6 +101,7 @@ class Recorder:
         self.encoded: dict[tuple[str, str], tuple[Any, str | None, list[str]]] = {}
         self.budget = RecordBudget.from_env()  # this run's cap on recorded value bytes
         self.scheduled = False
+        self.ended = 0  # nodes that succeeded since the last write
         self.failures = 0
         self.stopped = False
         self.in_flight: tuple[Future[None], int] | None = None  # (batch, changes); 0: begin
@@ -139,10 +144,15 @@ class Recorder:
             self.dirty[node_id] = None
             if node_id in self.write_through:
                 self.flush(durable=True)
-            elif event.duration >= FLUSH_INTERVAL:  # type: ignore[attr-defined]  # see _is_slow_success
+            elif (
+                event.duration >= FLUSH_INTERVAL  # type: ignore[attr-defined]  # _is_slow_success
+                or (ended := self.ended + 1) >= BATCH_ROWS
+            ):
                 self.flush()
-            elif not self.scheduled:
-                self._schedule()
+            else:
+                self.ended = ended
+                if not self.scheduled:
+                    self._schedule()
             return
         if kind is ev.RunProgress:
             return
@@ -229,7 +239,7 @@ class Recorder:
         transaction (``durable``: synced to disk; with ``wait`` too, written before this
         returns, every running node included). One batch is in flight at a time: the next
         flush waits for the last."""
-        self.scheduled = False
+        self.scheduled, self.ended = False, 0
         self._settle()
         if self.stopped or not (self.dirty or self.statements):
             return
