@@ -315,7 +315,11 @@ class RunDriver:
         node_id = self.scheduler.peek()
         if node_id is None:
             return None
-        verdict = self.stepper.verdict(node_id)
+        stepper = self.stepper
+        if not stepper.paused and stepper.run_to is None and not stepper.breakpoints:
+            self.scheduler.take(node_id)  # nothing to ask the stepper: no pause, step or stop
+            return node_id
+        verdict = stepper.verdict(node_id)
         if verdict is Verdict.HOLD:
             return None
         if verdict is not Verdict.GO:

@@ -172,7 +172,8 @@ class EventBus:
         return route
 
     def publish(self, event: Event) -> None:
-        for entry in self._route(type(event)):
+        route = self._routes.get(type(event))
+        for entry in self._route(type(event)) if route is None else route:
             try:
                 entry[0](event)
             except Exception as exc:
