@@ -117,3 +117,22 @@ def test_blocking_sync_nodes_run_as_many_at_once_as_the_concurrency(registry) ->
     run = bp.run(concurrency=8, history=False)
     assert run.status is cnb.RunState.SUCCEEDED, run.summary()
     assert len(threads) >= 8
+
+
+def test_a_lane_of_waiting_nodes_goes_on_with_the_next_ready_node(registry) -> None:
+    """A node that waited (I/O) let the loop run meanwhile: its lane goes on with the
+    next ready node instead of ending and leaving the dispatch loop to start a task."""
+    tasks: list[int] = []
+
+    async def wait_a_bit(i: int) -> int:
+        tasks.append(id(asyncio.current_task()))
+        await asyncio.sleep(0.01)  # longer than a lane's slice
+        return i
+
+    registry.register(cnb.NodeType.from_function(wait_a_bit))
+    bp = cnb.Blueprint("io", registry=registry)
+    for i in range(20):
+        bp.add("wait_a_bit", id=f"io{i}", i=i)
+    run = bp.run(concurrency=2, history=False)
+    assert run.counts() == {"succeeded": 20}
+    assert len(set(tasks)) == 2  # two lanes ran the twenty nodes
