@@ -116,7 +116,10 @@ def successor(
         if driver.scheduler.is_finished(ready) or ready in stepper.breakpoints:
             return None
         following = nodes[ready]
-        if ready == stepper.run_to or not feeds(driver, following):
+        # the run's own conditions held when this feed started (a pause is checked above)
+        if ready == stepper.run_to or ready in driver.current_types:
+            return None
+        if not is_plain(driver, following):
             return None
         edge_inputs = node_runner.resolve_inputs(host, following, ran)
         if node_runner.edge_mismatch(host, following, edge_inputs) is not None:
