@@ -187,10 +187,6 @@ class RunDriver:
         """The node ``step()`` would run next (stable order), if one is ready."""
         return self.scheduler.peek()
 
-    def has_other_work(self) -> bool:
-        """A node is ready, or more than one is running (callable from a worker thread)."""
-        return len(self._tasks) > 1 or self.scheduler.peek() is not None
-
     def is_running(self, node_id: str) -> bool:
         return self.is_active and node_id in self.scheduler.running
 

@@ -16,11 +16,11 @@ the worker reports and adds the nodes that become ready:
   ahead, in order: a worker that ends a node starts the next of them in its slot
   (they stay pending until then, and go back to the ready nodes when the run pauses,
   steps or has a breakpoint or ``run_to``);
-* a worker that ends a node whose success makes exactly one plain node ready, with
-  nothing else queued and nothing else of the run ready or running, goes on with that
-  node itself (a chain of sync nodes then costs no round trip at all); it *claims*
-  the node in the same report as the end of the one before, so the loop never
-  dispatches it too, and the claimed node runs in the slot of the node before it;
+* a worker that ends a node whose success makes plain nodes ready, with nothing else
+  queued or ready, goes on with the first of them itself (a chain of sync nodes then
+  costs no round trip at all; the loop dispatches the others); it *claims* the node in
+  the same report as the end of the one before, so the loop never dispatches it too,
+  and the claimed node runs in the slot of the node before it;
 * a worker runs at most :data:`BACKLOG` nodes ahead of what the loop has recorded,
   so a watcher never lags behind the work, nor a cancel or pause;
 * nodes that block are not held up behind each other: when every worker of the feed

@@ -94,28 +94,35 @@ def successor(
     ran: Mapping[str, Mapping[str, Any]],
     refused: Collection[str],
 ) -> Job | None:
-    """The one node ``planned``'s success makes ready, with its call's keywords, if the
-    worker that ran ``planned`` may go on with it: nothing else of the run is ready or
-    running, it is plain and not refused, no pause, step, breakpoint or ``run_to`` is on
-    it (``ran``: outputs of nodes ended on workers, maybe not recorded yet). Called on a
-    worker thread: it only reads the run's state, and any doubt leaves it to the loop."""
+    """The first (in plan order) of the nodes ``planned``'s success makes ready, with its
+    call's keywords, if the worker that ran ``planned`` may go on with it: no other node
+    is ready (none is passed over; the others it makes ready are dispatched by the loop
+    when it records ``planned``), it is plain and not refused, no pause, step, breakpoint
+    or ``run_to`` is on it (``ran``: outputs of nodes ended on workers, maybe not
+    recorded yet). Called on a worker thread: it only reads the run's state, and any
+    doubt leaves it to the loop."""
     stepper = driver.stepper
     try:
-        if driver.is_cancelling or stepper.paused or stepper.forced or driver.has_other_work():
+        if driver.is_cancelling or stepper.paused or stepper.forced:
+            return None
+        if driver.scheduler.peek() is not None:  # no other ready node is passed over
             return None
         nodes = driver.plan.nodes
-        ready: str | None = None
-        for child in planned.downstream:
-            left = _left_after(driver, nodes[child], ran)
-            if left is None or (left == 0 and ready is not None):
-                return None  # it may be ready too: the loop runs them side by side
-            if left == 0:
-                ready = child
-        if ready is None or ready in ran or ready in refused:
+        following: PlannedNode | None = None
+        for child_id in planned.downstream:
+            child = nodes[child_id]
+            left = _left_after(driver, child, ran)
+            if left is None:
+                return None  # it may be ready, and come first
+            if left == 0 and (following is None or child.rank < following.rank):
+                following = child
+        if following is None:
+            return None
+        ready = following.id
+        if ready in ran or ready in refused:
             return None
         if driver.scheduler.is_finished(ready) or ready in stepper.breakpoints:
             return None
-        following = nodes[ready]
         # the run's own conditions held when this feed started (a pause is checked above)
         if ready == stepper.run_to or ready in driver.current_types:
             return None

@@ -437,3 +437,31 @@ def test_an_engine_error_in_a_feed_fails_its_nodes_and_the_run_ends(registry, mo
     assert run.status is cnb.RunState.FAILED
     assert "internal error" in str(run["n0"].error) and "recording broke" in str(run["n0"].error)
     assert run["n4"].status is cnb.NodeState.SKIPPED
+
+
+def test_a_worker_goes_on_with_the_first_node_of_a_fork(registry, monkeypatch) -> None:
+    """``s`` makes ``a`` and ``b`` ready: its worker goes on with ``a`` (the first in plan
+    order) and the loop hands ``b`` to the same feed,
+    and neither is run twice (no node goes to a thread on its own)."""
+    calls = counting_calls(monkeypatch)
+    ran: list[str] = []
+
+    def src() -> int:
+        ran.append("s")
+        return 1
+
+    def branch(x: int = 0, name: str = "") -> int:
+        ran.append(name)
+        return x + 1
+
+    registry.register(cnb.NodeType.from_function(src))
+    registry.register(cnb.NodeType.from_function(branch))
+    bp = cnb.Blueprint("fork", registry=registry)
+    bp.add("src", id="s")
+    for name in ("a", "b"):
+        bp.add("branch", id=name, params={"name": name})
+        bp.connect("s", f"{name}.x")
+    run = bp.run()
+    assert run.status is cnb.RunState.SUCCEEDED
+    assert set(calls) == {"feed"} and sorted(ran) == ["a", "b", "s"] and ran[:2] == ["s", "a"]
+    assert run["a"].output == run["b"].output == 2
