@@ -52,6 +52,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
@@ -67,9 +68,11 @@ log = logging.getLogger("conductor_nb.storage")
 
 MAX_FAILURES = 3
 FLUSH_INTERVAL = 0.1
+"""Seconds between two writes while a run goes on (at most this much is lost on a kill)."""
 BATCH_ROWS = 1000
 """Nodes that succeeded since the last write that make the next write go at once."""
-"""Seconds between two writes while a run goes on (at most this much is lost on a kill)."""
+MAX_IN_FLIGHT = 4
+"""Batches sent and not yet written before a flush waits for the oldest."""
 
 _NODE_ROW = (
     "INSERT OR REPLACE INTO nodes (run_id, node_id, type, status, attempts, queued_at, "
@@ -104,9 +107,9 @@ class Recorder:
         self.ended = 0  # nodes that succeeded since the last write
         self.failures = 0
         self.stopped = False
-        self.in_flight: tuple[Future[None], int] | None = None  # (batch, changes); 0: begin
+        self.in_flight: deque[tuple[Future[None], int]] = deque()  # (batch, changes); 0: begin
         begin = history.begin_statements(run, resumed_from=resumed_from)
-        self.in_flight = (history.submit(begin), 0)
+        self.in_flight.append((history.submit(begin), 0))
         reused = [nid for nid, r in self.records.items() if r.status is NodeState.CACHED]
         if reused:  # a resume: the outputs it reuses are on disk before anything runs
             self.dirty.update(dict.fromkeys(reused))
@@ -237,10 +240,11 @@ class Recorder:
     def flush(self, durable: bool = False, wait: bool = False) -> None:
         """Send the due nodes' rows and the queued statements to the writer thread as one
         transaction (``durable``: synced to disk; with ``wait`` too, written before this
-        returns, every running node included). One batch is in flight at a time: the next
-        flush waits for the last."""
+        returns, every running node included). It does not wait for the batches sent
+        before (the writer keeps their order) unless :data:`MAX_IN_FLIGHT` are still
+        being written: the run goes on while the writer thread writes."""
         self.scheduled, self.ended = False, 0
-        self._settle()
+        self._settle(wait=False)
         if self.stopped or not (self.dirty or self.statements):
             return
         due = self._due(everything=wait)
@@ -254,7 +258,7 @@ class Recorder:
                 self._failed(exc, changes)
             else:
                 batch = [*statements, *refs, *rows]
-                self.in_flight = (self.history.submit(batch, durable=durable), changes)
+                self.in_flight.append((self.history.submit(batch, durable=durable), changes))
         if self.dirty and not self.scheduled:  # long nodes, written at the next flush
             self._schedule()
         if durable or wait:
@@ -290,13 +294,20 @@ class Recorder:
                     self.dirty[node_id] = None
         return due
 
-    def _settle(self) -> None:
-        """Wait for the batch in flight (if any) and report its failure."""
-        if self.in_flight is None:
-            return
-        future, changes = self.in_flight
-        self.in_flight = None
-        error = future.exception()
+    def _settle(self, wait: bool = True) -> None:
+        """Report the failures of the batches written, in the order they were sent; with
+        ``wait``, wait for every batch in flight first. The run's own row is always waited
+        for (nothing more is sent when it failed), and the oldest batch when too many are
+        in flight (the writer falls behind: the run waits for it)."""
+        in_flight = self.in_flight
+        while in_flight:
+            future, changes = in_flight[0]
+            if not (wait or changes == 0 or len(in_flight) > MAX_IN_FLIGHT or future.done()):
+                return
+            in_flight.popleft()
+            self._report(future.exception(), changes)
+
+    def _report(self, error: BaseException | None, changes: int) -> None:
         if error is None:
             self.failures = 0
         elif changes == 0:  # the run's own row: nothing later can be recorded
