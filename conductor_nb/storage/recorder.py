@@ -69,7 +69,7 @@ log = logging.getLogger("conductor_nb.storage")
 MAX_FAILURES = 3
 FLUSH_INTERVAL = 0.1
 """Seconds between two writes while a run goes on (at most this much is lost on a kill)."""
-BATCH_ROWS = 1000
+BATCH_ROWS = 1024
 """Nodes that succeeded since the last write that make the next write go at once."""
 MAX_IN_FLIGHT = 4
 """Batches sent and not yet written before a flush waits for the oldest."""

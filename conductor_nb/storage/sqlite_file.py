@@ -49,7 +49,7 @@ def migrate(db: sqlite3.Connection) -> None:
 
 
 ONE_ROW = re.compile(r" VALUES \((\?,)*\?\)$")
-_CHUNKS = (1024, 64, 8, 1)
+_CHUNKS = (1024, 256, 64, 16, 4, 1)
 """Rows per multi-row INSERT: a few fixed sizes, so their statements stay prepared."""
 
 
