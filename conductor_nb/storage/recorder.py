@@ -17,10 +17,12 @@ after its row was written, and every started node at a pause or the end. A queue
 node reads as pending. Flushes happen at
 most every :data:`FLUSH_INTERVAL` seconds while the run goes on (``call_later``
 on the run's loop), or every :data:`BATCH_ROWS` nodes that succeeded (so the writer
-thread writes while the run goes on, on another core, and the last batch is small),
-and at once on ``RunPaused`` and ``RunFinished``, which wait
-for the writer, so a finished or paused run is on disk before ``run.wait()`` returns; a process
-killed mid-run loses at most the last interval of progress, and its run is
+thread writes while the run goes on, and the last batch is small), and at once on
+``RunPaused`` and ``RunFinished``, which wait for the writer, so a finished or paused
+run is on disk before ``run.wait()`` returns. A flush does not wait for the batches
+before it unless :data:`MAX_IN_FLIGHT` are unwritten, so a process killed mid-run
+loses at most the nodes of the last interval and of the batches the writer had not
+written yet (quick nodes without side effects: they run again on resume); its run is
 found as interrupted (and resumable) when the history is next opened: its nodes
 that had not finished, row or not, are then cancelled.
 
