@@ -88,10 +88,9 @@ def _check_nodes(found: ProblemList, bp: Blueprint, names: _Names) -> dict[str, 
     valid_id = ID_PATTERN.match
     settings_problems = settings.problems_of
     for node_id, node in bp.nodes.items():
-        path = f"nodes.{node_id}"
         if not valid_id(node_id):
             found.add(
-                path,
+                f"nodes.{node_id}",
                 "node ids are identifiers: letters, digits, '_' or '-', starting "
                 "with a letter or '_', at most 64 characters",
             )
@@ -100,6 +99,7 @@ def _check_nodes(found: ProblemList, bp: Blueprint, names: _Names) -> dict[str, 
         if node_type is _UNRESOLVED:
             node_type = resolved[key] = registry.find(node.type, node.version)
         if node_type is None:
+            path = f"nodes.{node_id}"
             found.add(
                 f"{path}.type"
                 if node.version is None or node.type not in registry
@@ -108,14 +108,8 @@ def _check_nodes(found: ProblemList, bp: Blueprint, names: _Names) -> dict[str, 
             )
             continue
         types[node_id] = node_type
-        if node.params:
-            _check_values(found, path, node_type, node.params, names)
-        if node_type.validate_params is not None:
-            for key, message in node_type.validate_params(node.params):
-                found.add(f"{path}.params.{key}" if key else f"{path}.params", message)
-        if node_type.check_nested is not None:
-            for inner in node_type.check_nested(node.params, registry, bp.params):
-                found.add(f"{path}.params.{inner.path}", inner.message, *inner.hints)
+        if node.params or node_type.validate_params or node_type.check_nested:
+            _check_params(found, bp, f"nodes.{node_id}", node, node_type, names)
         wrong = settings_problems(node, node_id)
         if wrong:
             problems.extend(wrong)
@@ -123,6 +117,20 @@ def _check_nodes(found: ProblemList, bp: Blueprint, names: _Names) -> dict[str, 
 
 
 _UNRESOLVED: Any = object()
+
+
+def _check_params(
+    found: ProblemList, bp: Blueprint, path: str, node: Any, node_type: NodeType, names: _Names
+) -> None:
+    """A node's param values, its type's own checks of them and of its nested bodies."""
+    if node.params:
+        _check_values(found, path, node_type, node.params, names)
+    if node_type.validate_params is not None:
+        for key, message in node_type.validate_params(node.params):
+            found.add(f"{path}.params.{key}" if key else f"{path}.params", message)
+    if node_type.check_nested is not None:
+        for inner in node_type.check_nested(node.params, bp.registry, bp.params):
+            found.add(f"{path}.params.{inner.path}", inner.message, *inner.hints)
 
 
 def _check_values(
