@@ -81,6 +81,10 @@ _NODE_ROW = (
     "started_at, finished_at, error, error_type, traceback, reason, inputs, outputs, cache_key, "
     "position) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
+_PLAIN_ROW = (  # most rows: no error, reason or cache key (those columns stay NULL)
+    "INSERT OR REPLACE INTO nodes (run_id, node_id, type, status, attempts, queued_at, "
+    "started_at, finished_at, inputs, outputs, position) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+)
 _LOG = "INSERT INTO logs VALUES (?,?,?,?,?,?)"
 _BLOB_REF = "INSERT OR IGNORE INTO blob_refs VALUES (?,?)"
 
@@ -307,13 +311,16 @@ class Recorder:
             if not (wait or changes == 0 or len(in_flight) > MAX_IN_FLIGHT or future.done()):
                 return
             in_flight.popleft()
-            self._report(future.exception(), changes)
+            if not future.cancelled():
+                self._report(future.exception(), changes)
 
     def _report(self, error: BaseException | None, changes: int) -> None:
+        if self.stopped:
+            return  # sent before recording stopped (its failure, if any, was said once)
         if error is None:
             self.failures = 0
         elif changes == 0:  # the run's own row: nothing later can be recorded
-            self.stopped = True
+            self._stop()
             log.warning(
                 "run history: run %s is not recorded (%s: %s)",
                 self.run_id,
@@ -326,7 +333,8 @@ class Recorder:
 
     def _failed(self, exc: BaseException, changes: int) -> None:
         self.failures += 1
-        self.stopped = self.failures >= MAX_FAILURES
+        if self.failures >= MAX_FAILURES:
+            self._stop()
         log.warning(
             "run history: could not record %d changes of run %s (%s: %s)%s",
             changes,
@@ -337,8 +345,17 @@ class Recorder:
             exc_info=exc if self.failures == 1 else None,
         )
 
+    def _stop(self) -> None:
+        """Record nothing more of this run: the batches the writer has not begun are dropped."""
+        self.stopped = True
+        for future, _ in self.in_flight:
+            future.cancel()  # False for the one being written: it is reported, silently
+
     def _node_rows(self, node_ids: list[str]) -> tuple[list[Statement], list[Statement]]:
+        """The rows of ``node_ids`` (in their order, those with nothing to say of an error,
+        a reason or a cache key first, written without those columns) and the blob refs."""
         rows: list[Statement] = []
+        plain: list[Statement] = []
         digests: set[str] = set()
         run_id, known, records, errors = self.run_id, self.known, self.records, self.errors
         for node_id in node_ids:
@@ -356,6 +373,9 @@ class Recorder:
                 errors.get(node_id, _NO_ERROR) if state is NodeState.FAILED else _NO_ERROR
             )
             row = (run_id, node_id, r.type, _TEXT[state], r.attempts, r.queued_at, r.started_at)
+            if error is None and not r.traceback and not r.reason and r.cache_key is None:
+                plain.append((_PLAIN_ROW, (*row, r.finished_at, inputs, outputs, known[node_id])))
+                continue
             rows.append(
                 (
                     _NODE_ROW,
@@ -374,7 +394,7 @@ class Recorder:
                 )
             )
         refs: list[Statement] = [(_BLOB_REF, (self.run_id, d)) for d in sorted(digests)]
-        return rows, refs
+        return plain + rows, refs
 
     def _text(self, values: Any, digests: set[str]) -> str | None:
         if values is None:

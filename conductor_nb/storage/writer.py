@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from typing import Any
 
 Statement = tuple[str, Sequence[Any]]
@@ -52,11 +52,12 @@ class Writer:
         return done
 
     def drain(self) -> None:
-        """Return once every batch submitted before this call is written (or failed)."""
+        """Return once every batch submitted before this call is written, failed or given
+        up (the batch's own submitter sees its error)."""
         with self._cond:
-            last = self._queue[-1][2] if self._queue else None
-        if last is not None:
-            last.exception()  # waits; the batch's own submitter sees its error
+            pending = [done for _, _, done in self._queue]
+        if pending:
+            wait(pending)
 
     def _serve(self) -> None:
         while True:
@@ -67,6 +68,10 @@ class Writer:
                     self._thread = None
                     return
                 statements, durable, done = self._queue[0]
+            if not done.set_running_or_notify_cancel():  # its sender gave it up
+                with self._cond:
+                    self._queue.popleft()
+                continue
             try:
                 self._write(statements, durable)
             except BaseException as exc:  # whatever it is, its waiter must not wait forever

@@ -10,7 +10,9 @@ from pathlib import Path
 import conductor_nb as cnb
 from conductor_nb.storage import RunHistory, default_history
 from conductor_nb.storage.history import Statement
-from conductor_nb.storage.recorder import _NODE_ROW
+from conductor_nb.storage.recorder import _NODE_ROW, _PLAIN_ROW
+
+NODE_ROWS = (_NODE_ROW, _PLAIN_ROW)
 
 
 @cnb.node(name="rows_step")
@@ -36,7 +38,7 @@ class SpyHistory(RunHistory):
 
     def write(self, statements: Iterable[Statement], *, durable: bool = False) -> None:
         statements = list(statements)
-        self.node_rows += [(p[1], p[3]) for sql, p in statements if sql == _NODE_ROW]
+        self.node_rows += [(p[1], p[3]) for sql, p in statements if sql in NODE_ROWS]
         super().write(statements, durable=durable)
 
 

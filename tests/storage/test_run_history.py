@@ -10,7 +10,7 @@ import conductor_nb as cnb
 from conductor_nb.engine import api
 from conductor_nb.errors import StoreError
 from conductor_nb.storage import RunHistory, StoredValue, default_history
-from conductor_nb.storage.recorder import MAX_FAILURES
+from conductor_nb.storage.recorder import MAX_FAILURES, MAX_IN_FLIGHT
 
 
 class Opaque:
@@ -337,7 +337,9 @@ def test_a_subscriber_failure_mid_run_is_contained(
     warnings = [r.getMessage() for r in caplog.records if "could not record" in r.getMessage()]
     assert warnings and f"of run {run.id} (OSError: disk full)" in warnings[0]
     assert "recording stopped for this run" in warnings[-1]  # reported, then detached
-    assert FailsLater.calls == 1 + len(warnings) <= 1 + MAX_FAILURES
+    assert len(warnings) == MAX_FAILURES  # said once each, then nothing more
+    # batches already handed to the writer when recording stopped may still be tried once
+    assert 1 + MAX_FAILURES <= FailsLater.calls <= 1 + MAX_FAILURES + MAX_IN_FLIGHT
 
 
 def test_async_and_concurrent_runs_are_recorded() -> None:
