@@ -282,9 +282,7 @@ class RunDriver:
     def _open_cache(self) -> None:
         """The result cache, when some node of this plan caches: the option's, else the
         one the whole run tree shares (the storage layer's default, opened once)."""
-        option = self.options.cache  # None: each node's own setting
-        some = bool(self.plan.caching_nodes) if option is None else bool(option and self.plan.nodes)
-        if self._cache is not None or not some:
+        if self._cache is not None or not self.options.caches_some(self.plan):
             return
         root = self._root()
         if root._cache is None:
@@ -312,8 +310,8 @@ class RunDriver:
         if node_id is None:
             return None
         stepper = self.stepper
-        if not stepper.paused and stepper.run_to is None and not stepper.breakpoints:
-            self.scheduler.take(node_id)  # nothing to ask the stepper: no pause, step or stop
+        if stepper.lets_all_go:
+            self.scheduler.take(node_id)
             return node_id
         verdict = stepper.verdict(node_id)
         if verdict is Verdict.HOLD:

@@ -163,17 +163,16 @@ class EventBus:
             self._routes.clear()
 
     def _route(self, kind: type[Event]) -> tuple[_Sub, ...]:
-        """The subscribers of events of type ``kind``, in the order they subscribed (worked
-        out once per type while nobody subscribes or leaves: a run publishes three events
-        per node, of a handful of types)."""
-        route = self._routes.get(kind)
-        if route is None:
-            route = self._routes[kind] = tuple(e for e in self._subs if issubclass(kind, e[1]))
+        """Work out the subscribers of events of type ``kind``, in the order they
+        subscribed, and keep them in the route table (until someone subscribes or leaves:
+        a run publishes three events per node, of a handful of types)."""
+        route = self._routes[kind] = tuple(e for e in self._subs if issubclass(kind, e[1]))
         return route
 
     def publish(self, event: Event) -> None:
-        route = self._routes.get(type(event))
-        for entry in self._route(type(event)) if route is None else route:
+        kind = type(event)
+        route = self._routes.get(kind)
+        for entry in self._route(kind) if route is None else route:
             try:
                 entry[0](event)
             except Exception as exc:

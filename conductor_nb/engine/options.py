@@ -27,6 +27,7 @@ from conductor_nb.model.params import resolve_params as resolve_params  # the mo
 
 if TYPE_CHECKING:
     from conductor_nb.engine.executors import Executor
+    from conductor_nb.engine.plan import Plan
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -100,6 +101,11 @@ class RunOptions:
     def caches(self, node: Any) -> bool:
         """Whether ``node``'s result may come from (and go to) the result cache."""
         return bool(node.cache) if self.cache is None else self.cache
+
+    def caches_some(self, plan: Plan) -> bool:
+        """Whether some node of ``plan`` may use the result cache (:meth:`caches` for each,
+        from what the plan worked out once)."""
+        return bool(plan.caching_nodes) if self.cache is None else bool(self.cache and plan.nodes)
 
     def for_body(self, executor: Executor, result_cache: ResultCache | None) -> RunOptions:
         """The options of a nested run: the same limits and settings, the parent's executor

@@ -46,6 +46,12 @@ class Stepper:
     def is_stepping(self) -> bool:
         return self.paused and self._budget > 0
 
+    @property
+    def lets_all_go(self) -> bool:
+        """No pause, step, breakpoint or ``run_to``: the verdict on every node is ``GO``
+        (the driver then asks nothing per node)."""
+        return not self.paused and self.run_to is None and not self.breakpoints
+
     def verdict(self, node_id: str) -> Verdict:
         """May ``node_id`` (the next ready node) be dispatched now?"""
         stepping = self.is_stepping

@@ -75,7 +75,9 @@ def _problems_in(
     types: dict[tuple[str, int | None], Any] = {}  # one lookup per type, not per node
     for node_id, type_name, version, params in nodes:
         key = (type_name, version)
-        node_type = types[key] if key in types else types.setdefault(key, registry.find(*key))
+        if key not in types:
+            types[key] = registry.find(type_name, version)
+        node_type = types[key]
         if node_type is None:
             continue  # validation names an unknown type
         if node_type.name not in CONFINED_TYPES and not node_type.raw_params:
