@@ -109,7 +109,13 @@ def start(
     setup: RunSetup | None = None,
 ) -> Run:
     """Start on the engine loop and return the handle at once."""
-    run = prepare(bp, params, options or RunOptions(), setup)
+    return launch(prepare(bp, params, options or RunOptions(), setup))
+
+
+def launch(run: Run) -> Run:
+    """Start a prepared run on the engine loop. An observer that must see every event (a
+    view) subscribes between :func:`prepare` and this: a quick run may be over by the time
+    :func:`start` returns."""
     loop = EngineLoop.get()
     started = asyncio.run_coroutine_threadsafe(_start_on_loop(run), loop)
     started.result()

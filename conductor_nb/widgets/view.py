@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets
 
+from conductor_nb.engine.api import launch, prepare
 from conductor_nb.engine.coalesce import Coalescer
 from conductor_nb.errors import BlueprintError
 from conductor_nb.model.blueprint import plural
@@ -280,12 +281,11 @@ class BlueprintView(anywidget.AnyWidget):
         if self.slow_motion:
             options["slow_motion"] = self.slow_motion
         if paused:
-            run = self.blueprint.debug(self.params or None, **options)
-        else:
-            run = self.blueprint.start(self.params or None, **options)
+            options["paused"] = True
+        run = prepare(self.blueprint, self.params or None, options)
         self.error = ""
-        self.attach(run)
-        return run
+        self.attach(run)  # before it starts: a quick run would be over before the view saw it
+        return launch(run)
 
     def _submit(self, action: str, coro: Coroutine[Any, Any, Any]) -> None:
         """Run ``coro`` on the run's loop without waiting; errors go to the error area."""
