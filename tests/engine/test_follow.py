@@ -12,6 +12,7 @@ import pytest
 
 import conductor_nb as cnb
 from conductor_nb.engine import plain
+from conductor_nb.engine.api import launch, prepare
 from conductor_nb.engine.threads import ThreadLane
 from conductor_nb.errors import StoreError
 from conductor_nb.storage import RunHistory
@@ -102,8 +103,9 @@ def test_a_long_followed_node_is_seen_running_while_it_runs(registry, monkeypatc
             assert gate.wait(30)
         return x + 1
 
-    run = sync_chain(registry, 5, step).start()
+    run = prepare(sync_chain(registry, 5, step), None, {})
     run.subscribe(lambda event: seen.append((event.kind, getattr(event, "node_id", None))))
+    launch(run)  # watched from its start: its first nodes may end before start() returned
     wait_until(lambda: run["n3"].status is cnb.NodeState.RUNNING)
     assert [run[f"n{i}"].status.value for i in range(5)] == [
         *["succeeded"] * 3,
